@@ -1,0 +1,325 @@
+//! Ingests one extract file: a validation pass that decides whether the
+//! file is accepted at all, then a publishing pass that sends its valid
+//! rows, then the receipt. Two passes cost a second read of the file; in
+//! exchange nothing is published from a file that turns out, on its last
+//! line, to carry raw identifiers.
+
+use crate::limits::Limits;
+use crate::reader::{ExtractReader, FileContext, Outcome};
+use crate::sink::{Confirmation, EventSink, Offsets, SinkError};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashSet;
+use std::path::Path;
+use vru_model::Event;
+use vru_model::classification::Catalogue;
+use vru_model::event::{Attributes, Envelope, ExtractReceipt, Kind, Source};
+use vru_model::extract::ExtractKind;
+use vru_model::ids::EventId;
+use vru_model::receipt::{Issue, MAX_ISSUES_LISTED, Receipt, Status};
+
+/// How long a file may wait for its events to reach the lake.
+pub const LAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The rule for partly bad files, applied to every file alike.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractRules {
+    /// Above this share of bad rows the whole file is rejected: so many
+    /// errors mean a systematic fault (wrong date format, shifted columns)
+    /// that the partner should fix at source.
+    pub max_rejected_fraction: f64,
+    /// In-file duplicate detection keeps one 8-byte hash per row; beyond
+    /// this many rows it stops (the lake still drops duplicates) so memory
+    /// stays bounded on multi-gigabyte files.
+    pub max_tracked_rows: usize,
+    pub limits: Limits,
+}
+
+impl Default for ExtractRules {
+    fn default() -> Self {
+        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 8_000_000, limits: Limits::default() }
+    }
+}
+
+/// Finds the partner's source from its folder name (`police-northshire`).
+pub fn source_of_partner(partner: &str) -> Result<Source, String> {
+    let prefix = partner.split(['-', '_']).next().unwrap_or("");
+    Source::parse(prefix).filter(|s| *s != Source::Receipts).ok_or_else(|| {
+        format!("partner folder `{partner}` must start with its source: police-, ae-, yjs-, education- or ace- (e.g. police-northshire)")
+    })
+}
+
+/// The extract date written in the file name (`offences_2024-05-15.csv`),
+/// else the day it arrived.
+pub fn extract_date(file_name: &str, arrived: DateTime<Utc>) -> NaiveDate {
+    let b = file_name.as_bytes();
+    (0..b.len().saturating_sub(9))
+        .filter_map(|i| std::str::from_utf8(&b[i..i + 10]).ok())
+        .find_map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .unwrap_or_else(|| arrived.date_naive())
+}
+
+pub struct ExtractJob<'a> {
+    pub path: &'a Path,
+    pub partner: &'a str,
+    pub catalogue: &'a Catalogue,
+    pub rules: &'a ExtractRules,
+    pub now: DateTime<Utc>,
+    /// Where bad rows are copied, for the partner to correct and resend.
+    pub quarantine: Option<&'a Path>,
+}
+
+fn file_issue(reason: impl Into<String>) -> Issue {
+    Issue { line: 0, column: 0, column_name: String::new(), reason: reason.into() }
+}
+
+impl ExtractJob<'_> {
+    fn file_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    fn receipt(&self, kind: Option<ExtractKind>) -> Receipt {
+        let bytes = std::fs::metadata(self.path).map(|m| m.len()).unwrap_or(0);
+        Receipt {
+            file: self.file_name(),
+            partner: self.partner.to_string(),
+            extract_kind: kind.map(|k| k.prefix().to_string()),
+            sha256: String::new(),
+            bytes,
+            extract_date: extract_date(&self.file_name(), self.now),
+            started_at: self.now,
+            finished_at: self.now,
+            status: Status::Rejected,
+            rows_read: 0,
+            rows_published: 0,
+            rows_rejected: 0,
+            rows_duplicate: 0,
+            issues: Vec::new(),
+            issues_total: 0,
+            confirmed_by: String::new(),
+        }
+    }
+
+    /// Validates, then publishes through `sink` and waits until its events
+    /// are durable. Returns the receipt; an error means the sink could not
+    /// confirm and the file must be tried again later (its event ids make
+    /// that safe).
+    pub fn run(&self, sink: &mut dyn EventSink) -> Result<Receipt, SinkError> {
+        let (receipt, awaiting) = self.run_unsettled(sink)?;
+        if let Some(offsets) = awaiting {
+            sink.wait_durable(&offsets, LAKE_TIMEOUT)?;
+        }
+        Ok(receipt)
+    }
+
+    /// As [`run`](Self::run), but returns as soon as the broker has
+    /// acknowledged, with the offsets still to reach the lake (if the sink
+    /// confirms by lake), so the caller can go on with the next file.
+    pub fn run_unsettled(&self, sink: &mut dyn EventSink) -> Result<(Receipt, Option<Offsets>), SinkError> {
+        let mut receipt = self.receipt(None);
+        let kind = match source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &receipt.file)) {
+            Ok(k) => k,
+            Err(reason) => return Ok((self.reject(receipt, vec![file_issue(reason)]), None)),
+        };
+        receipt.extract_kind = Some(kind.prefix().to_string());
+        let today = self.now.date_naive();
+        // Pass 1: validate everything, publish nothing.
+        let hash_placeholder = "0".repeat(64);
+        let fctx = FileContext { partner: self.partner, extract_id: &hash_placeholder, ingested_at: self.now, catalogue: self.catalogue };
+        let mut reader = match ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, today) {
+            Ok(r) => r,
+            Err(issues) => return Ok((self.reject(receipt, issues), None)),
+        };
+        let mut issues = Vec::new();
+        let mut raw_identifier = false;
+        let mut fatal = None;
+        let mut dupes = DuplicateTracker::new(self.rules.max_tracked_rows);
+        for outcome in reader.by_ref() {
+            receipt.rows_read += 1;
+            match outcome {
+                Outcome::Event(e) => receipt.rows_duplicate += u64::from(dupes.seen(&e.envelope.event_id)),
+                Outcome::Rejected { issue, raw_identifier: raw, .. } => {
+                    raw_identifier |= raw;
+                    receipt.rows_rejected += 1;
+                    issues.push(issue);
+                }
+                Outcome::Fatal(issue) => {
+                    receipt.rows_read -= 1;
+                    fatal = Some(issue);
+                }
+            }
+        }
+        receipt.sha256 = reader.sha256();
+        let suspicious = reader.sniffer.suspicious();
+        let names = reader.header_names();
+        drop(reader);
+        if let Some(f) = fatal {
+            issues.insert(0, f);
+            return Ok((self.reject(receipt, issues), None));
+        }
+        for (col, what) in &suspicious {
+            raw_identifier = true;
+            let reason = format!("most values in this column look like {what}; raw identifiers must never be sent: run `vru pseudonymise`");
+            issues.insert(0, Issue { line: 0, column: col + 1, column_name: names[*col].clone(), reason });
+        }
+        if raw_identifier {
+            issues.insert(0, file_issue("the file carries raw identifiers and was refused whole; nothing from it was published"));
+            return Ok((self.reject(receipt, issues), None));
+        }
+        let fraction = receipt.rows_rejected as f64 / receipt.rows_read.max(1) as f64;
+        if receipt.rows_rejected > 0 && fraction > self.rules.max_rejected_fraction {
+            let why = format!(
+                "{} of {} rows ({:.1}%) are invalid, more than the {:.0}% allowed: the file was refused whole; fix the cause and resend",
+                receipt.rows_rejected,
+                receipt.rows_read,
+                fraction * 100.0,
+                self.rules.max_rejected_fraction * 100.0
+            );
+            issues.insert(0, file_issue(why));
+            return Ok((self.reject(receipt, issues), None));
+        }
+        if receipt.rows_read == 0 {
+            issues.push(Issue { line: 1, column: 0, column_name: String::new(), reason: "the extract has a header but no rows".into() });
+        }
+
+        // Pass 2: publish valid rows, quarantine invalid ones.
+        let extract_id = receipt.sha256.clone();
+        let fctx = FileContext { partner: self.partner, extract_id: &extract_id, ingested_at: self.now, catalogue: self.catalogue };
+        let mut reader = ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, today)
+            .map_err(|i| SinkError::FileChanged(format!("{}: {}", self.file_name(), i[0].reason)))?;
+        let mut quarantine = self.open_quarantine(&reader.header_record, receipt.rows_rejected);
+        let mut dupes = DuplicateTracker::new(self.rules.max_tracked_rows);
+        for outcome in reader.by_ref() {
+            match outcome {
+                Outcome::Event(e) if !dupes.seen(&e.envelope.event_id) => {
+                    sink.send(&e)?;
+                    receipt.rows_published += 1;
+                }
+                Outcome::Event(_) => {}
+                Outcome::Rejected { record, .. } => {
+                    if let Some(q) = quarantine.as_mut() {
+                        let _ = q.write_byte_record(&record);
+                    }
+                }
+                Outcome::Fatal(i) => return Err(SinkError::FileChanged(format!("{}: {}", self.file_name(), i.reason))),
+            }
+        }
+        reader.drain();
+        if reader.sha256() != receipt.sha256 {
+            return Err(SinkError::FileChanged(format!("{} changed while it was being ingested; it will be read again", self.file_name())));
+        }
+        if let Some(mut q) = quarantine {
+            let _ = q.flush();
+        }
+        receipt.status = if receipt.rows_rejected == 0 { Status::Accepted } else { Status::AcceptedWithRejections };
+        receipt.finished_at = Utc::now();
+        set_issues(&mut receipt, issues);
+        sink.send(&receipt_event(&receipt, self.now))?;
+        let Confirmation { confirmed_by, awaiting_lake } = sink.confirm()?;
+        receipt.confirmed_by = confirmed_by;
+        receipt.finished_at = Utc::now();
+        Ok((receipt, awaiting_lake))
+    }
+
+    fn open_quarantine(&self, header: &csv::ByteRecord, rejected: u64) -> Option<csv::Writer<std::fs::File>> {
+        let path = self.quarantine.filter(|_| rejected > 0)?;
+        let mut w = csv::Writer::from_path(path).ok()?;
+        w.write_byte_record(header).ok()?;
+        Some(w)
+    }
+
+    fn reject(&self, mut receipt: Receipt, issues: Vec<Issue>) -> Receipt {
+        receipt.status = Status::Rejected;
+        receipt.rows_published = 0;
+        receipt.finished_at = Utc::now();
+        if receipt.sha256.is_empty() {
+            receipt.sha256 = file_sha256(self.path).unwrap_or_default();
+        }
+        set_issues(&mut receipt, issues);
+        receipt
+    }
+}
+
+fn set_issues(receipt: &mut Receipt, mut issues: Vec<Issue>) {
+    receipt.issues_total = issues.len() as u64;
+    issues.truncate(MAX_ISSUES_LISTED);
+    receipt.issues = issues;
+}
+
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The receipt as an event, so data quality (Q1) is computed from the lake.
+/// Its id is derived from the file hash: a re-ingest of the same bytes
+/// yields the same receipt event.
+pub fn receipt_event(r: &Receipt, now: DateTime<Utc>) -> Event {
+    let source = Source::Receipts;
+    Event {
+        envelope: Envelope {
+            event_id: EventId::derive(source.as_str(), &r.partner, &r.sha256, 1),
+            source,
+            kind: Kind::ExtractReceipt,
+            partner: r.partner.clone(),
+            record_id: r.sha256.clone(),
+            record_version: 1,
+            occurred_at: r.extract_date.and_hms_opt(0, 0, 0).expect("midnight"),
+            recorded_at: None,
+            ingested_at: now,
+            extract_id: r.sha256.clone(),
+            subject: None,
+            role: None,
+            age: None,
+            sex: None,
+            home_lsoa: None,
+            event_lsoa: None,
+        },
+        attributes: Attributes::ExtractReceipt(ExtractReceipt {
+            file_name: r.file.clone(),
+            extract_kind: r.extract_kind.clone().unwrap_or_default(),
+            extract_date: r.extract_date,
+            status: r.status.as_str().to_string(),
+            rows_read: r.rows_read,
+            rows_published: r.rows_published,
+            rows_rejected: r.rows_rejected,
+            rows_duplicate: r.rows_duplicate,
+        }),
+    }
+}
+
+/// Rows repeated within one file, tracked by an 8-byte hash of the event id
+/// up to a row limit.
+struct DuplicateTracker {
+    seen: HashSet<u64>,
+    limit: usize,
+}
+
+impl DuplicateTracker {
+    fn new(limit: usize) -> Self {
+        DuplicateTracker { seen: HashSet::new(), limit }
+    }
+
+    /// True when this id was already seen in the file.
+    fn seen(&mut self, id: &EventId) -> bool {
+        let h = u64::from_le_bytes(id.as_bytes()[..8].try_into().expect("8 bytes"));
+        if self.seen.contains(&h) {
+            return true;
+        }
+        if self.seen.len() < self.limit {
+            self.seen.insert(h);
+        }
+        false
+    }
+}

@@ -1,0 +1,156 @@
+//! The lake: one Delta table per event family under one root directory.
+//! Each commit of new events carries, as Delta `txn` actions, the last Kafka
+//! offset of every partition it covers, so the lake itself records how far
+//! it has read; Kafka's committed offsets are only a hint for monitoring.
+
+use deltalake::arrow::array::{Array, RecordBatch, StringArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{StructType, Transaction};
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
+use deltalake::{DeltaTable, DeltaTableError, ensure_table_uri};
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use vru_model::ids::EventId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("Delta table {table}: {source}")]
+    Delta { table: String, source: Box<DeltaTableError> },
+    #[error("reading table {table}: {source}")]
+    Query { table: String, source: Box<deltalake::datafusion::error::DataFusionError> },
+    #[error("table {table}: {reason}")]
+    Invalid { table: String, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Lake { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn table_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.table_dir(name).join("_delta_log").is_dir()
+    }
+
+    fn delta_err(name: &str) -> impl FnOnce(DeltaTableError) -> LakeError + '_ {
+        move |source| LakeError::Delta { table: name.to_string(), source: Box::new(source) }
+    }
+
+    /// Opens the table, creating it with `schema` when it does not exist.
+    pub async fn open_or_create(&self, name: &str, schema: SchemaRef) -> Result<DeltaTable, LakeError> {
+        let dir = self.table_dir(name);
+        let url = ensure_table_uri(dir.to_string_lossy()).map_err(Self::delta_err(name))?;
+        let table = DeltaTable::try_from_url(url).await.map_err(Self::delta_err(name))?;
+        if table.version().is_some() {
+            return Ok(table);
+        }
+        let delta_schema: StructType =
+            schema.as_ref().try_into_kernel().map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
+        table
+            .create()
+            .with_table_name(name)
+            .with_columns(delta_schema.fields().cloned())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(Self::delta_err(name))
+    }
+
+    /// Opens an existing table at its latest version, or `None`.
+    pub async fn open(&self, name: &str) -> Result<Option<DeltaTable>, LakeError> {
+        self.open_at(name, None).await
+    }
+
+    /// Opens an existing table at a given version (time travel), or `None`
+    /// when the table does not exist.
+    pub async fn open_at(&self, name: &str, version: Option<u64>) -> Result<Option<DeltaTable>, LakeError> {
+        if !self.exists(name) {
+            return Ok(None);
+        }
+        let url = ensure_table_uri(self.table_dir(name).to_string_lossy()).map_err(Self::delta_err(name))?;
+        let t = match version {
+            Some(v) => deltalake::open_table_with_version(url, v).await,
+            None => deltalake::open_table(url).await,
+        };
+        t.map(Some).map_err(Self::delta_err(name))
+    }
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level"))).build()
+}
+
+/// Appends one batch and records `txns` in the same commit. On error the
+/// table handle passed in is unchanged.
+pub async fn append(table: &DeltaTable, name: &str, batch: RecordBatch, txns: Vec<Transaction>) -> Result<DeltaTable, LakeError> {
+    table
+        .clone()
+        .write(vec![batch])
+        .with_save_mode(SaveMode::Append)
+        .with_writer_properties(writer_properties())
+        .with_target_file_size(None)
+        .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
+        .await
+        .map_err(Lake::delta_err(name))
+}
+
+/// Records offsets without data, for a table that has seen no events for a
+/// long stretch of its topic (otherwise a restart would re-read it all).
+pub async fn commit_offsets_only(table: &DeltaTable, name: &str, txns: Vec<Transaction>) -> Result<DeltaTable, LakeError> {
+    let snapshot = table.snapshot().map_err(Lake::delta_err(name))?;
+    let op = DeltaOperation::StreamingUpdate { output_mode: OutputMode::Append, query_id: "vru-normaliser".into(), epoch_id: 0 };
+    let done = CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
+        .with_actions(vec![])
+        .build(Some(snapshot as &dyn TableReference), table.log_store(), op)
+        .await
+        .map_err(Lake::delta_err(name))?;
+    let mut t = table.clone();
+    t.state = Some(done.snapshot());
+    Ok(t)
+}
+
+/// The last offset recorded for an application id, if any.
+pub async fn txn_version(table: &DeltaTable, name: &str, app_id: &str) -> Result<Option<i64>, LakeError> {
+    let snapshot = table.snapshot().map_err(Lake::delta_err(name))?;
+    snapshot.transaction_version(table.log_store().as_ref(), app_id).await.map_err(Lake::delta_err(name))
+}
+
+/// Every event id in the table: the normaliser drops events already there,
+/// which is what makes re-sent rows and re-read files harmless.
+pub async fn event_ids(table: &DeltaTable, name: &str) -> Result<HashSet<EventId>, LakeError> {
+    let qerr = |source| LakeError::Query { table: name.to_string(), source: Box::new(source) };
+    let provider = table.table_provider().await.map_err(qerr)?;
+    let ctx = SessionContext::new();
+    ctx.register_table("t", provider).map_err(qerr)?;
+    let mut stream = ctx.sql("SELECT event_id FROM t").await.map_err(qerr)?.execute_stream().await.map_err(qerr)?;
+    let mut ids = HashSet::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(qerr)?;
+        let col = cast(batch.column(0), &DataType::Utf8).map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
+        let col = col.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        for i in 0..col.len() {
+            let id = EventId::parse(col.value(i))
+                .ok_or_else(|| LakeError::Invalid { table: name.into(), reason: format!("bad event_id {}", col.value(i)) })?;
+            ids.insert(id);
+        }
+    }
+    Ok(ids)
+}

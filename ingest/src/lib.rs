@@ -1,0 +1,30 @@
+//! The I/O shell around the pure model: files in, Kafka in the middle, Delta
+//! tables out.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`limits`] | readers that refuse endless lines and decompression bombs |
+//! | [`reader`] | streams one extract, row by row, into events or issues |
+//! | [`extract`] | ingests one extract: validate, publish, receipt |
+//! | [`sink`] | where events go: the contract `send` / `confirm` |
+//! | [`producer`] | the Kafka sink: idempotent producer, delivery accounting |
+//! | [`kafka`] | topic names, client settings, the embedded broker |
+//! | [`landing`] | the landing folder: one sub-folder per partner, processed/, rejected/ |
+//! | [`lake`] | Delta tables: create, append with offsets, read ids and offsets |
+//! | [`normaliser`] | Kafka to Delta, exactly once |
+//! | [`dlq`] | the dead-letter topic: send, list, replay |
+//! | [`pipeline`] | ingest and normaliser in one process (`vru run`, the demo) |
+//! | [`reference`] | loads reference tables (lookup, population, IMD) into the lake |
+
+pub mod dlq;
+pub mod extract;
+pub mod kafka;
+pub mod lake;
+pub mod landing;
+pub mod limits;
+pub mod normaliser;
+pub mod pipeline;
+pub mod producer;
+pub mod reader;
+pub mod reference;
+pub mod sink;

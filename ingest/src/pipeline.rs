@@ -1,0 +1,230 @@
+//! Ingest and normaliser together in one process: the single-machine
+//! deployment (`vru run`) and the demo. With the embedded broker a file
+//! counts as ingested only when its events are in the lake, because the
+//! broker forgets everything when the process stops; with a real broker,
+//! when the broker has acknowledged them.
+
+use crate::extract::ExtractRules;
+use crate::extract::LAKE_TIMEOUT;
+use crate::kafka::{self, EmbeddedBroker, KafkaOptions};
+use crate::lake::Lake;
+use crate::landing::{Ingested, Landing};
+use crate::normaliser::{Normaliser, NormaliserError, NormaliserOptions, Stats};
+use crate::producer::{ConfirmBy, KafkaSink};
+use crate::sink::EventSink;
+use crate::sink::SinkError;
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use vru_model::classification::Catalogue;
+use vru_model::receipt::Receipt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Setup(#[from] kafka::KafkaSetupError),
+    #[error(transparent)]
+    Normaliser(#[from] NormaliserError),
+    #[error("landing folder {path}: {source}")]
+    Landing { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("a pipeline task failed: {0}")]
+    Task(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LandingOptions {
+    pub root: PathBuf,
+    /// Process what is there, then stop (instead of watching).
+    pub once: bool,
+    /// A file must be unchanged this long before it is read.
+    pub settle: Duration,
+    pub poll: Duration,
+}
+
+/// What the ingest side reads.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// A landing folder (one sub-folder per partner).
+    Landing(LandingOptions),
+    /// Given files of given partners; each receipt is written beside its file.
+    Files(Vec<(String, PathBuf)>),
+}
+
+/// Ingests given files, each with its partner, writing `<file>.receipt.json`
+/// (and `<file>.rejected-rows.csv` for bad rows) beside each once its events
+/// are durable. Blocking.
+pub fn ingest_files(
+    files: &[(String, PathBuf)],
+    sink: &mut dyn EventSink,
+    rules: &ExtractRules,
+    catalogue: &Catalogue,
+) -> Result<Vec<Receipt>, PipelineError> {
+    let mut published = Vec::new();
+    for (partner, path) in files {
+        let quarantine = sibling(path, "rejected-rows.csv");
+        let job = crate::extract::ExtractJob { path, partner, catalogue, rules, now: chrono::Utc::now(), quarantine: Some(&quarantine) };
+        published.push((path, job.run_unsettled(sink)?));
+    }
+    let mut receipts = Vec::new();
+    for (path, (receipt, awaiting)) in published {
+        if let Some(offsets) = awaiting {
+            sink.wait_durable(&offsets, LAKE_TIMEOUT)?;
+        }
+        let receipt_path = sibling(path, "receipt.json");
+        std::fs::write(&receipt_path, serde_json::to_vec_pretty(&receipt).expect("receipt serialises"))
+            .map_err(|source| PipelineError::Landing { path: receipt_path.display().to_string(), source })?;
+        receipts.push(receipt);
+    }
+    Ok(receipts)
+}
+
+/// `dir/name.csv` -> `dir/name.csv.<suffix>`
+fn sibling(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!("{name}.{suffix}"))
+}
+
+pub struct PipelineReport {
+    pub receipts: Vec<Receipt>,
+    pub normaliser: Option<Stats>,
+    pub elapsed: Duration,
+}
+
+/// Files published but not yet filed away, at most: bounds what a crash
+/// makes the pipeline read again.
+const MAX_UNSETTLED: usize = 64;
+
+/// Watches (or sweeps once) the landing folder and publishes every file
+/// through `sink`, until `stop` is set. Files are published one after
+/// another without waiting for the lake; each is filed away once its
+/// events are durable. Blocking: run it on its own thread.
+pub fn ingest_landing(
+    opts: &LandingOptions,
+    mut sink: KafkaSink,
+    rules: &ExtractRules,
+    catalogue: &Catalogue,
+    stop: &AtomicBool,
+) -> Result<Vec<Receipt>, PipelineError> {
+    let lerr = |source| PipelineError::Landing { path: opts.root.display().to_string(), source };
+    let mut landing = Landing::open(&opts.root, opts.settle).map_err(lerr)?;
+    let mut receipts = Vec::new();
+    let mut unsettled: VecDeque<Ingested> = VecDeque::new();
+    let mut failures = 0u32;
+    let mut settle =
+        |landing: &mut Landing, unsettled: &mut VecDeque<Ingested>, sink: &KafkaSink, block: bool| -> Result<(), PipelineError> {
+            while let Some(front) = unsettled.front() {
+                if let Some(offsets) = &front.awaiting {
+                    if block {
+                        sink.wait_durable(offsets, LAKE_TIMEOUT)?;
+                    } else if !sink.is_durable(offsets) {
+                        break;
+                    }
+                }
+                let r = landing.file_away(unsettled.pop_front().expect("front exists"))?;
+                tracing::info!(file = %r.file, partner = %r.partner, status = r.status.as_str(), rows_read = r.rows_read,
+                rows_published = r.rows_published, rows_rejected = r.rows_rejected, "extract ingested");
+                for line in r.issue_lines().iter().take(5) {
+                    tracing::warn!("{line}");
+                }
+                receipts.push(r);
+            }
+            Ok(())
+        };
+    while !stop.load(Ordering::Relaxed) {
+        settle(&mut landing, &mut unsettled, &sink, false)?;
+        let in_flight: HashSet<PathBuf> = unsettled.iter().map(|u| u.candidate.path.clone()).collect();
+        let candidates: Vec<_> = landing.scan().map_err(lerr)?.into_iter().filter(|c| !in_flight.contains(&c.path)).collect();
+        let mut progressed = false;
+        for c in &candidates {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if unsettled.len() >= MAX_UNSETTLED {
+                settle(&mut landing, &mut unsettled, &sink, true)?;
+            }
+            match landing.ingest(c, &mut sink, catalogue, rules) {
+                Ok(done) => {
+                    unsettled.push_back(done);
+                    progressed = true;
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(file = %c.path.display(), error = %e, "extract not ingested; will retry");
+                    if opts.once && failures >= 3 {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        if opts.once && candidates.is_empty() {
+            if unsettled.is_empty() {
+                break;
+            }
+            settle(&mut landing, &mut unsettled, &sink, true)?;
+            continue;
+        }
+        if !progressed {
+            std::thread::sleep(opts.poll);
+        }
+    }
+    Ok(receipts)
+}
+
+/// Runs ingest and the normaliser side by side until the landing folder is
+/// swept (`once`) or `shutdown` resolves.
+pub async fn run(
+    lake: &Lake,
+    kafka_opts: &KafkaOptions,
+    embedded: Option<&EmbeddedBroker>,
+    work: Work,
+    normaliser_opts: NormaliserOptions,
+    rules: ExtractRules,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<PipelineReport, PipelineError> {
+    let started = Instant::now();
+    let bootstrap = embedded.map_or_else(|| kafka_opts.brokers.clone(), EmbeddedBroker::bootstrap_servers);
+    kafka::ensure_topics(kafka_opts, embedded).await?;
+    let mut normaliser = Normaliser::start(lake, kafka_opts, &bootstrap, normaliser_opts).await?;
+    let confirm_by = if embedded.is_some() { ConfirmBy::Lake { watermarks: normaliser.watermarks() } } else { ConfirmBy::Broker };
+    let sink = KafkaSink::new(kafka_opts, &bootstrap, confirm_by)?;
+
+    let (stop_norm_tx, stop_norm_rx) = tokio::sync::oneshot::channel::<()>();
+    let norm_task = tokio::spawn(async move {
+        let r = normaliser
+            .run(
+                async {
+                    let _ = stop_norm_rx.await;
+                },
+                false,
+            )
+            .await;
+        (r, normaliser)
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_ingest = stop.clone();
+    let ingest_task = tokio::task::spawn_blocking(move || match work {
+        Work::Landing(landing) => ingest_landing(&landing, sink, &rules, &Catalogue::builtin(), &stop_ingest),
+        Work::Files(files) => {
+            let mut sink = sink;
+            ingest_files(&files, &mut sink, &rules, &Catalogue::builtin())
+        }
+    });
+    tokio::pin!(shutdown);
+    tokio::pin!(ingest_task);
+    let receipts = tokio::select! {
+        r = &mut ingest_task => r,
+        _ = &mut shutdown => {
+            stop.store(true, Ordering::Relaxed);
+            ingest_task.await
+        }
+    };
+    let _ = stop_norm_tx.send(());
+    let (norm_result, _normaliser) = norm_task.await.map_err(|e| PipelineError::Task(e.to_string()))?;
+    let receipts = receipts.map_err(|e| PipelineError::Task(e.to_string()))??;
+    let stats = norm_result?;
+    Ok(PipelineReport { receipts, normaliser: Some(stats), elapsed: started.elapsed() })
+}

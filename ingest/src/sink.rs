@@ -1,0 +1,65 @@
+//! Where an extract's events go. The Kafka producer is the real sink; tests
+//! and `--dry-run` use a vector. The contract: `send` may buffer, `confirm`
+//! returns only when every event sent so far is durably accepted.
+
+use vru_model::Event;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("the broker did not acknowledge {failed} of {sent} events: {reason}; the file stays in the landing folder and will be retried")]
+    NotAcknowledged { sent: u64, failed: u64, reason: String },
+    #[error("events were acknowledged by the broker but not committed to the lake within {0:?}; the file will be retried")]
+    LakeTimeout(std::time::Duration),
+    #[error("cannot publish: {0}")]
+    Kafka(String),
+    #[error("{0}")]
+    FileChanged(String),
+}
+
+/// Per topic and partition, the highest offset that must be durable.
+pub type Offsets = std::collections::HashMap<(String, i32), i64>;
+
+pub struct Confirmation {
+    /// Who confirmed, for the receipt: `kafka-acknowledged` or `lake-committed`.
+    pub confirmed_by: String,
+    /// When set, the events are acknowledged but count only once the lake
+    /// holds these offsets (embedded broker): see [`EventSink::is_durable`].
+    pub awaiting_lake: Option<Offsets>,
+}
+
+pub trait EventSink {
+    fn send(&mut self, event: &Event) -> Result<(), SinkError>;
+    /// Returns when every event sent so far is acknowledged.
+    fn confirm(&mut self) -> Result<Confirmation, SinkError>;
+    /// Whether offsets from a confirmation are now durable in the lake.
+    fn is_durable(&self, _offsets: &Offsets) -> bool {
+        true
+    }
+    /// Blocks until the offsets are durable, or fails after `timeout`.
+    fn wait_durable(&self, offsets: &Offsets, timeout: std::time::Duration) -> Result<(), SinkError> {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.is_durable(offsets) {
+            if std::time::Instant::now() > deadline {
+                return Err(SinkError::LakeTimeout(timeout));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+/// Collects events in memory.
+#[derive(Default)]
+pub struct VecSink {
+    pub events: Vec<Event>,
+}
+
+impl EventSink for VecSink {
+    fn send(&mut self, event: &Event) -> Result<(), SinkError> {
+        self.events.push(event.clone());
+        Ok(())
+    }
+    fn confirm(&mut self) -> Result<Confirmation, SinkError> {
+        Ok(Confirmation { confirmed_by: "memory".into(), awaiting_lake: None })
+    }
+}

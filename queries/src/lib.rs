@@ -1,0 +1,31 @@
+//! Queries over the lake: the one function that builds the DataFusion
+//! session (used alike by the CLI, reports, the SQL server and the tests),
+//! the SQL measure files, and running them.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`session`] | builds the session: lake tables, current-state views, reference and definition tables, measure views |
+//! | [`tables`] | small in-memory tables built from configuration (definition, areas, periods) |
+//! | [`measures`] | the catalogue of measure SQL files and running them |
+//! | [`format`] | printing results for people |
+
+pub mod format;
+pub mod measures;
+pub mod session;
+pub mod tables;
+
+/// Re-exported so callers use the same DataFusion and Arrow versions.
+pub use datafusion;
+pub use session::{LakeSource, Session, SessionOptions, build_session};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("SQL: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("lake table {table}: {source}")]
+    Delta { table: String, source: deltalake::DeltaTableError },
+    #[error("in {file}: {source}")]
+    View { file: String, source: datafusion::error::DataFusionError },
+    #[error("{0}")]
+    Invalid(String),
+}

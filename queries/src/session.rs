@@ -1,0 +1,174 @@
+//! Builds the DataFusion session every consumer of the lake uses: the CLI,
+//! the reports, the SQL server and the tests. One function, so a measure
+//! cannot mean one thing in the report and another in psql.
+//!
+//! What it registers, in order:
+//! 1. each event table's full history as `<table>_log` (every record
+//!    version ever received), and its current state as the view `<table>`
+//!    (the latest version of each record);
+//! 2. reference tables `lsoa_lookup`, `population`, `imd`;
+//! 3. configuration as tables: `sv_classification`, `sv_categories`,
+//!    `offence_codes`, `focus_area`, `financial_years`, `params`;
+//! 4. helper views (`sql/views/`) and one view per measure (`measure_h1`...).
+
+use crate::QueryError;
+use crate::measures::{MEASURES, VIEWS};
+use crate::tables;
+use chrono::NaiveDate;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::{DeltaTable, ensure_table_uri};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vru_model::classification::{Catalogue, Definition};
+use vru_model::tables::{Reference, Table};
+
+#[derive(Debug, Clone)]
+pub enum LakeSource {
+    /// Delta tables under `root`. `versions` pins tables to a version (time
+    /// travel), so a published report can be reproduced exactly.
+    Delta { root: PathBuf, versions: BTreeMap<String, u64> },
+    /// Empty in-memory tables with every column nullable, for fixtures that
+    /// insert only the columns a measure reads.
+    Fixture,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub lake: LakeSource,
+    pub definition: Definition,
+    pub catalogue: Catalogue,
+    /// Local authority codes of the focus area.
+    pub focus_area: Vec<String>,
+    pub focus_name: String,
+    /// The reference date for rolling windows.
+    pub as_of: NaiveDate,
+    pub cohort_years: i32,
+    /// Fixed, so results and plans do not depend on the machine's cores.
+    pub target_partitions: usize,
+    /// Replaces the default C1 cohort (`sql/views/c1_cohort.sql`).
+    pub cohort_sql: Option<String>,
+}
+
+impl SessionOptions {
+    pub fn new(lake: LakeSource, definition: Definition, focus_area: Vec<String>) -> Self {
+        SessionOptions {
+            lake,
+            definition,
+            catalogue: Catalogue::builtin(),
+            focus_area,
+            focus_name: "Focus area".into(),
+            as_of: chrono::Utc::now().date_naive(),
+            cohort_years: 3,
+            target_partitions: 4,
+            cohort_sql: None,
+        }
+    }
+}
+
+pub struct Session {
+    pub ctx: SessionContext,
+    /// The Delta version of every lake table read (`None`: not in the lake
+    /// yet, read as empty). Goes into report manifests.
+    pub table_versions: BTreeMap<String, Option<u64>>,
+}
+
+async fn delta_provider(
+    root: &std::path::Path,
+    name: &str,
+    version: Option<u64>,
+) -> Result<Option<(Arc<dyn TableProvider>, u64)>, QueryError> {
+    let dir = root.join(name);
+    if !dir.join("_delta_log").is_dir() {
+        return Ok(None);
+    }
+    let derr = |source| QueryError::Delta { table: name.to_string(), source };
+    let url = ensure_table_uri(dir.to_string_lossy()).map_err(derr)?;
+    let table: DeltaTable = match version {
+        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(derr)?,
+        None => deltalake::open_table(url).await.map_err(derr)?,
+    };
+    let v = table.version().unwrap_or_default();
+    Ok(Some((table.table_provider().await?, v)))
+}
+
+fn empty(schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
+}
+
+/// The current state of an event table: the latest version of each record.
+fn current_state_sql(t: Table) -> String {
+    let cols: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
+    format!(
+        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY partner, record_id ORDER BY record_version DESC, ingested_at DESC) AS vru_rank FROM {name}_log) latest WHERE vru_rank = 1",
+        cols = cols.join(", "),
+        name = t.name()
+    )
+}
+
+pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError> {
+    let config = SessionConfig::new().with_target_partitions(opts.target_partitions).with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    let mut table_versions = BTreeMap::new();
+
+    let mut register = async |name: &str, strict: SchemaRef, relaxed: SchemaRef| -> Result<(), QueryError> {
+        let provider = match &opts.lake {
+            LakeSource::Fixture => empty(relaxed)?,
+            LakeSource::Delta { root, versions } => {
+                let table = name.trim_end_matches("_log");
+                match delta_provider(root, table, versions.get(table).copied()).await? {
+                    Some((p, v)) => {
+                        table_versions.insert(table.to_string(), Some(v));
+                        p
+                    }
+                    None => {
+                        table_versions.insert(table.to_string(), None);
+                        empty(strict)?
+                    }
+                }
+            }
+        };
+        ctx.register_table(name, provider)?;
+        Ok(())
+    };
+    for t in Table::ALL {
+        register(&format!("{}_log", t.name()), t.schema(), t.relaxed_schema()).await?;
+    }
+    for r in Reference::ALL {
+        let relaxed = Arc::new(datafusion::arrow::datatypes::Schema::new(
+            r.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        ));
+        register(r.name(), r.schema(), relaxed).await?;
+    }
+    for t in Table::ALL {
+        create_view(&ctx, t.name(), &current_state_sql(*t), "current-state view").await?;
+    }
+
+    ctx.register_table("sv_classification", tables::sv_classification(&opts.definition, &opts.catalogue))?;
+    ctx.register_table("sv_categories", tables::sv_categories(&opts.definition))?;
+    ctx.register_table("offence_codes", tables::offence_codes(&opts.catalogue))?;
+    ctx.register_table("focus_area", tables::focus_area(&opts.focus_area))?;
+    ctx.register_table("financial_years", tables::financial_years())?;
+    ctx.register_table("params", tables::params(opts.as_of, opts.cohort_years, &opts.focus_name))?;
+
+    for (name, sql) in VIEWS {
+        let sql = match (*name, &opts.cohort_sql) {
+            ("c1_cohort", Some(custom)) => custom.as_str(),
+            _ => sql,
+        };
+        create_view(&ctx, name, sql, &format!("sql/views/{name}.sql")).await?;
+    }
+    for m in MEASURES {
+        create_view(&ctx, m.view, m.sql, &format!("sql/measures/{}.sql", m.id.to_lowercase())).await?;
+    }
+    Ok(Session { ctx, table_versions })
+}
+
+async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {
+    let body = sql.trim().trim_end_matches(';');
+    ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await.map_err(|source| QueryError::View { file: file.to_string(), source })?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! In-memory tables built from configuration rather than data: the
+//! serious-violence definition as a lookup table, the offence catalogue,
+//! the focus area, financial years and run parameters. Making them tables
+//! lets analysts read exactly what a measure used (`SELECT * FROM
+//! sv_classification`) and lets the SQL classify with plain equi-joins.
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
+use std::sync::Arc;
+use vru_model::classification::{Catalogue, Definition};
+
+fn table(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Arc<MemTable> {
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).expect("columns match fields");
+    Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("one partition"))
+}
+
+fn strings<'a>(v: impl IntoIterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(v))
+}
+
+/// `sv_classification(offence_code, knife, firearm, domestic, category)`:
+/// every catalogue code and flag combination that the definition counts.
+pub fn sv_classification(def: &Definition, cat: &Catalogue) -> Arc<MemTable> {
+    let rows = def.lookup_rows(cat);
+    let flag = |f: fn(&vru_model::classification::LookupRow<'_>) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    table(
+        vec![
+            Field::new("offence_code", DataType::Utf8, false),
+            Field::new("knife", DataType::Boolean, false),
+            Field::new("firearm", DataType::Boolean, false),
+            Field::new("domestic", DataType::Boolean, false),
+            Field::new("category", DataType::Utf8, false),
+        ],
+        vec![
+            strings(rows.iter().map(|r| r.offence.code.as_str())),
+            flag(|r| r.knife),
+            flag(|r| r.firearm),
+            flag(|r| r.domestic),
+            strings(rows.iter().map(|r| r.category.id.as_str())),
+        ],
+    )
+}
+
+/// `sv_categories(category, label, ordinal)` in the definition's order.
+pub fn sv_categories(def: &Definition) -> Arc<MemTable> {
+    table(
+        vec![
+            Field::new("category", DataType::Utf8, false),
+            Field::new("label", DataType::Utf8, false),
+            Field::new("ordinal", DataType::Int32, false),
+        ],
+        vec![
+            strings(def.categories.iter().map(|c| c.id.as_str())),
+            strings(def.categories.iter().map(|c| c.label.as_str())),
+            Arc::new(Int32Array::from_iter_values(0..def.categories.len() as i32)),
+        ],
+    )
+}
+
+/// `offence_codes(offence_code, description, offence_group)`.
+pub fn offence_codes(cat: &Catalogue) -> Arc<MemTable> {
+    table(
+        vec![
+            Field::new("offence_code", DataType::Utf8, false),
+            Field::new("description", DataType::Utf8, false),
+            Field::new("offence_group", DataType::Utf8, false),
+        ],
+        vec![
+            strings(cat.offences.iter().map(|o| o.code.as_str())),
+            strings(cat.offences.iter().map(|o| o.description.as_str())),
+            strings(cat.offences.iter().map(|o| o.group.as_str())),
+        ],
+    )
+}
+
+/// `focus_area(la_code)`: the local authorities the VRU reports on.
+pub fn focus_area(codes: &[String]) -> Arc<MemTable> {
+    table(vec![Field::new("la_code", DataType::Utf8, false)], vec![strings(codes.iter().map(String::as_str))])
+}
+
+/// `financial_years(fy_start, period, start_ts, end_ts)`, half-open, from
+/// 1990/91 to 2049/50: a fixed range keeps measure SQL free of date arithmetic.
+pub fn financial_years() -> Arc<MemTable> {
+    let years: Vec<i32> = (1990..2050).collect();
+    let ts = |y: i32| NaiveDate::from_ymd_opt(y, 4, 1).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_micros();
+    let labels: Vec<String> = years.iter().map(|y| vru_model::period::FinancialYear { start_year: *y }.to_string()).collect();
+    let local = DataType::Timestamp(TimeUnit::Microsecond, None);
+    table(
+        vec![
+            Field::new("fy_start", DataType::Int32, false),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("start_ts", local.clone(), false),
+            Field::new("end_ts", local, false),
+        ],
+        vec![
+            Arc::new(Int32Array::from(years.clone())),
+            strings(labels.iter().map(String::as_str)),
+            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(*y)).collect::<Vec<_>>())),
+            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(y + 1)).collect::<Vec<_>>())),
+        ],
+    )
+}
+
+/// Run parameters measures read: `params(as_of, cohort_years, focus_name)`.
+pub fn params(as_of: NaiveDate, cohort_years: i32, focus_name: &str) -> Arc<MemTable> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("date");
+    table(
+        vec![
+            Field::new("as_of", DataType::Date32, false),
+            Field::new("cohort_years", DataType::Int32, false),
+            Field::new("focus_name", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(Date32Array::from(vec![(as_of - epoch).num_days() as i32])),
+            Arc::new(Int32Array::from(vec![cohort_years])),
+            strings([focus_name]),
+        ],
+    )
+}

@@ -1,0 +1,224 @@
+//! Commands that move events: `ingest`, `normalise`, `run`, `dlq`.
+
+use crate::config::Config;
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+use vru_ingest::extract::source_of_partner;
+use vru_ingest::kafka::{self, EmbeddedBroker};
+use vru_ingest::lake::Lake;
+use vru_ingest::normaliser::Normaliser;
+use vru_ingest::pipeline::{self, LandingOptions, PipelineReport, Work};
+use vru_ingest::producer::{ConfirmBy, KafkaSink};
+use vru_model::classification::Catalogue;
+use vru_model::receipt::Status;
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// Extract files to ingest (their partner from --partner or the folder name).
+    pub files: Vec<PathBuf>,
+    /// The partner the files come from (e.g. police-northshire).
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// Watch a landing folder (one sub-folder per partner) instead of files.
+    #[arg(long)]
+    pub watch: Option<PathBuf>,
+    /// With --watch: ingest what is there, then stop.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Landing folder (default from configuration: <data_dir>/landing).
+    #[arg(long)]
+    pub watch: Option<PathBuf>,
+    /// Ingest what is there, then stop.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Args)]
+pub struct NormaliseArgs {
+    /// Stop when every partition has been read to its end.
+    #[arg(long)]
+    pub until_idle: bool,
+}
+
+fn landing_options(config: &Config, dir: Option<PathBuf>, once: bool) -> LandingOptions {
+    LandingOptions {
+        root: dir.unwrap_or_else(|| config.landing_dir()),
+        once,
+        settle: Duration::from_millis(config.landing.settle_ms),
+        poll: Duration::from_millis(config.landing.poll_ms),
+    }
+}
+
+fn files_work(a: &IngestArgs) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    a.files
+        .iter()
+        .map(|f| {
+            let partner = match &a.partner {
+                Some(p) => p.clone(),
+                None => f.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            };
+            source_of_partner(&partner)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{}: name the partner with --partner", f.display()))?;
+            Ok((partner, f.clone()))
+        })
+        .collect()
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping: finishing the current file and flushing the lake");
+}
+
+/// Without --brokers, ingest needs the normaliser in the same process (the
+/// embedded broker dies with it), so it runs the whole pipeline.
+pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
+    let work = match (&a.watch, a.files.is_empty()) {
+        (Some(dir), true) => Work::Landing(landing_options(config, Some(dir.clone()), a.once)),
+        (None, false) => Work::Files(files_work(&a)?),
+        _ => bail!("give extract files, or --watch DIR, not both"),
+    };
+    if config.kafka.is_embedded() {
+        return run_pipeline(config, work).await;
+    }
+    kafka::ensure_topics(&config.kafka, None).await?;
+    let sink = KafkaSink::new(&config.kafka, &config.kafka.brokers, ConfirmBy::Broker)?;
+    let rules = config.extract.clone();
+    let receipts = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let cat = Catalogue::builtin();
+        Ok(match work {
+            Work::Landing(l) => {
+                let stop = std::sync::atomic::AtomicBool::new(false);
+                pipeline::ingest_landing(&l, sink, &rules, &cat, &stop)?
+            }
+            Work::Files(files) => {
+                let mut sink = sink;
+                pipeline::ingest_files(&files, &mut sink, &rules, &cat)?
+            }
+        })
+    })
+    .await??;
+    print_receipts(&receipts);
+    Ok(())
+}
+
+pub async fn run(config: &Config, a: RunArgs) -> anyhow::Result<()> {
+    run_pipeline(config, Work::Landing(landing_options(config, a.watch, a.once))).await
+}
+
+async fn run_pipeline(config: &Config, work: Work) -> anyhow::Result<()> {
+    let report = run_embedded_or_real(config, work).await?;
+    print_receipts(&report.receipts);
+    if let Some(s) = &report.normaliser {
+        eprintln!(
+            "normaliser: {} messages, {} events written, {} duplicates dropped, {} dead-lettered, {} commits in {:.1}s",
+            s.messages,
+            s.events_written,
+            s.duplicates_dropped,
+            s.dead_lettered,
+            s.commits,
+            report.elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Starts the embedded broker when no brokers are configured and runs the
+/// pipeline until the work is done or Ctrl-C.
+pub async fn run_embedded_or_real(config: &Config, work: Work) -> anyhow::Result<PipelineReport> {
+    let lake = Lake::new(config.lake_dir());
+    let embedded = if config.kafka.is_embedded() { Some(EmbeddedBroker::start()?) } else { None };
+    let report =
+        pipeline::run(&lake, &config.kafka, embedded.as_ref(), work, config.normaliser.clone(), config.extract.clone(), ctrl_c()).await?;
+    Ok(report)
+}
+
+fn print_receipts(receipts: &[vru_model::receipt::Receipt]) {
+    for r in receipts {
+        println!(
+            "{:<26} {:<40} {:<24} read {:>7} published {:>7} rejected {:>5} duplicate {:>5}",
+            r.partner,
+            r.file,
+            r.status.as_str(),
+            r.rows_read,
+            r.rows_published,
+            r.rows_rejected,
+            r.rows_duplicate
+        );
+        for line in r.issue_lines().iter().take(if r.status == Status::Rejected { 20 } else { 5 }) {
+            println!("    {line}");
+        }
+    }
+}
+
+pub async fn normalise(config: &Config, a: NormaliseArgs) -> anyhow::Result<()> {
+    if config.kafka.is_embedded() {
+        bail!(
+            "`vru normalise` reads a real Kafka: give --brokers HOST:PORT. Without Kafka, `vru run` runs ingest and normaliser together on the embedded broker"
+        );
+    }
+    kafka::ensure_topics(&config.kafka, None).await?;
+    let lake = Lake::new(config.lake_dir());
+    let mut n = Normaliser::start(&lake, &config.kafka, &config.kafka.brokers, config.normaliser.clone()).await?;
+    let stats = n.run(ctrl_c(), a.until_idle).await?;
+    println!("{}", serde_json::to_string_pretty(&stats)?);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+#[derive(Subcommand)]
+pub enum DlqCommand {
+    /// Show dead-lettered messages with their reasons.
+    List,
+    /// Send dead-lettered messages back to their topics (after a fix).
+    Replay {
+        /// Only the message at this dead-letter offset.
+        #[arg(long)]
+        offset: Option<i64>,
+    },
+}
+
+pub async fn dlq(config: &Config, a: DlqArgs) -> anyhow::Result<()> {
+    if config.kafka.is_embedded() {
+        bail!("the dead-letter topic lives in Kafka: give --brokers HOST:PORT (the embedded broker keeps nothing after its process ends)");
+    }
+    let letters = vru_ingest::dlq::read_all(&config.kafka, &config.kafka.brokers).await?;
+    match a.command {
+        DlqCommand::List => {
+            for d in &letters {
+                let preview: String = String::from_utf8_lossy(&d.payload).chars().take(80).collect();
+                println!(
+                    "{}@{}  from {}/{}@{}  {}  {}\n    {}",
+                    d.dlq_partition, d.dlq_offset, d.topic, d.partition, d.offset, d.failed_at, d.reason, preview
+                );
+            }
+            println!("{} dead-lettered message(s)", letters.len());
+        }
+        DlqCommand::Replay { offset } => {
+            let chosen: Vec<_> = letters.into_iter().filter(|d| offset.is_none_or(|o| d.dlq_offset == o)).collect();
+            let mut sink = KafkaSink::new(&config.kafka, &config.kafka.brokers, ConfirmBy::Broker)?;
+            let n = chosen.len();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                for d in chosen {
+                    sink.send_raw(&d.topic, &d.key, &d.payload)?;
+                }
+                vru_ingest::sink::EventSink::confirm(&mut sink)?;
+                Ok(())
+            })
+            .await??;
+            println!("replayed {n} message(s) to their original topics; the normaliser will process them again");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The one configuration struct. Layers, later winning: built-in defaults,
+//! the TOML file (`--config`, else `./vru.toml`, else `<data_dir>/vru.toml`), `VRU_*`
+//! environment variables (nested keys with `__`, e.g.
+//! `VRU_KAFKA__BROKERS=host:9092`), then command-line flags. Unknown keys
+//! are errors, so a typo cannot silently leave a default in place.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use vru_ingest::extract::ExtractRules;
+use vru_ingest::kafka::KafkaOptions;
+use vru_ingest::normaliser::NormaliserOptions;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the lake (`lake/`) and, by default, the landing folder live.
+    pub data_dir: PathBuf,
+    /// Landing folder partners drop extracts into (default `<data_dir>/landing`).
+    pub landing_dir: Option<PathBuf>,
+    /// Kafka: brokers (empty = embedded), topic prefix, producer bounds.
+    pub kafka: KafkaOptions,
+    /// Normaliser batching and retry.
+    pub normaliser: NormaliserOptions,
+    /// The rule for partly bad extracts and the reader's limits.
+    pub extract: ExtractRules,
+    /// What the measures count and where.
+    pub measures: MeasureConfig,
+    /// Landing folder polling.
+    pub landing: LandingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeasureConfig {
+    /// Serious-violence definition: a built-in name (`local`) or a path to
+    /// a definition file.
+    pub definition: String,
+    /// Local authority codes of the focus area. Empty: every local
+    /// authority in the lookup table.
+    pub focus_area: Vec<String>,
+    /// How the focus area is named in outputs.
+    pub focus_name: String,
+    /// Years in the youth cohort window (Y1, C1).
+    pub cohort_years: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LandingConfig {
+    /// A file must be unchanged this long before it is read.
+    pub settle_ms: u64,
+    /// How often the landing folder is scanned.
+    pub poll_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("vru-data"),
+            landing_dir: None,
+            kafka: KafkaOptions::default(),
+            normaliser: NormaliserOptions::default(),
+            extract: ExtractRules::default(),
+            measures: MeasureConfig::default(),
+            landing: LandingConfig::default(),
+        }
+    }
+}
+
+impl Default for MeasureConfig {
+    fn default() -> Self {
+        MeasureConfig { definition: "local".into(), focus_area: Vec::new(), focus_name: "Focus area".into(), cohort_years: 3 }
+    }
+}
+
+impl Default for LandingConfig {
+    fn default() -> Self {
+        LandingConfig { settle_ms: 2_000, poll_ms: 1_000 }
+    }
+}
+
+/// Flags that override configuration, present only when given.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measures: Option<MeasureOverride>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct KafkaOverride {
+    pub brokers: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct MeasureOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(p) => {
+                anyhow::ensure!(p.exists(), "config file {} does not exist", p.display());
+                f = f.merge(Toml::file(p));
+            }
+            None if Path::new("vru.toml").exists() => f = f.merge(Toml::file("vru.toml")),
+            None => {
+                // The demo leaves its settings (focus area) beside its lake.
+                let data_dir = overrides.data_dir.clone().unwrap_or_else(|| Config::default().data_dir);
+                f = f.merge(Toml::file(data_dir.join("vru.toml")));
+            }
+        }
+        f = f
+            .merge(Env::prefixed("VRU_").ignore(&["LOG", "SLT_UPDATE", "REQUIRE_INTEROP"]).split("__"))
+            .merge(Serialized::globals(overrides));
+        Ok(f.extract()?)
+    }
+
+    pub fn lake_dir(&self) -> PathBuf {
+        self.data_dir.join("lake")
+    }
+
+    pub fn landing_dir(&self) -> PathBuf {
+        self.landing_dir.clone().unwrap_or_else(|| self.data_dir.join("landing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_and_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vru.toml");
+        std::fs::write(&p, "data_dir = \"/srv/vru\"\n[kafka]\nbrokers = \"a:1\"\n").unwrap();
+        let c = Config::load(Some(&p), &Overrides::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/vru"));
+        assert_eq!(c.kafka.brokers, "a:1");
+        let o = Overrides { kafka: Some(KafkaOverride { brokers: "b:2".into() }), ..Default::default() };
+        assert_eq!(Config::load(Some(&p), &o).unwrap().kafka.brokers, "b:2");
+        std::fs::write(&p, "[kafka]\nbrokerz = \"a:1\"\n").unwrap();
+        assert!(Config::load(Some(&p), &Overrides::default()).unwrap_err().to_string().contains("brokerz"));
+    }
+}

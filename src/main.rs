@@ -1,0 +1,89 @@
+//! `vru`: the command line of the VRU serious-violence pipeline. Argument
+//! parsing and dispatch only; the work is in the `vru-*` crates.
+
+mod commands;
+mod config;
+
+use clap::{Parser, Subcommand};
+use config::{Config, KafkaOverride, MeasureOverride, Overrides};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "vru",
+    version,
+    about = "Serious-violence data pipeline for Violence Reduction Units: partner extracts -> Kafka -> Delta lake -> SQL measures"
+)]
+struct Cli {
+    /// Configuration file (default: ./vru.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory holding the lake and the landing folder.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Kafka bootstrap servers; without it, the embedded in-process broker.
+    #[arg(long, global = true)]
+    brokers: Option<String>,
+    /// Serious-violence definition: built-in name or definition file.
+    #[arg(long, global = true)]
+    definition: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a city, ingest it through Kafka into the lake, print the measures.
+    Demo(commands::demo::DemoArgs),
+    /// Write a synthetic city's partner extracts, reference tables and planted truths.
+    Generate(commands::data::GenerateArgs),
+    /// Replace identifier columns of a CSV with keyed pseudonyms (partners run this).
+    Pseudonymise(commands::data::PseudonymiseArgs),
+    /// Load reference tables (LSOA lookup, population, IMD) into the lake.
+    Reference(commands::data::ReferenceArgs),
+    /// Publish extracts to Kafka: files, or a landing folder with --watch.
+    Ingest(commands::stream::IngestArgs),
+    /// Consume Kafka into the lake (needs --brokers).
+    Normalise(commands::stream::NormaliseArgs),
+    /// Ingest and normalise in one process: the single-machine deployment.
+    Run(commands::stream::RunArgs),
+    /// Dead-letter topic: list or replay messages the normaliser refused.
+    Dlq(commands::stream::DlqArgs),
+    /// Run any SQL over the lake and print the result.
+    Sql(commands::query::SqlArgs),
+    /// Run the measure files and print each with its n.
+    Measures(commands::query::MeasuresArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VRU_LOG")
+                .unwrap_or_else(|_| "info,librdkafka=warn,deltalake=warn,datafusion=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        kafka: cli.brokers.clone().map(|brokers| KafkaOverride { brokers }),
+        measures: cli.definition.clone().map(|d| MeasureOverride { definition: Some(d) }),
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Demo(a) => commands::demo::run(&config, a).await,
+            Command::Generate(a) => commands::data::generate(a),
+            Command::Pseudonymise(a) => commands::data::pseudonymise(a),
+            Command::Reference(a) => commands::data::reference(&config, a).await,
+            Command::Ingest(a) => commands::stream::ingest(&config, a).await,
+            Command::Normalise(a) => commands::stream::normalise(&config, a).await,
+            Command::Run(a) => commands::stream::run(&config, a).await,
+            Command::Dlq(a) => commands::stream::dlq(&config, a).await,
+            Command::Sql(a) => commands::query::sql(&config, a).await,
+            Command::Measures(a) => commands::query::measures(&config, a).await,
+        }
+    })
+}

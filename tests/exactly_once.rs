@@ -1,0 +1,129 @@
+//! Re-sent extracts add nothing; a normaliser killed mid-stream and
+//! restarted leaves exactly the events produced: none lost, none twice.
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+use vru_ingest::extract::{ExtractJob, ExtractRules};
+use vru_ingest::kafka::{self, EmbeddedBroker};
+use vru_ingest::lake::{self as lakeio, Lake};
+use vru_ingest::normaliser::Normaliser;
+use vru_ingest::pipeline;
+use vru_ingest::producer::{ConfirmBy, KafkaSink};
+use vru_ingest::sink::VecSink;
+use vru_model::classification::Catalogue;
+use vru_model::ids::EventId;
+use vru_model::tables::Table;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reingesting_the_same_extracts_adds_no_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), &small_city(3));
+    let again = dir.path().join("landing-again");
+    copy_tree(&landing_dir(&summary), &again);
+    let lake = Lake::new(dir.path().join("lake"));
+
+    let first = run_landing(&lake, &landing_dir(&summary)).await;
+    let after_first = event_counts(lake.root()).await;
+    let written_first = first.normaliser.as_ref().unwrap().events_written;
+    assert!(written_first > 5_000, "{written_first}");
+
+    // The same extracts again, through a fresh broker (as after a restart)
+    // and a landing folder that has never seen them: all dropped as duplicates.
+    let second = run_landing(&lake, &again).await;
+    let stats = second.normaliser.unwrap();
+    let published: u64 = second.receipts.iter().map(|r| r.rows_published + 1).sum();
+    assert_eq!(stats.events_written, 0, "{stats:?}");
+    assert_eq!(stats.duplicates_dropped, published, "every re-sent event (and receipt) is recognised");
+    assert_eq!(event_counts(lake.root()).await, after_first);
+
+    // And the same file dropped into the landing folder that already
+    // ingested it is recognised by its hash and not published at all.
+    let processed = landing_dir(&summary).join("police-northshire/processed");
+    let name =
+        std::fs::read_dir(&processed).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "csv")).unwrap();
+    std::fs::copy(&name, landing_dir(&summary).join("police-northshire").join(name.file_name().unwrap())).unwrap();
+    let third = run_landing(&lake, &landing_dir(&summary)).await;
+    assert_eq!(third.receipts.len(), 1);
+    assert_eq!(third.receipts[0].status.as_str(), "duplicate");
+    assert_eq!(third.receipts[0].rows_published, 0);
+    assert_eq!(event_counts(lake.root()).await, after_first);
+}
+
+/// Every extract file of the generated city, with its partner.
+fn extract_files(landing: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir(landing).unwrap() {
+        let p = p.unwrap();
+        let partner = p.file_name().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(p.path()).unwrap() {
+            out.push((partner.clone(), f.unwrap().path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), &small_city(11));
+    let files = extract_files(&landing_dir(&summary));
+    let cat = Catalogue::builtin();
+    let rules = ExtractRules::default();
+
+    // What should end up in the lake: every distinct event the files hold.
+    let mut expected = HashSet::new();
+    for (partner, path) in &files {
+        let mut sink = VecSink::default();
+        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None }.run(&mut sink).unwrap();
+        expected.extend(sink.events.iter().map(|e| e.envelope.event_id));
+    }
+
+    let kafka_opts = kafka();
+    let broker = EmbeddedBroker::start().unwrap();
+    kafka::ensure_topics(&kafka_opts, Some(&broker)).await.unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let mut sink = KafkaSink::new(&kafka_opts, &bootstrap, ConfirmBy::Broker).unwrap();
+    let produced = tokio::task::spawn_blocking(move || pipeline::ingest_files(&files, &mut sink, &rules, &cat).unwrap()).await.unwrap();
+    let produced: u64 = produced.iter().map(|r| r.rows_published + 1).sum();
+
+    let lake = Lake::new(dir.path().join("lake"));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let mut opts = fast_normaliser();
+    opts.max_batch_rows = 1_500;
+    for kill in 0..5 {
+        let mut n = Normaliser::start(&lake, &kafka_opts, &bootstrap, opts.clone()).await.unwrap();
+        let task = tokio::spawn(async move { n.run(std::future::pending(), false).await });
+        tokio::time::sleep(Duration::from_millis(rng.random_range(150..700))).await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled(), "kill {kill}: the normaliser had already stopped");
+        // Let file writes the killed task started finish, as the kernel
+        // would for a killed process, before the next one reads the lake.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let in_lake: i64 = event_counts(lake.root()).await.iter().map(|(_, n)| n).sum();
+        eprintln!("kill {kill}: {in_lake} of {} events in the lake", expected.len());
+    }
+    let mut n = Normaliser::start(&lake, &kafka_opts, &bootstrap, opts).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(300), n.run(std::future::pending(), true)).await.expect("caught up").unwrap();
+
+    let mut seen = HashSet::new();
+    let mut total = 0usize;
+    for t in Table::ALL {
+        let delta = lake.open(t.name()).await.unwrap().unwrap();
+        let ids = lakeio::event_ids(&delta, t.name()).await.unwrap();
+        let rows = event_counts(lake.root()).await.into_iter().find(|(n, _)| n == t.name()).unwrap().1 as usize;
+        assert_eq!(rows, ids.len(), "{}: {rows} rows but {} distinct event ids", t.name(), ids.len());
+        total += rows;
+        seen.extend(ids);
+    }
+    let missing: Vec<&EventId> = expected.difference(&seen).take(5).collect();
+    let extra: Vec<&EventId> = seen.difference(&expected).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, unexpected {extra:?}");
+    assert_eq!(total, expected.len());
+    eprintln!("produced {produced} messages; lake holds {total} events = {} distinct expected", expected.len());
+}

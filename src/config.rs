@@ -138,6 +138,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn documented_example_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/vru.example.toml");
+        let c = Config::load(Some(&p), &Overrides::default()).unwrap();
+        assert_eq!(c.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(c.extract.limits.max_line_bytes, 4 << 20);
+        assert_eq!(c.measures.focus_area, vec!["E08000003"]);
+    }
+
+    #[test]
     fn layers_and_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("vru.toml");

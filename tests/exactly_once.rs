@@ -80,7 +80,9 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut expected = HashSet::new();
     for (partner, path) in &files {
         let mut sink = VecSink::default();
-        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None }.run(&mut sink).unwrap();
+        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None, kind: None }
+            .run(&mut sink)
+            .unwrap();
         expected.extend(sink.events.iter().map(|e| e.envelope.event_id));
     }
 

@@ -33,7 +33,8 @@ async fn other_engines_read_the_same_rows() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for ((table, n), path) in ours.iter().zip(&paths) {
-        assert!(*n > 0 || table == "police_asb" || table == "extract_receipts", "{table} is empty");
+        // The synthetic city has no public street-level data; everything else must have rows.
+        assert!(*n > 0 || table == "police_uk_crimes", "{table} is empty");
         assert_eq!(theirs[path]["deltalake"].as_i64(), Some(*n), "{table}: deltalake");
         assert_eq!(theirs[path]["duckdb"].as_i64(), Some(*n), "{table}: duckdb");
     }

@@ -42,10 +42,18 @@ impl Default for ExtractRules {
 }
 
 /// Finds the partner's source from its folder name (`police-northshire`).
+/// Partner names are also path components and event-id inputs, so only
+/// lower-case letters, digits, `-` and `_` are allowed.
 pub fn source_of_partner(partner: &str) -> Result<Source, String> {
-    let prefix = partner.split(['-', '_']).next().unwrap_or("");
-    Source::parse(prefix).filter(|s| *s != Source::Receipts).ok_or_else(|| {
-        format!("partner folder `{partner}` must start with its source: police-, ae-, yjs-, education- or ace- (e.g. police-northshire)")
+    if partner.is_empty() || !partner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+        return Err(format!("partner name `{partner}` may only hold lower-case letters, digits, `-` and `_` (e.g. police-northshire)"));
+    }
+    // Longest source name first: `police_uk-...` is not `police`.
+    let mut sources: Vec<Source> = Source::ALL.iter().copied().filter(|s| *s != Source::Receipts).collect();
+    sources.sort_by_key(|s| std::cmp::Reverse(s.as_str().len()));
+    sources.into_iter().find(|s| partner.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['-', '_']))).ok_or_else(|| {
+        let names: Vec<String> = Source::ALL.iter().filter(|s| **s != Source::Receipts).map(|s| format!("{s}-")).collect();
+        format!("partner folder `{partner}` must start with its source: {} (e.g. police-northshire)", names.join(", "))
     })
 }
 
@@ -67,6 +75,8 @@ pub struct ExtractJob<'a> {
     pub now: DateTime<Utc>,
     /// Where bad rows are copied, for the partner to correct and resend.
     pub quarantine: Option<&'a Path>,
+    /// The extract kind when it is not named by the file (`--format police-uk`).
+    pub kind: Option<ExtractKind>,
 }
 
 fn file_issue(reason: impl Into<String>) -> Issue {
@@ -117,7 +127,11 @@ impl ExtractJob<'_> {
     /// confirms by lake), so the caller can go on with the next file.
     pub fn run_unsettled(&self, sink: &mut dyn EventSink) -> Result<(Receipt, Option<Offsets>), SinkError> {
         let mut receipt = self.receipt(None);
-        let kind = match source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &receipt.file)) {
+        let kind = match self
+            .kind
+            .map(Ok)
+            .unwrap_or_else(|| source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &receipt.file)))
+        {
             Ok(k) => k,
             Err(reason) => return Ok((self.reject(receipt, vec![file_issue(reason)]), None)),
         };

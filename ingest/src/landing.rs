@@ -117,7 +117,8 @@ impl Landing {
             return Ok(Ingested { candidate: c.clone(), receipt: duplicate_receipt(c, &name, hash), awaiting: None });
         }
         let quarantine = processed.join(format!("{name}.rejected-rows.csv.tmp"));
-        let job = ExtractJob { path: &c.path, partner: &c.partner, catalogue, rules, now: Utc::now(), quarantine: Some(&quarantine) };
+        let job =
+            ExtractJob { path: &c.path, partner: &c.partner, catalogue, rules, now: Utc::now(), quarantine: Some(&quarantine), kind: None };
         match job.run_unsettled(sink) {
             Ok((receipt, awaiting)) => Ok(Ingested { candidate: c.clone(), receipt, awaiting }),
             Err(e) => {

@@ -66,7 +66,15 @@ pub fn ingest_files(
     let mut published = Vec::new();
     for (partner, path) in files {
         let quarantine = sibling(path, "rejected-rows.csv");
-        let job = crate::extract::ExtractJob { path, partner, catalogue, rules, now: chrono::Utc::now(), quarantine: Some(&quarantine) };
+        let job = crate::extract::ExtractJob {
+            path,
+            partner,
+            catalogue,
+            rules,
+            now: chrono::Utc::now(),
+            quarantine: Some(&quarantine),
+            kind: None,
+        };
         published.push((path, job.run_unsettled(sink)?));
     }
     let mut receipts = Vec::new();

@@ -202,7 +202,7 @@ impl Iterator for ExtractReader<'_> {
                 self.sniffer.observe(i, f.trim());
             }
         }
-        let row = Row { header: &self.header, fields: &fields, today: self.today, kind: self.kind };
+        let row = Row { header: &self.header, fields: &fields, line, today: self.today, kind: self.kind };
         Some(match sources::parse(&self.ctx, &row) {
             Ok(event) => Outcome::Event(Box::new(event)),
             Err(e) => {

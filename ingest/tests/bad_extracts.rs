@@ -51,7 +51,7 @@ fn ingest(path: &Path, quarantine: Option<&Path>) -> (Receipt, VecSink) {
     let mut sink = VecSink::default();
     let cat = Catalogue::builtin();
     let rules = ExtractRules::default();
-    let job = ExtractJob { path, partner: "police-test", catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine };
+    let job = ExtractJob { path, partner: "police-test", catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine, kind: None };
     let r = job.run(&mut sink).unwrap();
     (r, sink)
 }

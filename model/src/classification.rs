@@ -65,6 +65,19 @@ pub enum Flag {
     Firearm,
 }
 
+/// How a category's codes and flags combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// A listed code, or any listed flag ("possession offences and any
+    /// offence flagged knife").
+    #[default]
+    Any,
+    /// A listed code and a listed flag ("these offence types when flagged
+    /// knife").
+    All,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Category {
@@ -75,7 +88,13 @@ pub struct Category {
     #[serde(default)]
     pub flags: Vec<Flag>,
     #[serde(default)]
+    pub combine: Combine,
+    #[serde(default)]
     pub exclude_domestic: bool,
+    /// data.police.uk broad crime types this category takes, for public
+    /// street-level data (which has no offence codes).
+    #[serde(default)]
+    pub crime_types: Vec<String>,
 }
 
 /// A serious-violence definition: ordered categories, first match wins.
@@ -103,12 +122,20 @@ pub struct OffenceFacts<'a> {
 
 impl Definition {
     pub fn builtin(name: &str) -> Result<Self, DefinitionError> {
-        let text = match name {
-            "local" => include_str!("../definitions/local.toml"),
-            other => return Err(DefinitionError::Unknown(other.to_string())),
-        };
-        Self::from_toml(text, &Catalogue::builtin())
+        Self::from_toml(Self::builtin_text(name)?, &Catalogue::builtin())
     }
+
+    /// The text of a built-in definition (reports keep it in their manifest).
+    pub fn builtin_text(name: &str) -> Result<&'static str, DefinitionError> {
+        Ok(match name {
+            "local" => include_str!("../definitions/local.toml"),
+            "home-office-core" => include_str!("../definitions/home-office-core.toml"),
+            "police-uk-public" => include_str!("../definitions/police-uk-public.toml"),
+            other => return Err(DefinitionError::Unknown(other.to_string())),
+        })
+    }
+
+    pub const BUILTIN: &'static [&'static str] = &["local", "home-office-core", "police-uk-public"];
 
     /// Parses and checks a definition against the catalogue it names, so a
     /// typo in a code is caught when the file is loaded, not as a quietly
@@ -124,8 +151,11 @@ impl Definition {
             if !seen.insert(c.id.as_str()) {
                 return Err(invalid(format!("category `{}` appears twice", c.id)));
             }
-            if c.codes.is_empty() && c.flags.is_empty() {
-                return Err(invalid(format!("category `{}` lists neither codes nor flags", c.id)));
+            if c.codes.is_empty() && c.flags.is_empty() && c.crime_types.is_empty() {
+                return Err(invalid(format!("category `{}` lists no codes, flags or crime types", c.id)));
+            }
+            if c.combine == Combine::All && (c.codes.is_empty() || c.flags.is_empty()) {
+                return Err(invalid(format!("category `{}` combines all, so it needs both codes and flags", c.id)));
             }
             if let Some(code) = c.codes.iter().find(|code| catalogue.get(code).is_none()) {
                 return Err(invalid(format!("category `{}` lists code `{code}`, which is not in catalogue {}", c.id, catalogue.version)));
@@ -138,16 +168,25 @@ impl Definition {
     /// definition.
     pub fn classify(&self, o: OffenceFacts<'_>) -> Option<&Category> {
         let c = self.categories.iter().find(|c| {
-            c.codes.iter().any(|code| code == o.code)
-                || c.flags.iter().any(|f| match f {
-                    Flag::Knife => o.knife,
-                    Flag::Firearm => o.firearm,
-                })
+            let code = c.codes.iter().any(|code| code == o.code);
+            let flag = c.flags.iter().any(|f| match f {
+                Flag::Knife => o.knife,
+                Flag::Firearm => o.firearm,
+            });
+            match c.combine {
+                Combine::Any => code || flag,
+                Combine::All => code && flag,
+            }
         })?;
         if c.exclude_domestic && o.domestic {
             return None;
         }
         Some(c)
+    }
+
+    /// The category of a data.police.uk crime type, if the definition has one.
+    pub fn classify_crime_type(&self, crime_type: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.crime_types.iter().any(|t| t == crime_type))
     }
 
     /// The definition as a lookup table over every catalogue code and flag
@@ -214,6 +253,21 @@ mod tests {
         }
         // 5 homicide codes x 4 non-domestic flag combinations.
         assert_eq!(rows.iter().filter(|r| r.category.id == "homicide").count(), 20);
+    }
+
+    #[test]
+    fn home_office_core_and_public_definitions() {
+        let d = Definition::builtin("home-office-core").unwrap();
+        assert_eq!(id(&d, OffenceFacts { domestic: true, ..facts("1/1") }).as_deref(), Some("homicide"));
+        assert_eq!(id(&d, facts("5D")), None, "serious assault without a knife is outside the core definition");
+        assert_eq!(id(&d, OffenceFacts { knife: true, ..facts("5D") }).as_deref(), Some("knife_enabled"));
+        assert_eq!(id(&d, OffenceFacts { knife: true, ..facts("10D") }), None, "possession is not knife-enabled violence");
+        let p = Definition::builtin("police-uk-public").unwrap();
+        assert_eq!(p.classify_crime_type("Robbery").map(|c| c.id.as_str()), Some("robbery"));
+        assert!(p.classify_crime_type("Shoplifting").is_none());
+        for name in Definition::BUILTIN {
+            assert_eq!(&Definition::builtin(name).unwrap().name, name);
+        }
     }
 
     #[test]

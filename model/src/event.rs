@@ -49,6 +49,9 @@ string_enum!(
         YouthJustice => "yjs",
         Education => "education",
         Ace => "ace",
+        Survey => "survey",
+        Commitments => "commitments",
+        PoliceUk => "police_uk",
         Receipts => "receipts",
     }
 );
@@ -67,6 +70,9 @@ string_enum!(
         ApPlacement => "ap_placement",
         NeetStatus => "neet_status",
         AceScreening => "ace_screening",
+        SurveyResponse => "survey_response",
+        CommitmentStatus => "commitment_status",
+        StreetCrime => "street_crime",
         ExtractReceipt => "extract_receipt",
     }
 );
@@ -100,6 +106,9 @@ impl Kind {
                 Table::EducationEvents
             }
             Kind::AceScreening => Table::AceScreenings,
+            Kind::SurveyResponse => Table::SurveyResponses,
+            Kind::CommitmentStatus => Table::Commitments,
+            Kind::StreetCrime => Table::PoliceUkCrimes,
             Kind::ExtractReceipt => Table::ExtractReceipts,
         }
     }
@@ -197,6 +206,45 @@ impl AceScreening {
     }
 }
 
+/// One anonymous survey response; answers on a 1-5 agreement scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyResponse {
+    pub area_code: String,
+    pub age_band: String,
+    pub feel_safe: Option<u8>,
+    pub feel_supported: Option<u8>,
+    pub feel_respected: Option<u8>,
+    pub feel_hopeful: Option<u8>,
+}
+
+/// One status update of a strategy commitment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub title: String,
+    pub priority: String,
+    pub owner: String,
+    pub due_date: NaiveDate,
+    pub status: String,
+}
+
+/// One row of data.police.uk street-level crime data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreetCrime {
+    pub crime_id: Option<String>,
+    pub month: String,
+    pub reported_by: Option<String>,
+    pub falls_within: Option<String>,
+    pub longitude: Option<f64>,
+    pub latitude: Option<f64>,
+    pub location: Option<String>,
+    pub lsoa_name: Option<String>,
+    /// Derived from the LSOA name: data.police.uk gives no area codes above LSOA.
+    pub la_name: Option<String>,
+    pub crime_type: String,
+    pub last_outcome_category: Option<String>,
+    pub context: Option<String>,
+}
+
 /// The summary of one extract's ingest, published as an event so the data
 /// quality measure (Q1) reads it from the lake like everything else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +268,9 @@ pub enum Attributes {
     YjOutcome(YjOutcome),
     Education(EducationEvent),
     AceScreening(AceScreening),
+    SurveyResponse(SurveyResponse),
+    Commitment(Commitment),
+    StreetCrime(StreetCrime),
     ExtractReceipt(ExtractReceipt),
 }
 
@@ -288,6 +339,9 @@ impl Event {
             Table::YjOutcomes => Attributes::YjOutcome(serde_json::from_str(raw).map_err(attr_err)?),
             Table::EducationEvents => Attributes::Education(serde_json::from_str(raw).map_err(attr_err)?),
             Table::AceScreenings => Attributes::AceScreening(serde_json::from_str(raw).map_err(attr_err)?),
+            Table::SurveyResponses => Attributes::SurveyResponse(serde_json::from_str(raw).map_err(attr_err)?),
+            Table::Commitments => Attributes::Commitment(serde_json::from_str(raw).map_err(attr_err)?),
+            Table::PoliceUkCrimes => Attributes::StreetCrime(serde_json::from_str(raw).map_err(attr_err)?),
             Table::ExtractReceipts => Attributes::ExtractReceipt(serde_json::from_str(raw).map_err(attr_err)?),
         };
         check_envelope(&env)?;

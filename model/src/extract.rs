@@ -26,6 +26,8 @@ pub enum FieldType {
         max: i64,
     },
     Decimal,
+    /// A longitude or latitude in degrees (signed).
+    Coordinate,
     Flag,
     Sex,
     OneOf(&'static [&'static str]),
@@ -80,6 +82,11 @@ pub enum ExtractKind {
     ApPlacements,
     Neet,
     AceScreenings,
+    SurveyResponses,
+    Commitments,
+    /// data.police.uk street-level crime; chosen by `--format police-uk`,
+    /// not by file name.
+    StreetCrimes,
 }
 
 impl ExtractKind {
@@ -94,6 +101,9 @@ impl ExtractKind {
         ExtractKind::ApPlacements,
         ExtractKind::Neet,
         ExtractKind::AceScreenings,
+        ExtractKind::SurveyResponses,
+        ExtractKind::Commitments,
+        ExtractKind::StreetCrimes,
     ];
 
     pub fn prefix(&self) -> &'static str {
@@ -108,6 +118,9 @@ impl ExtractKind {
             ExtractKind::ApPlacements => "ap_placements",
             ExtractKind::Neet => "neet",
             ExtractKind::AceScreenings => "screenings",
+            ExtractKind::SurveyResponses => "responses",
+            ExtractKind::Commitments => "commitments",
+            ExtractKind::StreetCrimes => "street",
         }
     }
 
@@ -127,6 +140,9 @@ impl ExtractKind {
             ExtractKind::ApPlacements => Kind::ApPlacement,
             ExtractKind::Neet => Kind::NeetStatus,
             ExtractKind::AceScreenings => Kind::AceScreening,
+            ExtractKind::SurveyResponses => Kind::SurveyResponse,
+            ExtractKind::Commitments => Kind::CommitmentStatus,
+            ExtractKind::StreetCrimes => Kind::StreetCrime,
         }
     }
 
@@ -164,7 +180,8 @@ impl Header {
         let mut index = HashMap::new();
         let mut errors = Vec::new();
         for (i, raw) in names.iter().enumerate() {
-            let name = raw.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+            // `Crime ID` and `crime_id` are the same column.
+            let name = raw.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().replace(' ', "_");
             let err = |reason: String| FieldError { column: i + 1, column_name: name.clone(), reason, raw_identifier: false };
             if let Some(hint) = identifiers::raw_identifier_column(&name) {
                 errors.push(FieldError { raw_identifier: true, ..err(format!(
@@ -197,6 +214,8 @@ impl Header {
 pub struct Row<'a> {
     pub header: &'a Header,
     pub fields: &'a [&'a str],
+    /// Line in the file where the record starts (1 is the header).
+    pub line: u64,
     /// Dates after this are refused as being in the future.
     pub today: NaiveDate,
     pub kind: ExtractKind,
@@ -286,6 +305,14 @@ impl<'a> Row<'a> {
         Ok(Some(n))
     }
 
+    pub fn coordinate(&self, name: &str) -> Result<Option<f64>, FieldError> {
+        let Some(v) = self.raw(name)? else { return Ok(None) };
+        match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && (-180.0..=180.0).contains(&n) => Ok(Some(n)),
+            _ => Err(self.err(name, format!("`{}` is not a coordinate in degrees", shown(v)))),
+        }
+    }
+
     pub fn decimal(&self, name: &str) -> Result<Option<f64>, FieldError> {
         let Some(v) = self.raw(name)? else { return Ok(None) };
         match v.parse::<f64>() {
@@ -318,24 +345,25 @@ impl<'a> Row<'a> {
     pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, FieldError> {
         let Some(v) = self.raw(name)? else { return Ok(None) };
         let d = parse_date(v).ok_or_else(|| self.err(name, format!("`{}` is not a date (YYYY-MM-DD or DD/MM/YYYY)", shown(v))))?;
-        self.plausible(name, d).map(|_| Some(d))
+        self.check_date(name, d).map(Some)
     }
 
     pub fn datetime(&self, name: &str) -> Result<Option<NaiveDateTime>, FieldError> {
         let Some(v) = self.raw(name)? else { return Ok(None) };
         let dt =
             parse_datetime(v).ok_or_else(|| self.err(name, format!("`{}` is not a date and time (YYYY-MM-DD HH:MM[:SS])", shown(v))))?;
-        self.plausible(name, dt.date()).map(|_| Some(dt))
+        self.check_date(name, dt.date()).map(|_| Some(dt))
     }
 
-    fn plausible(&self, name: &str, d: NaiveDate) -> Result<(), FieldError> {
+    /// Refuses dates in the future or before 1900.
+    pub fn check_date(&self, name: &str, d: NaiveDate) -> Result<NaiveDate, FieldError> {
         if d > self.today {
             return Err(self.err(name, format!("{d} is in the future")));
         }
         if d < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid") {
             return Err(self.err(name, format!("{d} is before 1900")));
         }
-        Ok(())
+        Ok(d)
     }
 }
 
@@ -391,7 +419,7 @@ mod tests {
         fields[idx("knife_flag")] = "Y";
         fields[idx("person_id")] = "943 476 5919";
         let today = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
-        let row = Row { header: &h, fields: &fields, today, kind };
+        let row = Row { header: &h, fields: &fields, line: 2, today, kind };
         let e = row.int("age").unwrap_err();
         assert_eq!((e.column, e.reason.as_str()), (idx("age") + 1, "200 out of range 0-120".replace("200 out", "200 is out").as_str()));
         assert!(row.datetime("committed_at").unwrap_err().reason.contains("not a date and time"));
@@ -399,7 +427,7 @@ mod tests {
         assert!(row.flag("knife_flag").unwrap());
         assert!(!row.flag("firearm_flag").unwrap());
         assert!(row.raw("person_id").unwrap_err().reason.contains("NHS number"));
-        let row = Row { header: &h, fields: &fields, today: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(), kind };
+        let row = Row { header: &h, fields: &fields, line: 2, today: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(), kind };
         assert!(row.date("recorded_date").unwrap_err().reason.contains("in the future"));
     }
 

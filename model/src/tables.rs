@@ -16,6 +16,9 @@ pub enum Table {
     YjOutcomes,
     EducationEvents,
     AceScreenings,
+    SurveyResponses,
+    Commitments,
+    PoliceUkCrimes,
     ExtractReceipts,
 }
 
@@ -45,6 +48,9 @@ impl Table {
         Table::YjOutcomes,
         Table::EducationEvents,
         Table::AceScreenings,
+        Table::SurveyResponses,
+        Table::Commitments,
+        Table::PoliceUkCrimes,
         Table::ExtractReceipts,
     ];
 
@@ -57,6 +63,9 @@ impl Table {
             Table::YjOutcomes => "yj_outcomes",
             Table::EducationEvents => "education_events",
             Table::AceScreenings => "ace_screenings",
+            Table::SurveyResponses => "survey_responses",
+            Table::Commitments => "commitments",
+            Table::PoliceUkCrimes => "police_uk_crimes",
             Table::ExtractReceipts => "extract_receipts",
         }
     }
@@ -72,6 +81,9 @@ impl Table {
             Table::YjOutcomes => Source::YouthJustice,
             Table::EducationEvents => Source::Education,
             Table::AceScreenings => Source::Ace,
+            Table::SurveyResponses => Source::Survey,
+            Table::Commitments => Source::Commitments,
+            Table::PoliceUkCrimes => Source::PoliceUk,
             Table::ExtractReceipts => Source::Receipts,
         }
     }
@@ -137,6 +149,32 @@ impl Table {
                 f.extend(ACE_INDICATORS.iter().map(|n| Field::new(*n, DataType::Boolean, true)));
                 f
             }
+            Table::SurveyResponses => {
+                let answer = |n: &str| Field::new(n, DataType::Int32, true);
+                vec![
+                    s("area_code"),
+                    s("age_band"),
+                    answer("feel_safe"),
+                    answer("feel_supported"),
+                    answer("feel_respected"),
+                    answer("feel_hopeful"),
+                ]
+            }
+            Table::Commitments => vec![s("title"), s("priority"), s("owner"), Field::new("due_date", DataType::Date32, false), s("status")],
+            Table::PoliceUkCrimes => vec![
+                os("crime_id"),
+                s("month"),
+                os("reported_by"),
+                os("falls_within"),
+                Field::new("longitude", DataType::Float64, true),
+                Field::new("latitude", DataType::Float64, true),
+                os("location"),
+                os("lsoa_name"),
+                os("la_name"),
+                s("crime_type"),
+                os("last_outcome_category"),
+                os("context"),
+            ],
             Table::ExtractReceipts => vec![
                 s("file_name"),
                 s("extract_kind"),
@@ -243,6 +281,35 @@ impl serde::Serialize for ArrowRow<'_> {
                 for (name, value) in &a.indicators {
                     m.serialize_entry(name, value)?;
                 }
+            }
+            Attributes::SurveyResponse(a) => {
+                m.serialize_entry("area_code", &a.area_code)?;
+                m.serialize_entry("age_band", &a.age_band)?;
+                m.serialize_entry("feel_safe", &a.feel_safe)?;
+                m.serialize_entry("feel_supported", &a.feel_supported)?;
+                m.serialize_entry("feel_respected", &a.feel_respected)?;
+                m.serialize_entry("feel_hopeful", &a.feel_hopeful)?;
+            }
+            Attributes::Commitment(a) => {
+                m.serialize_entry("title", &a.title)?;
+                m.serialize_entry("priority", &a.priority)?;
+                m.serialize_entry("owner", &a.owner)?;
+                m.serialize_entry("due_date", &a.due_date)?;
+                m.serialize_entry("status", &a.status)?;
+            }
+            Attributes::StreetCrime(a) => {
+                m.serialize_entry("crime_id", &a.crime_id)?;
+                m.serialize_entry("month", &a.month)?;
+                m.serialize_entry("reported_by", &a.reported_by)?;
+                m.serialize_entry("falls_within", &a.falls_within)?;
+                m.serialize_entry("longitude", &a.longitude)?;
+                m.serialize_entry("latitude", &a.latitude)?;
+                m.serialize_entry("location", &a.location)?;
+                m.serialize_entry("lsoa_name", &a.lsoa_name)?;
+                m.serialize_entry("la_name", &a.la_name)?;
+                m.serialize_entry("crime_type", &a.crime_type)?;
+                m.serialize_entry("last_outcome_category", &a.last_outcome_category)?;
+                m.serialize_entry("context", &a.context)?;
             }
             Attributes::ExtractReceipt(a) => {
                 m.serialize_entry("file_name", &a.file_name)?;

@@ -7,8 +7,10 @@
 //! | [`session`] | builds the session: lake tables, current-state views, reference and definition tables, measure views |
 //! | [`tables`] | small in-memory tables built from configuration (definition, areas, periods) |
 //! | [`measures`] | the catalogue of measure SQL files and running them |
+//! | [`disclosure`] | suppression and rounding of published outputs, per audience |
 //! | [`format`] | printing results for people |
 
+pub mod disclosure;
 pub mod format;
 pub mod measures;
 pub mod session;

@@ -5,6 +5,7 @@
 
 use crate::police::{Home, extract_date};
 use crate::services::EduKind;
+use crate::truth::FileStats;
 use crate::{City, Summary, SynthError};
 use chrono::{Datelike, NaiveDate};
 use std::fs;
@@ -16,6 +17,8 @@ pub const AE: &str = "ae-castlebridge";
 pub const YJS: &str = "yjs-castlebridge";
 pub const EDUCATION: &str = "education-castlebridge";
 pub const ACE: &str = "ace-castlebridge";
+pub const SURVEY: &str = "survey-northshire";
+pub const COMMITMENTS: &str = "commitments-castlebridge-vru";
 
 /// One CSV row addressed by column name, so a typo in the generator fails
 /// loudly instead of shifting columns.
@@ -45,7 +48,7 @@ impl RowBuf {
 struct Extract {
     writer: csv::Writer<fs::File>,
     path: String,
-    rows: u64,
+    stats: FileStats,
 }
 
 impl Extract {
@@ -56,15 +59,25 @@ impl Extract {
         let p = path.display().to_string();
         let mut writer = csv::Writer::from_path(&path).map_err(|source| SynthError::Csv { path: p.clone(), source })?;
         writer.write_record(kind.columns().iter().map(|c| c.name)).map_err(|source| SynthError::Csv { path: p.clone(), source })?;
-        Ok(Extract { writer, path: p, rows: 0 })
+        let stats = FileStats {
+            partner: partner.to_string(),
+            file_name: format!("{}_{date}.csv", kind.prefix()),
+            extract_date: Some(date),
+            rows: 0,
+            new_event_dates: Vec::new(),
+        };
+        Ok(Extract { writer, path: p, stats })
     }
-    fn write(&mut self, row: &RowBuf) -> Result<(), SynthError> {
-        self.rows += 1;
+    /// `event_date`: the date of an event first sent in this file; `None`
+    /// for a row re-sent from an earlier extract.
+    fn write(&mut self, row: &RowBuf, event_date: Option<NaiveDate>) -> Result<(), SynthError> {
+        self.stats.rows += 1;
+        self.stats.new_event_dates.extend(event_date);
         self.writer.write_record(&row.vals).map_err(|source| SynthError::Csv { path: self.path.clone(), source })
     }
-    fn finish(mut self) -> Result<u64, SynthError> {
+    fn finish(mut self) -> Result<FileStats, SynthError> {
         self.writer.flush().map_err(|source| SynthError::Io { path: self.path.clone(), source })?;
-        Ok(self.rows)
+        Ok(self.stats)
     }
 }
 
@@ -82,11 +95,9 @@ fn sex(s: vru_model::Sex) -> &'static str {
 
 pub fn write_all(city: &City, out: &Path) -> Result<Summary, SynthError> {
     let landing = out.join("landing");
-    let mut files = 0usize;
-    let mut rows = 0u64;
-    let mut done = |r: Result<u64, SynthError>| -> Result<(), SynthError> {
-        files += 1;
-        rows += r?;
+    let mut files: Vec<FileStats> = Vec::new();
+    let mut done = |r: Result<FileStats, SynthError>| -> Result<(), SynthError> {
+        files.push(r?);
         Ok(())
     };
     let c = &city.config;
@@ -101,6 +112,8 @@ pub fn write_all(city: &City, out: &Path) -> Result<Summary, SynthError> {
             done(education(city, &landing, fy, kind))?;
         }
         done(ace(city, &landing, fy))?;
+        done(survey(city, &landing, fy))?;
+        done(commitments(city, &landing, fy))?;
     }
     let reference = out.join("reference");
     write_reference(city, &reference)?;
@@ -109,7 +122,7 @@ pub fn write_all(city: &City, out: &Path) -> Result<Summary, SynthError> {
     let key_file = keys.join("pseudonym.key");
     write_text(&key_file, &format!("{}\n", city.people.key_text))?;
     let truth_file = out.join("truth.json");
-    let truth = crate::truth::Truth::compute(city);
+    let truth = crate::truth::Truth::compute(city, &files);
     write_text(&truth_file, &serde_json::to_string_pretty(&truth).expect("truth serialises"))?;
     Ok(Summary {
         landing: landing.display().to_string(),
@@ -117,8 +130,8 @@ pub fn write_all(city: &City, out: &Path) -> Result<Summary, SynthError> {
         key_file: key_file.display().to_string(),
         truth_file: truth_file.display().to_string(),
         focus_area: city.geo.focus_las().iter().map(|l| l.code.clone()).collect(),
-        files,
-        rows,
+        rows: files.iter().map(|f| f.rows).sum(),
+        files: files.len(),
     })
 }
 
@@ -130,7 +143,7 @@ fn fy_of(d: NaiveDate) -> i32 {
     if d.month() >= 4 { d.year() } else { d.year() - 1 }
 }
 
-fn police_offences(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
+fn police_offences(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::PoliceOffences;
     let mut x = Extract::create(landing, POLICE, kind, extract_date(fy))?;
     let people = &city.people;
@@ -140,12 +153,12 @@ fn police_offences(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthErr
         // This year's offences; last year's corrections (version 2); and a
         // few of last year's rows sent again unchanged, as overlapping
         // extracts do.
-        let (version, code) = if crime_fy == fy {
-            (1, crime.v1_code.unwrap_or(crime.code))
+        let (version, code, new) = if crime_fy == fy {
+            (1, crime.v1_code.unwrap_or(crime.code), true)
         } else if crime_fy == fy - 1 && crime.v1_code.is_some() {
-            (2, crime.code)
+            (2, crime.code, true)
         } else if crime_fy == fy - 1 && rand::Rng::random_bool(&mut rng, 0.02) {
-            (1, crime.v1_code.unwrap_or(crime.code))
+            (1, crime.v1_code.unwrap_or(crime.code), false)
         } else {
             continue;
         };
@@ -168,13 +181,13 @@ fn police_offences(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthErr
                 .set("domestic_flag", if crime.domestic { "Y" } else { "N" })
                 .opt("outcome", r.outcome)
                 .opt("outcome_date", r.outcome_date);
-            x.write(&row)?;
+            x.write(&row, new.then(|| crime.committed.date()))?;
         }
     }
     x.finish()
 }
 
-fn asb(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
+fn asb(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::PoliceAsb;
     let mut x = Extract::create(landing, POLICE, kind, extract_date(fy))?;
     for a in city.police.asb.iter().filter(|a| fy_of(a.at.date()) == fy) {
@@ -183,13 +196,13 @@ fn asb(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
             .set("incident_at", a.at.format("%Y-%m-%dT%H:%M:%S"))
             .set("lsoa", &city.geo.lsoas[a.lsoa].code)
             .set("category", a.category);
-        x.write(&row)?;
+        x.write(&row, Some(a.at.date()))?;
     }
     x.finish()
 }
 
 /// The hospital's system writes UK-style dates, as many do.
-fn ae(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
+fn ae(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::AeAttendances;
     let mut x = Extract::create(landing, AE, kind, NaiveDate::from_ymd_opt(fy + 1, 4, 20).expect("date"))?;
     for a in city.services.ae.iter().filter(|a| fy_of(a.arrival.date()) == fy) {
@@ -205,12 +218,12 @@ fn ae(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
             .set("age", a.age)
             .set("sex", sex(a.sex))
             .opt("home_lsoa", home_code(city, &a.home));
-        x.write(&row)?;
+        x.write(&row, Some(a.arrival.date()))?;
     }
     x.finish()
 }
 
-fn yjs(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
+fn yjs(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::YjOutcomes;
     let mut x = Extract::create(landing, YJS, kind, NaiveDate::from_ymd_opt(fy + 1, 4, 30).expect("date"))?;
     for r in city.services.yjs.iter().filter(|r| fy_of(r.offence_date) == fy) {
@@ -226,12 +239,12 @@ fn yjs(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
             .set("outcome", r.outcome)
             .set("outcome_date", r.outcome_date)
             .set("gravity_score", r.gravity);
-        x.write(&row)?;
+        x.write(&row, Some(r.offence_date))?;
     }
     x.finish()
 }
 
-fn education(city: &City, landing: &Path, fy: i32, kind: ExtractKind) -> Result<u64, SynthError> {
+fn education(city: &City, landing: &Path, fy: i32, kind: ExtractKind) -> Result<FileStats, SynthError> {
     let (edu, date_col, extract) = match kind {
         ExtractKind::SchoolCensus => (EduKind::Census, "census_date", (fy + 1, 2, 15)),
         ExtractKind::Suspensions => (EduKind::Suspension, "start_date", (fy + 1, 6, 30)),
@@ -264,12 +277,12 @@ fn education(city: &City, landing: &Path, fy: i32, kind: ExtractKind) -> Result<
                 }
             }
         }
-        x.write(&row)?;
+        x.write(&row, Some(e.date))?;
     }
     x.finish()
 }
 
-fn ace(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
+fn ace(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::AceScreenings;
     let mut x = Extract::create(landing, ACE, kind, NaiveDate::from_ymd_opt(fy + 1, 5, 31).expect("date"))?;
     for a in city.services.ace.iter().filter(|a| fy_of(a.date) == fy) {
@@ -291,7 +304,40 @@ fn ace(city: &City, landing: &Path, fy: i32) -> Result<u64, SynthError> {
                 },
             );
         }
-        x.write(&row)?;
+        x.write(&row, Some(a.date))?;
+    }
+    x.finish()
+}
+
+fn survey(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
+    let kind = ExtractKind::SurveyResponses;
+    let mut x = Extract::create(landing, SURVEY, kind, NaiveDate::from_ymd_opt(fy + 1, 1, 10).expect("date"))?;
+    for r in city.community.survey.iter().filter(|r| fy_of(r.wave) == fy) {
+        let mut row = RowBuf::new(kind);
+        row.set("record_id", &r.record_id).set("wave_date", r.wave).set("area_code", &r.area).set("age_band", r.age_band);
+        for (name, v) in ["feel_safe", "feel_supported", "feel_respected", "feel_hopeful"].iter().zip(r.answers) {
+            row.opt(name, v);
+        }
+        x.write(&row, Some(r.wave))?;
+    }
+    x.finish()
+}
+
+/// The tracker's updates made in the year, each a new version of its commitment.
+fn commitments(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
+    let kind = ExtractKind::Commitments;
+    let mut x = Extract::create(landing, COMMITMENTS, kind, NaiveDate::from_ymd_opt(fy + 1, 4, 10).expect("date"))?;
+    for u in city.community.commitments.iter().filter(|u| fy_of(u.date) == fy) {
+        let mut row = RowBuf::new(kind);
+        row.set("record_id", &u.commitment)
+            .set("record_version", u.version)
+            .set("title", &u.title)
+            .set("priority", u.priority)
+            .set("owner", u.owner)
+            .set("due_date", u.due)
+            .set("status", u.status)
+            .set("status_date", u.date);
+        x.write(&row, Some(u.date))?;
     }
     x.finish()
 }

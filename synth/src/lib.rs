@@ -14,9 +14,11 @@
 //! | [`people`] | young people with a latent risk, adults, pseudonymous ids |
 //! | [`police`] | recorded crimes with person rows, corrections, ASB |
 //! | [`services`] | A&E attendances, youth justice, education, ACE screenings |
+//! | [`community`] | safety-perception survey waves, the commitments tracker |
 //! | [`extracts`] | writes partner extracts and reference tables as CSV |
 //! | [`truth`] | the planted values of the measures |
 
+pub mod community;
 pub mod extracts;
 pub mod geography;
 pub mod people;
@@ -103,6 +105,7 @@ pub struct City {
     pub people: people::People,
     pub police: police::Police,
     pub services: services::Services,
+    pub community: community::Community,
 }
 
 /// What `generate` wrote, for the caller to print.
@@ -123,7 +126,8 @@ pub fn build(config: &CityConfig) -> Result<City, SynthError> {
     let people = people::People::build(config, &geo);
     let police = police::Police::build(config, &geo, &people);
     let services = services::Services::build(config, &geo, &people, &police);
-    Ok(City { config: config.clone(), geo, people, police, services })
+    let community = community::Community::build(config, &geo);
+    Ok(City { config: config.clone(), geo, people, police, services, community })
 }
 
 /// Builds the city and writes `out/landing/<partner>/*.csv`,

@@ -4,8 +4,11 @@
 
 pub mod ace;
 pub mod ae;
+pub mod commitments;
 pub mod education;
 pub mod police;
+pub mod police_uk;
+pub mod survey;
 pub mod yjs;
 
 use crate::classification::Catalogue;
@@ -42,6 +45,9 @@ pub fn columns(kind: ExtractKind) -> &'static [Column] {
         ExtractKind::ApPlacements => education::AP_COLUMNS,
         ExtractKind::Neet => education::NEET_COLUMNS,
         ExtractKind::AceScreenings => ace::SCREENING_COLUMNS,
+        ExtractKind::SurveyResponses => survey::RESPONSE_COLUMNS,
+        ExtractKind::Commitments => commitments::COMMITMENT_COLUMNS,
+        ExtractKind::StreetCrimes => police_uk::STREET_COLUMNS,
     }
 }
 
@@ -53,6 +59,9 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         ExtractKind::AeAttendances => ae::parse(ctx, row),
         ExtractKind::YjOutcomes => yjs::parse(ctx, row),
         ExtractKind::AceScreenings => ace::parse(ctx, row),
+        ExtractKind::SurveyResponses => survey::parse(ctx, row),
+        ExtractKind::Commitments => commitments::parse(ctx, row),
+        ExtractKind::StreetCrimes => police_uk::parse(ctx, row),
         _ => education::parse(ctx, row),
     }
 }
@@ -88,8 +97,9 @@ pub(crate) fn envelope(
     subject: Subject,
     event_lsoa: Option<String>,
 ) -> Result<Envelope, FieldError> {
-    let record_id = row.req_text("record_id")?;
-    let record_version = row.int("record_version")?.unwrap_or(1) as u32;
+    // Sources without a record id (data.police.uk) set their own after.
+    let record_id = if row.declared("record_id") { row.req_text("record_id")? } else { String::new() };
+    let record_version = if row.declared("record_version") { row.int("record_version")?.unwrap_or(1) as u32 } else { 1 };
     let source = kind.table().source();
     Ok(Envelope {
         event_id: EventId::derive(source.as_str(), ctx.partner, &record_id, record_version),
@@ -137,7 +147,7 @@ pub(crate) mod test_support {
         let header = Header::check(kind, &names).unwrap();
         let fields: Vec<&str> = names.iter().map(|n| pairs.iter().find(|(k, _)| k == n).map_or("", |(_, v)| *v)).collect();
         let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
-        let row = Row { header: &header, fields: &fields, today, kind };
+        let row = Row { header: &header, fields: &fields, line: 7, today, kind };
         let cat = catalogue();
         let ctx =
             Context { partner: "p", extract_id: "x", ingested_at: DateTime::from_timestamp(1_735_689_600, 0).unwrap(), catalogue: &cat };

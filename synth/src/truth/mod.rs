@@ -9,14 +9,18 @@
 //! population, and the youth cohort links police charges and youth justice
 //! charges by person, offence date and offence code.
 
+mod cohort;
+mod places;
+mod services;
+
+pub use places::{D1Row, D1Spearman, H3Row, H4Row, H5Row, V1Row, V2Row, spearman};
+pub use services::{A1Row, FileStats, K1Row, P1Row, Q1Row};
+
 use crate::City;
-use crate::police::fy_bounds;
-use crate::services::EduKind;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use vru_model::classification::{Catalogue, Definition, OffenceFacts};
-use vru_model::{Role, Sex};
 
 /// The area key of the focus-area total in H1 and H2.
 pub const FOCUS: &str = "focus";
@@ -72,13 +76,69 @@ pub struct Truth {
     pub h2: Vec<H2Row>,
     pub y1: Vec<Y1Row>,
     pub c1: Vec<C1Row>,
+    pub h3: Vec<H3Row>,
+    pub h4: Vec<H4Row>,
+    pub h5: Vec<H5Row>,
+    pub v1: Vec<V1Row>,
+    pub v2: Vec<V2Row>,
+    pub d1: Vec<D1Row>,
+    pub d1_spearman: Vec<D1Spearman>,
+    pub a1: Vec<A1Row>,
+    pub p1: Vec<P1Row>,
+    pub k1: Vec<K1Row>,
+    pub q1: Vec<Q1Row>,
+}
+
+/// The areas measures report on and their populations.
+pub(crate) struct Areas<'a> {
+    geo: &'a crate::geography::Geography,
+    pub focus_las: Vec<String>,
+}
+
+impl<'a> Areas<'a> {
+    fn new(geo: &'a crate::geography::Geography) -> Self {
+        Areas { geo, focus_las: geo.focus_las().iter().map(|l| l.code.clone()).collect() }
+    }
+
+    /// 'focus' then every local authority, as the SQL `areas` view.
+    pub fn codes(&self) -> Vec<String> {
+        std::iter::once(FOCUS.to_string()).chain(self.geo.las.iter().map(|l| l.code.clone())).collect()
+    }
+
+    /// The areas an event in this LSOA counts in.
+    pub fn of_lsoa(&self, lsoa: usize) -> Vec<String> {
+        let la = self.geo.las[self.geo.lsoas[lsoa].la].code.clone();
+        if self.geo.is_focus(lsoa) { vec![FOCUS.to_string(), la] } else { vec![la] }
+    }
+
+    pub fn population(&self, area: &str, year: i32, ages: std::ops::RangeInclusive<usize>) -> u64 {
+        let geo = self.geo;
+        (0..geo.lsoas.len())
+            .filter(|i| if area == FOCUS { geo.is_focus(*i) } else { geo.las[geo.lsoas[*i].la].code == area })
+            .map(|i| {
+                (0..=crate::geography::MAX_AGE).filter(|a| ages.contains(a)).map(|a| u64::from(geo.population(i, a, year))).sum::<u64>()
+            })
+            .sum()
+    }
+}
+
+/// The p-th percentile of sorted values, interpolating linearly between
+/// neighbours (as SQL `percentile_cont`).
+pub fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let pos = p * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
 pub fn fy_label(fy: i32) -> String {
     format!("{}/{:02}", fy, (fy + 1) % 100)
 }
 
-fn fy_of(d: NaiveDate) -> i32 {
+pub(crate) fn fy_of(d: NaiveDate) -> i32 {
     if d.month() >= 4 { d.year() } else { d.year() - 1 }
 }
 
@@ -86,7 +146,8 @@ fn fy_of(d: NaiveDate) -> i32 {
 pub const Y1_GROUPS: &[&str] = &["robbery", "violence_against_the_person", "drug_offences"];
 
 impl Truth {
-    pub fn compute(city: &City) -> Truth {
+    /// `files` are the extracts as written (for the data-quality measure).
+    pub fn compute(city: &City, files: &[FileStats]) -> Truth {
         let def = Definition::builtin("local").expect("built-in definition");
         let cat = Catalogue::builtin();
         let geo = &city.geo;
@@ -158,7 +219,9 @@ impl Truth {
                 });
             }
         }
-        let (y1, c1) = cohort(city, &def, &cat);
+        let (y1, c1) = cohort::cohort(city, &def, &cat);
+        let areas_ref = Areas::new(geo);
+        let places = places::compute(city, &def, &areas_ref);
         Truth {
             definition: def.name.clone(),
             definition_version: def.version.clone(),
@@ -167,125 +230,17 @@ impl Truth {
             h2,
             y1,
             c1,
+            h3: places.h3,
+            h4: places.h4,
+            h5: places.h5,
+            v1: places.v1,
+            v2: places.v2,
+            d1: places.d1,
+            d1_spearman: places.d1_spearman,
+            a1: services::a1(city),
+            p1: services::p1(city, &areas_ref),
+            k1: services::k1(city),
+            q1: services::q1(files),
         }
     }
-}
-
-/// One charge of a young person: who, when, what.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Charge {
-    person: String,
-    date: NaiveDate,
-    code: String,
-}
-
-fn cohort(city: &City, def: &Definition, cat: &Catalogue) -> (Vec<Y1Row>, Vec<C1Row>) {
-    let people = &city.people;
-    let geo = &city.geo;
-    let c = &city.config;
-    // Every charge of a 10-17 year old for a serious-violence offence, from
-    // both partners, with the age and sex on the record.
-    let mut charges: Vec<(Charge, u8, Sex)> = Vec::new();
-    for crime in &city.police.crimes {
-        let facts = OffenceFacts { code: crime.code, knife: crime.knife, firearm: crime.firearm, domestic: crime.domestic };
-        if !geo.is_focus(crime.lsoa) || def.classify(facts).is_none() {
-            continue;
-        }
-        for r in crime.rows.iter().filter(|r| r.role == Role::Charged) {
-            let (Some(age), Some(raw)) = (r.age, &r.raw_id) else { continue };
-            if (10..=17).contains(&age) {
-                charges.push((Charge { person: people.pseudonym(raw), date: crime.committed.date(), code: crime.code.into() }, age, r.sex));
-            }
-        }
-    }
-    for y in city.services.yjs.iter().filter(|y| y.outcome == "charge" && (10..=17).contains(&y.age)) {
-        if def.classify(OffenceFacts { code: y.code, knife: false, firearm: false, domestic: false }).is_some() {
-            let p = &people.youths[y.youth];
-            charges.push((Charge { person: people.pseudonym(&p.raw_id), date: y.offence_date, code: y.code.into() }, y.age, p.sex));
-        }
-    }
-    let pseudo_of_youth: Vec<String> = people.youths.iter().map(|p| people.pseudonym(&p.raw_id)).collect();
-
-    let mut y1 = Vec::new();
-    let mut c1 = Vec::new();
-    for fy in (c.first_fy + 2)..=c.last_fy() {
-        let start = fy_bounds(fy - 2).0;
-        let end = fy_bounds(fy).1.succ_opt().expect("date");
-        let in_window: Vec<&(Charge, u8, Sex)> = charges.iter().filter(|(ch, _, _)| ch.date >= start && ch.date < end).collect();
-        let keys: BTreeSet<&Charge> = in_window.iter().map(|(ch, _, _)| ch).collect();
-        let mut first: BTreeMap<&str, (NaiveDate, u8)> = BTreeMap::new();
-        let mut male: HashSet<&str> = HashSet::new();
-        for (ch, age, sex) in &in_window {
-            let e = first.entry(ch.person.as_str()).or_insert((ch.date, *age));
-            if (ch.date, *age) < *e {
-                *e = (ch.date, *age);
-            }
-            if *sex == Sex::Male {
-                male.insert(&ch.person);
-            }
-        }
-        let mut by_group: BTreeMap<String, u64> = Y1_GROUPS.iter().map(|g| (g.to_string(), 0)).chain([("other".to_string(), 0)]).collect();
-        for k in &keys {
-            let g = cat.get(&k.code).map(|o| o.group.as_str()).filter(|g| Y1_GROUPS.contains(g)).unwrap_or("other");
-            *by_group.entry(g.to_string()).or_default() += 1;
-        }
-        let n = first.len() as u64;
-        let mean_age = if n == 0 { 0.0 } else { first.values().map(|(_, a)| f64::from(*a)).sum::<f64>() / n as f64 };
-        y1.push(Y1Row {
-            period: fy_label(fy),
-            people: n,
-            offences: keys.len() as u64,
-            male: male.len() as u64,
-            mean_age_first_charge: mean_age,
-            offences_by_group: by_group,
-        });
-
-        // C1: the cohort against everyone else in the school census.
-        let cohort: HashSet<&str> = first.keys().copied().collect();
-        let comparison: HashSet<&str> = city
-            .services
-            .education
-            .iter()
-            .filter(|e| e.kind == EduKind::Census && e.date >= start && e.date < end && (10..=17).contains(&e.age))
-            .map(|e| pseudo_of_youth[e.youth].as_str())
-            .filter(|p| !cohort.contains(p))
-            .collect();
-        let mut has: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for e in city.services.education.iter().filter(|e| e.date < end) {
-            let factor = match e.kind {
-                EduKind::Suspension => "suspension",
-                EduKind::Exclusion => "permanent_exclusion",
-                EduKind::Ap => "alternative_provision",
-                EduKind::Neet if e.neet == Some(true) => "neet",
-                _ => continue,
-            };
-            has.entry(factor).or_default().insert(pseudo_of_youth[e.youth].as_str());
-        }
-        let mut screened: HashMap<&str, usize> = HashMap::new();
-        for a in city.services.ace.iter().filter(|a| a.date < end) {
-            let present = a.indicators.iter().filter(|(_, v)| *v == Some(true)).count();
-            let e = screened.entry(pseudo_of_youth[a.youth].as_str()).or_default();
-            *e = (*e).max(present);
-        }
-        let ace6: HashSet<&str> = screened.iter().filter(|(_, n)| **n >= 6).map(|(p, _)| *p).collect();
-        let screened_set: HashSet<&str> = screened.keys().copied().collect();
-        has.insert("ace_6_plus", ace6);
-        for factor in ["suspension", "permanent_exclusion", "alternative_provision", "neet", "ace_6_plus"] {
-            let with = has.get(factor).cloned().unwrap_or_default();
-            let (cd, pd) = if factor == "ace_6_plus" {
-                (cohort.intersection(&screened_set).count(), comparison.intersection(&screened_set).count())
-            } else {
-                (cohort.len(), comparison.len())
-            };
-            c1.push(C1Row {
-                period: fy_label(fy),
-                factor: factor.into(),
-                cohort_n: cohort.intersection(&with).count() as u64,
-                cohort_denominator: cd as u64,
-                comparison_n: comparison.intersection(&with).count() as u64,
-                comparison_denominator: pd as u64,
-            });
-        }
-    }
-    (y1, c1)
 }

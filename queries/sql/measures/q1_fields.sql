@@ -1,0 +1,35 @@
+-- Q1 Partner data quality: completeness of key fields
+-- Measures: per partner, table and financial year of the event, the % of
+--   rows with each key field filled: the person pseudonym, age, sex and
+--   home LSOA where the source records people, and the LSOA where it
+--   happened where the source records places.
+-- Parameters: none.
+-- Denominator: rows of the partner's table in the period (every version).
+WITH e AS (
+    SELECT a.*, fy.period
+    FROM all_events a
+    JOIN financial_years fy ON a.occurred_at >= fy.start_ts AND a.occurred_at < fy.end_ts
+),
+fields AS (
+    SELECT column1 AS table_name, column2 AS field, column3 AS ordinal
+    FROM (VALUES
+        ('police_offences', 'subject', 1), ('police_offences', 'age', 2), ('police_offences', 'sex', 3), ('police_offences', 'home_lsoa', 4), ('police_offences', 'event_lsoa', 5),
+        ('police_asb', 'event_lsoa', 5),
+        ('ae_attendances', 'subject', 1), ('ae_attendances', 'age', 2), ('ae_attendances', 'sex', 3), ('ae_attendances', 'home_lsoa', 4),
+        ('yj_outcomes', 'subject', 1), ('yj_outcomes', 'age', 2), ('yj_outcomes', 'sex', 3), ('yj_outcomes', 'home_lsoa', 4),
+        ('education_events', 'subject', 1), ('education_events', 'age', 2), ('education_events', 'sex', 3), ('education_events', 'home_lsoa', 4),
+        ('ace_screenings', 'subject', 1), ('ace_screenings', 'age', 2), ('ace_screenings', 'sex', 3),
+        ('police_uk_crimes', 'event_lsoa', 5))
+),
+filled AS (
+    SELECT period, partner, table_name, count(*) AS rows_total, count(subject) AS subject, count(age) AS age, count(sex) AS sex,
+           count(home_lsoa) AS home_lsoa, count(event_lsoa) AS event_lsoa
+    FROM e GROUP BY period, partner, table_name
+)
+SELECT f.period, f.partner, f.table_name, d.field, f.rows_total,
+       CASE d.field WHEN 'subject' THEN f.subject WHEN 'age' THEN f.age WHEN 'sex' THEN f.sex WHEN 'home_lsoa' THEN f.home_lsoa ELSE f.event_lsoa END AS rows_filled,
+       round(CASE d.field WHEN 'subject' THEN f.subject WHEN 'age' THEN f.age WHEN 'sex' THEN f.sex WHEN 'home_lsoa' THEN f.home_lsoa ELSE f.event_lsoa END
+             * 100.0 / f.rows_total, 1) AS pct_complete
+FROM filled f
+JOIN fields d ON d.table_name = f.table_name
+ORDER BY f.period, f.partner, f.table_name, d.ordinal

@@ -1,0 +1,112 @@
+//! The report page: one HTML file with inline CSS and SVG, no scripts and
+//! no network, so it opens the same from a shared drive as from an email.
+
+use super::{Manifest, Section, figures};
+use crate::disclosure::{Derived, Grid, Policy, SUPPRESSED};
+use crate::measures;
+use std::fmt::Write as _;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.7em}h2{margin-top:2em;border-bottom:2px solid #1b6ca8;padding-bottom:.2em}\
+table{border-collapse:collapse;font-size:.85em;margin:1em 0;display:block;overflow-x:auto}\
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f0f4f8}\
+td.key{text-align:left}.about{white-space:pre-wrap;color:#444;font-size:.9em;background:#fafafa;padding:.6em;border-left:3px solid #ccc}\
+.meta{color:#555}svg.chart{max-width:100%;height:auto;margin:.5em 0}nav a{margin-right:.8em}";
+
+fn policy_text(p: Policy) -> &'static str {
+    match p {
+        Policy::Public => "public: counts of 1 to 7 are shown as *, other counts are rounded to the nearest 5, and a figure that could reveal a suppressed count is suppressed too; rates on fewer than 10 events are not shown",
+        Policy::Partner => "partner: counts of 1 to 4 are shown as *, with secondary suppression; rates on fewer than 10 events are not shown",
+        Policy::Analyst => "analyst: exact counts (not for publication)",
+    }
+}
+
+/// Rows shown in the page: the report year, and for area measures the
+/// focus area as a whole (the CSVs hold every row).
+fn shown_rows<'a>(grid: &'a Grid, year: &str) -> Vec<&'a Vec<Option<String>>> {
+    let period = grid.col("period");
+    let area = grid.col("area_code");
+    grid.rows
+        .iter()
+        .filter(|r| period.is_none_or(|c| r[c].as_deref().is_none_or(|p| p == year || !p.contains('/'))))
+        .filter(|r| area.is_none_or(|c| r[c].as_deref() == Some("focus")))
+        .collect()
+}
+
+/// "37.5% (n=6)": percentages with their numerator, as annual reports write them.
+fn cell(section: &Section, row: &[Option<String>], col: usize) -> String {
+    let name = &section.grid.columns[col];
+    let value = row[col].as_deref().unwrap_or("");
+    let statistic = section.measure.spec.derived.iter().find(|(d, kind, _)| d == name && *kind == Derived::Statistic);
+    if let Some((_, _, sources)) = statistic
+        && name.contains("pct")
+        && value != SUPPRESSED
+        && !value.is_empty()
+        && let Some(n) = sources.first().and_then(|s| section.grid.col(s)).and_then(|c| row[c].as_deref())
+    {
+        return format!("{value}% (n={n})");
+    }
+    value.to_string()
+}
+
+pub fn render(m: &Manifest, sections: &[Section]) -> String {
+    let mut h = String::new();
+    let title = format!("Serious violence: annual review {}", m.year);
+    let _ = write!(h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>", esc(&title));
+    let _ = write!(
+        h,
+        "<header><h1>{}</h1><p class=\"meta\">Area: {} ({}). Serious-violence definition <b>{}</b> version {}. Disclosure control {}. Data as recorded in the lake tables listed at the end. Generated {}.</p>",
+        esc(&title),
+        esc(&m.focus_name),
+        esc(&m.focus_area.join(", ")),
+        esc(&m.definition.name),
+        esc(&m.definition.version),
+        esc(policy_text(m.audience)),
+        m.generated_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    h.push_str("<nav>");
+    for s in sections {
+        let _ = write!(h, "<a href=\"#{}\">{}</a>", s.measure.view, esc(s.measure.id));
+    }
+    h.push_str("</nav></header>");
+    for s in sections {
+        let file = format!("{}.csv", s.measure.view.trim_start_matches("measure_"));
+        let _ = write!(h, "<section id=\"{}\"><h2>{} {}</h2>", s.measure.view, esc(s.measure.id), esc(s.measure.title));
+        let _ = write!(h, "<div class=\"about\">{}</div>", esc(&measures::header(s.measure)));
+        if let Some(svg) = figures::for_measure(s.measure.view, &s.grid, &m.year) {
+            h.push_str(&svg);
+        }
+        let rows = shown_rows(&s.grid, &m.year);
+        h.push_str("<table><thead><tr>");
+        for c in &s.grid.columns {
+            let _ = write!(h, "<th>{}</th>", esc(&c.replace('_', " ")));
+        }
+        h.push_str("</tr></thead><tbody>");
+        for r in rows.iter().take(200) {
+            h.push_str("<tr>");
+            for (i, v) in r.iter().enumerate() {
+                let key = v.as_deref().is_some_and(|v| v.parse::<f64>().is_err() && v != SUPPRESSED);
+                let _ = write!(h, "<td{}>{}</td>", if key { " class=\"key\"" } else { "" }, esc(&cell(s, r, i)));
+            }
+            h.push_str("</tr>");
+        }
+        let _ = write!(h, "</tbody></table><p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>", rows.len().min(200), s.grid.rows.len());
+    }
+    h.push_str("<footer><h2>How these figures were made</h2><table><thead><tr><th>lake table</th><th>Delta version</th></tr></thead><tbody>");
+    for (t, v) in &m.tables {
+        let _ = write!(h, "<tr><td class=\"key\">{}</td><td>{}</td></tr>", esc(t), v.map_or("not in lake".to_string(), |v| v.to_string()));
+    }
+    let _ = write!(
+        h,
+        "</tbody></table><p class=\"meta\">Reproduce with <code>vru report --from-manifest manifest.json</code>. Offence catalogue {}; definition sha256 {}; cohort window {} years; as of {}.</p></footer></body></html>\n",
+        esc(&m.catalogue_version),
+        &m.definition.sha256[..16.min(m.definition.sha256.len())],
+        m.cohort_years,
+        m.as_of
+    );
+    h
+}

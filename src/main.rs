@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VRU_LOG")
-                .unwrap_or_else(|_| "info,librdkafka=warn,deltalake=warn,datafusion=warn".into()),
+                .unwrap_or_else(|_| "warn,vru=info,vru_ingest=info,vru_queries=info,vru_synth=info".into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -27,6 +27,33 @@ fn num(row: &HashMap<String, Option<String>>, col: &str) -> f64 {
     row[col].as_deref().unwrap_or("NaN").parse().unwrap_or(f64::NAN)
 }
 
+type Row = HashMap<String, Option<String>>;
+
+/// Finds the SQL row whose key columns have the given values.
+fn find<'a>(rows: &'a [Row], keys: &[(&str, &str)]) -> Option<&'a Row> {
+    rows.iter().find(|r| keys.iter().all(|(k, v)| r[*k].as_deref() == Some(*v)))
+}
+
+/// Compares planted figures with a row: integers exactly, fractions to the
+/// SQL's rounding, `None` as NULL.
+fn expect(wrong: &mut Vec<String>, what: &str, row: Option<&Row>, cols: &[(&str, Option<f64>)], tolerance: f64) {
+    let Some(row) = row else {
+        wrong.push(format!("{what}: no row"));
+        return;
+    };
+    for (col, want) in cols {
+        let got = row[*col].as_deref().map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+        let ok = match (got, want) {
+            (None, None) => true,
+            (Some(g), Some(w)) => (g - w).abs() <= tolerance,
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("{what} {col}: got {got:?}, planted {want:?}"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn measures_equal_planted_truths() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,7 +68,7 @@ async fn measures_equal_planted_truths() {
     let s = session(lake.root(), summary.focus_area.clone()).await;
     let mut wrong = Vec::new();
 
-    let h1 = rows(&s, "SELECT * FROM measure_h1").await;
+    let h1 = rows(&s, "SELECT * FROM measure_h1 WHERE period_type = 'financial_year'").await;
     let h1: HashMap<(String, String, String), &HashMap<String, Option<String>>> =
         h1.iter().map(|r| ((r["period"].clone().unwrap(), r["area_code"].clone().unwrap(), r["category"].clone().unwrap()), r)).collect();
     assert_eq!(h1.len(), truth.h1.len(), "H1 row count");
@@ -124,10 +151,195 @@ async fn measures_equal_planted_truths() {
             ));
         }
     }
+    compare_more(&s, &truth, &mut wrong).await;
     assert!(wrong.is_empty(), "{} mismatches:\n{}", wrong.len(), wrong.join("\n"));
     // The planted city must exercise the measures, or agreement proves little.
     let homicides: u64 = truth.h1.iter().filter(|t| t.category == "homicide" && t.area_code == "focus").map(|t| t.offences).sum();
     assert!(homicides > 0, "no homicide planted");
     assert!(truth.y1.iter().all(|t| t.people >= 10), "{:?}", truth.y1);
     assert!(truth.c1.iter().all(|t| t.cohort_n > 0 && t.comparison_n > 0), "{:?}", truth.c1);
+}
+
+/// H3-H5, V1, V2, D1, A1, P1, K1, Q1 against their planted values.
+async fn compare_more(s: &vru_queries::Session, truth: &Truth, wrong: &mut Vec<String>) {
+    let fy = "period_type = 'financial_year'";
+    let h3 = rows(s, &format!("SELECT * FROM measure_h3 WHERE {fy}")).await;
+    for t in &truth.h3 {
+        let cols = [
+            ("knife_offences", Some(t.knife_offences as f64)),
+            ("knife_offences_victim_under_25", Some(t.knife_offences_victim_under_25 as f64)),
+            ("population", Some(t.population as f64)),
+            ("population_under_25", Some(t.population_under_25 as f64)),
+        ];
+        expect(
+            wrong,
+            &format!("H3 {} {}", t.period, t.area_code),
+            find(&h3, &[("period", &t.period), ("area_code", &t.area_code)]),
+            &cols,
+            0.0,
+        );
+    }
+    let h4 = rows(s, &format!("SELECT * FROM measure_h4 WHERE {fy}")).await;
+    for t in &truth.h4 {
+        let cols = [
+            ("attendances", Some(t.attendances as f64)),
+            ("attendances_under_25", Some(t.attendances_under_25 as f64)),
+            ("attendances_all_residences", t.attendances_all_residences.map(|v| v as f64)),
+        ];
+        expect(
+            wrong,
+            &format!("H4 {} {}", t.period, t.area_code),
+            find(&h4, &[("period", &t.period), ("area_code", &t.area_code)]),
+            &cols,
+            0.0,
+        );
+    }
+    let h5 = rows(s, &format!("SELECT * FROM measure_h5 WHERE {fy}")).await;
+    for t in &truth.h5 {
+        let cols = [("focus_offences", Some(t.focus_offences as f64)), ("region_offences", Some(t.region_offences as f64))];
+        expect(
+            wrong,
+            &format!("H5 {} {}", t.period, t.offence_group),
+            find(&h5, &[("period", &t.period), ("offence_group", &t.offence_group)]),
+            &cols,
+            0.0,
+        );
+    }
+    let v1 = rows(s, &format!("SELECT * FROM measure_v1 WHERE {fy}")).await;
+    for t in &truth.v1 {
+        let cols = [
+            ("victims", Some(t.victims as f64)),
+            ("median_age", t.median_age),
+            ("lower_quartile", t.lower_quartile),
+            ("upper_quartile", t.upper_quartile),
+        ];
+        let key = [("period", t.period.as_str()), ("offence_group", t.offence_group.as_str()), ("age_band", t.age_band.as_str())];
+        expect(wrong, &format!("V1 {key:?}"), find(&v1, &key), &cols, 1e-9);
+    }
+    let v2 = rows(s, &format!("SELECT * FROM measure_v2 WHERE {fy}")).await;
+    for t in &truth.v2 {
+        let cols = [
+            ("victims_home_known", Some(t.victims_home_known as f64)),
+            ("victims_from_outside", Some(t.victims_from_outside as f64)),
+            ("victims_home_unknown", Some(t.victims_home_unknown as f64)),
+        ];
+        expect(
+            wrong,
+            &format!("V2 {} {}", t.period, t.area_group),
+            find(&v2, &[("period", &t.period), ("area_group", &t.area_group)]),
+            &cols,
+            0.0,
+        );
+    }
+    let d1 = rows(s, &format!("SELECT * FROM measure_d1 WHERE {fy}")).await;
+    for t in &truth.d1 {
+        let cols = [("lsoas", Some(t.lsoas as f64)), ("offences", Some(t.offences as f64)), ("population", Some(t.population as f64))];
+        let decile = t.imd_decile.to_string();
+        expect(
+            wrong,
+            &format!("D1 {} decile {}", t.period, decile),
+            find(&d1, &[("period", &t.period), ("imd_decile", &decile)]),
+            &cols,
+            0.0,
+        );
+    }
+    let rho = rows(s, &format!("SELECT * FROM measure_d1_spearman WHERE {fy}")).await;
+    for t in &truth.d1_spearman {
+        let cols = [("lsoas", Some(t.lsoas as f64)), ("spearman_rho", t.spearman_rho.map(|r| (r * 1000.0).round() / 1000.0))];
+        expect(wrong, &format!("D1 rho {}", t.period), find(&rho, &[("period", &t.period)]), &cols, 1e-9);
+    }
+    let a1 = rows(s, &format!("SELECT * FROM measure_a1 WHERE {fy}")).await;
+    let heat = rows(s, &format!("SELECT * FROM measure_a1_hour_day WHERE {fy}")).await;
+    let ml = rows(s, &format!("SELECT * FROM measure_a1_method_location WHERE {fy}")).await;
+    for t in &truth.a1 {
+        expect(
+            wrong,
+            &format!("A1 {}", t.period),
+            find(&a1, &[("period", &t.period), ("item", "attendances")]),
+            &[("n", Some(t.attendances as f64))],
+            0.0,
+        );
+        for (field, n) in &t.complete {
+            expect(
+                wrong,
+                &format!("A1 {} {field}", t.period),
+                find(&a1, &[("period", &t.period), ("item", field)]),
+                &[("n", Some(*n as f64))],
+                0.0,
+            );
+        }
+        let cells: u64 = heat.iter().filter(|r| r["period"].as_deref() == Some(&t.period)).map(|r| num(r, "attendances") as u64).sum();
+        if cells != t.attendances {
+            wrong.push(format!("A1 hour-day {}: cells sum to {cells}, planted {}", t.period, t.attendances));
+        }
+        for (key, n) in &t.hour_day {
+            let (dow, hour) = key.split_once('|').unwrap();
+            let day = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][dow.parse::<usize>().unwrap()];
+            expect(
+                wrong,
+                &format!("A1 {} {day} {hour}h", t.period),
+                find(&heat, &[("period", &t.period), ("day", day), ("hour", hour)]),
+                &[("attendances", Some(*n as f64))],
+                0.0,
+            );
+        }
+        for (key, n) in &t.method_location {
+            let (m, l) = key.split_once('|').unwrap();
+            expect(
+                wrong,
+                &format!("A1 {} {m} {l}", t.period),
+                find(&ml, &[("period", &t.period), ("assault_method", m), ("location_type", l)]),
+                &[("attendances", Some(*n as f64))],
+                0.0,
+            );
+        }
+    }
+    let p1 = rows(s, &format!("SELECT * FROM measure_p1 WHERE {fy}")).await;
+    for t in &truth.p1 {
+        let key = [
+            ("period", t.period.as_str()),
+            ("area_code", t.area_code.as_str()),
+            ("respondents", t.respondents.as_str()),
+            ("dimension", t.dimension.as_str()),
+        ];
+        expect(
+            wrong,
+            &format!("P1 {key:?}"),
+            find(&p1, &key),
+            &[("answered", Some(t.answered as f64)), ("agree", Some(t.agree as f64))],
+            0.0,
+        );
+    }
+    let k1 = rows(s, &format!("SELECT * FROM measure_k1 WHERE {fy}")).await;
+    for t in &truth.k1 {
+        let key = [("period", t.period.as_str()), ("priority", t.priority.as_str()), ("status", t.status.as_str())];
+        expect(wrong, &format!("K1 {key:?}"), find(&k1, &key), &[("commitments", Some(t.commitments as f64))], 0.0);
+    }
+    let q1 = rows(s, "SELECT * FROM measure_q1").await;
+    for t in &truth.q1 {
+        let cols = [
+            ("rows_read", Some(t.rows_read as f64)),
+            ("rows_rejected", Some(0.0)),
+            ("median_days_to_arrival", t.median_days_to_arrival.map(|d| (d * 10.0).round() / 10.0)),
+            ("p90_days_to_arrival", t.p90_days_to_arrival.map(|d| (d * 10.0).round() / 10.0)),
+        ];
+        expect(
+            wrong,
+            &format!("Q1 {} {}", t.partner, t.file_name),
+            find(&q1, &[("partner", &t.partner), ("file_name", &t.file_name)]),
+            &cols,
+            1e-9,
+        );
+    }
+    for (name, n) in [
+        ("H3", truth.h3.len()),
+        ("H4", truth.h4.len()),
+        ("V1", truth.v1.len()),
+        ("A1", truth.a1.len()),
+        ("P1", truth.p1.len()),
+        ("K1", truth.k1.len()),
+        ("Q1", truth.q1.len()),
+    ] {
+        assert!(n > 0, "{name}: nothing planted");
+    }
 }

@@ -109,6 +109,10 @@ pub struct Definition {
     pub asb: bool,
     #[serde(rename = "category")]
     pub categories: Vec<Category>,
+    /// The file it was read from, verbatim: reports keep it so a figure can
+    /// be reproduced without the file at hand.
+    #[serde(skip)]
+    pub source: String,
 }
 
 /// The offence facts classification looks at.
@@ -141,7 +145,8 @@ impl Definition {
     /// typo in a code is caught when the file is loaded, not as a quietly
     /// smaller count.
     pub fn from_toml(text: &str, catalogue: &Catalogue) -> Result<Self, DefinitionError> {
-        let d: Definition = toml::from_str(text)?;
+        let mut d: Definition = toml::from_str(text)?;
+        d.source = text.to_string();
         let invalid = |reason: String| DefinitionError::Invalid { name: d.name.clone(), reason };
         if d.catalogue != catalogue.version {
             return Err(invalid(format!("refers to catalogue {} but {} is loaded", d.catalogue, catalogue.version)));

@@ -90,6 +90,8 @@ pub struct Spec {
     /// Figures computed from counts: (column, kind, source counts).
     pub derived: &'static [(&'static str, Derived, &'static [&'static str])],
     pub margins: &'static [Margin],
+    /// Columns of one row that add up to another: (total, parts).
+    pub column_margins: &'static [(&'static str, &'static [&'static str])],
 }
 
 /// A result as text: what disclosure control reads and writes.
@@ -124,28 +126,24 @@ pub fn suppressed_cells(grid: &Grid, spec: &Spec, policy: Policy) -> BTreeSet<(u
             }
         }
     }
-    // Secondary suppression, to a fixed point: in every group whose cells
-    // add up to its total, never leave exactly one cell hidden.
-    let groups = margin_groups(grid, spec);
+    // Secondary suppression, to a fixed point: in every set of cells that
+    // add up to a total, never leave exactly one cell hidden.
+    let sets = margin_cells(grid, spec, &count_cols);
     loop {
         let mut changed = false;
-        for cells in &groups {
-            for &c in &count_cols {
-                let hidden_here = cells.iter().filter(|r| hidden.contains(&(**r, c))).count();
-                if hidden_here != 1 {
-                    continue;
-                }
-                // The smallest other cell (zeros included only if nothing else
-                // is left: a hidden zero protects as well as any).
-                let next = cells
-                    .iter()
-                    .filter(|r| !hidden.contains(&(**r, c)))
-                    .filter_map(|r| count_of(&grid.rows[*r][c]).map(|v| (v == 0, v, *r)))
-                    .min();
-                if let Some((_, _, r)) = next {
-                    hidden.insert((r, c));
-                    changed = true;
-                }
+        for cells in &sets {
+            if cells.iter().filter(|c| hidden.contains(*c)).count() != 1 {
+                continue;
+            }
+            // The smallest other non-zero cell: zeros stay shown.
+            let next = cells
+                .iter()
+                .filter(|c| !hidden.contains(*c))
+                .filter_map(|(r, c)| count_of(&grid.rows[*r][*c]).map(|v| (v == 0, v, (*r, *c))))
+                .min();
+            if let Some((_, _, cell)) = next {
+                hidden.insert(cell);
+                changed = true;
             }
         }
         if !changed {
@@ -154,8 +152,9 @@ pub fn suppressed_cells(grid: &Grid, spec: &Spec, policy: Policy) -> BTreeSet<(u
     }
 }
 
-/// Each margin's groups as sets of row indices: the parts and the total.
-fn margin_groups(grid: &Grid, spec: &Spec) -> Vec<Vec<usize>> {
+/// Every set of count cells that adds up to a total: each row margin's
+/// group in each count column, and each column margin in each row.
+fn margin_cells(grid: &Grid, spec: &Spec, count_cols: &[usize]) -> Vec<Vec<(usize, usize)>> {
     let mut out = Vec::new();
     for m in spec.margins {
         let (Some(label), Some(keys)) = (grid.col(m.label), m.group_by.iter().map(|g| grid.col(g)).collect::<Option<Vec<_>>>()) else {
@@ -169,7 +168,17 @@ fn margin_groups(grid: &Grid, spec: &Spec) -> Vec<Vec<usize>> {
             }
             groups.entry(keys.iter().map(|k| row[*k].clone()).collect()).or_default().push(r);
         }
-        out.extend(groups.into_values().filter(|rows| rows.iter().any(|r| grid.rows[*r][label].as_deref() == Some(m.total))));
+        for rows in groups.into_values().filter(|rows| rows.iter().any(|r| grid.rows[*r][label].as_deref() == Some(m.total))) {
+            for &c in count_cols {
+                out.push(rows.iter().map(|r| (*r, c)).collect());
+            }
+        }
+    }
+    for (total, parts) in spec.column_margins {
+        let Some(cols) = std::iter::once(total).chain(parts.iter()).map(|c| grid.col(c)).collect::<Option<Vec<_>>>() else { continue };
+        for r in 0..grid.rows.len() {
+            out.push(cols.iter().map(|c| (r, *c)).collect());
+        }
     }
     out
 }
@@ -214,6 +223,7 @@ mod tests {
         counts: &["n"],
         derived: &[("rate", Derived::Rate, &["n"]), ("pct", Derived::Statistic, &["n", "d"])],
         margins: &[Margin { group_by: &["g"], label: "cat", total: "total", excluded: &["asb"] }],
+        column_margins: &[],
     };
 
     fn grid(rows: &[(&str, &str, i64)]) -> Grid {
@@ -260,6 +270,18 @@ mod tests {
         let a = apply(&g, &SPEC, Policy::Analyst);
         assert_eq!(col(&a, "n"), ["0", "9", "9"]);
         assert_eq!(col(&a, "rate"), ["1.5", "1.5", "1.5"]);
+    }
+
+    #[test]
+    fn column_margins_protect_within_a_row() {
+        const ROW: Spec =
+            Spec { counts: &["all", "a", "b", "c"], derived: &[], margins: &[], column_margins: &[("all", &["a", "b", "c"])] };
+        let g = Grid {
+            columns: vec!["all".into(), "a".into(), "b".into(), "c".into()],
+            rows: vec![vec![Some("30".into()), Some("2".into()), Some("12".into()), Some("16".into())]],
+        };
+        let p = apply(&g, &ROW, Policy::Public);
+        assert_eq!(p.rows[0].iter().map(|c| c.clone().unwrap()).collect::<Vec<_>>(), ["30", "*", "*", "15"]);
     }
 
     #[test]

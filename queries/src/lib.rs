@@ -9,10 +9,12 @@
 //! | [`measures`] | the catalogue of measure SQL files and running them |
 //! | [`disclosure`] | suppression and rounding of published outputs, per audience |
 //! | [`format`] | printing results for people |
+//! | [`report`] | the annual-review report: HTML, CSVs, manifest |
 
 pub mod disclosure;
 pub mod format;
 pub mod measures;
+pub mod report;
 pub mod session;
 pub mod tables;
 
@@ -24,6 +26,8 @@ pub use session::{LakeSource, Session, SessionOptions, build_session};
 pub enum QueryError {
     #[error("SQL: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("formatting a result: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("lake table {table}: {source}")]
     Delta { table: String, source: deltalake::DeltaTableError },
     #[error("in {file}: {source}")]

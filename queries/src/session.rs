@@ -8,7 +8,8 @@
 //!    (the latest version of each record);
 //! 2. reference tables `lsoa_lookup`, `population`, `imd`;
 //! 3. configuration as tables: `sv_classification`, `sv_categories`,
-//!    `offence_codes`, `focus_area`, `financial_years`, `params`;
+//!    `sv_crime_types`, `offence_codes`, `focus_area`, `financial_years`,
+//!    `params`;
 //! 4. helper views (`sql/views/`) and one view per measure (`measure_h1`...).
 
 use crate::QueryError;
@@ -44,8 +45,9 @@ pub struct SessionOptions {
     /// Local authority codes of the focus area.
     pub focus_area: Vec<String>,
     pub focus_name: String,
-    /// The reference date for rolling windows.
-    pub as_of: NaiveDate,
+    /// The reference date for rolling windows; `None`: the last day with a
+    /// police-recorded offence in the lake (else today).
+    pub as_of: Option<NaiveDate>,
     pub cohort_years: i32,
     /// Fixed, so results and plans do not depend on the machine's cores.
     pub target_partitions: usize,
@@ -61,7 +63,7 @@ impl SessionOptions {
             catalogue: Catalogue::builtin(),
             focus_area,
             focus_name: "Focus area".into(),
-            as_of: chrono::Utc::now().date_naive(),
+            as_of: None,
             cohort_years: 3,
             target_partitions: 4,
             cohort_sql: None,
@@ -74,6 +76,8 @@ pub struct Session {
     /// The Delta version of every lake table read (`None`: not in the lake
     /// yet, read as empty). Goes into report manifests.
     pub table_versions: BTreeMap<String, Option<u64>>,
+    /// The reference date the rolling periods end on.
+    pub as_of: NaiveDate,
 }
 
 async fn delta_provider(
@@ -147,12 +151,17 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         create_view(&ctx, t.name(), &current_state_sql(*t), "current-state view").await?;
     }
 
+    let as_of = match opts.as_of {
+        Some(d) => d,
+        None => last_offence_date(&ctx).await?.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    };
     ctx.register_table("sv_classification", tables::sv_classification(&opts.definition, &opts.catalogue))?;
+    ctx.register_table("sv_crime_types", tables::sv_crime_types(&opts.definition))?;
     ctx.register_table("sv_categories", tables::sv_categories(&opts.definition))?;
     ctx.register_table("offence_codes", tables::offence_codes(&opts.catalogue))?;
     ctx.register_table("focus_area", tables::focus_area(&opts.focus_area))?;
     ctx.register_table("financial_years", tables::financial_years())?;
-    ctx.register_table("params", tables::params(opts.as_of, opts.cohort_years, &opts.focus_name))?;
+    ctx.register_table("params", tables::params(as_of, opts.cohort_years, &opts.focus_name))?;
 
     for (name, sql) in VIEWS {
         let sql = match (*name, &opts.cohort_sql) {
@@ -164,7 +173,15 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     for m in MEASURES {
         create_view(&ctx, m.view, m.sql, &format!("sql/measures/{}.sql", m.id.to_lowercase())).await?;
     }
-    Ok(Session { ctx, table_versions })
+    Ok(Session { ctx, table_versions, as_of })
+}
+
+async fn last_offence_date(ctx: &SessionContext) -> Result<Option<NaiveDate>, QueryError> {
+    let batches = ctx.sql("SELECT CAST(max(occurred_at) AS DATE) FROM police_offences_log").await?.collect().await?;
+    use datafusion::arrow::array::{Array, Date32Array};
+    let Some(col) = batches.first().map(|b| b.column(0).clone()) else { return Ok(None) };
+    let dates = col.as_any().downcast_ref::<Date32Array>();
+    Ok(dates.filter(|a| !a.is_empty() && !a.is_null(0)).and_then(|a| a.value_as_date(0)))
 }
 
 async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {

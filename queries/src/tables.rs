@@ -4,12 +4,13 @@
 //! lets analysts read exactly what a measure used (`SELECT * FROM
 //! sv_classification`) and lets the SQL classify with plain equi-joins.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use std::sync::Arc;
 use vru_model::classification::{Catalogue, Definition};
+use vru_model::period::Window;
 
 fn table(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Arc<MemTable> {
     let schema: SchemaRef = Arc::new(Schema::new(fields));
@@ -106,19 +107,62 @@ pub fn financial_years() -> Arc<MemTable> {
     )
 }
 
-/// Run parameters measures read: `params(as_of, cohort_years, focus_name)`.
+/// `sv_crime_types(crime_type, category)`: data.police.uk crime types in
+/// the definition. Definitions written for offence codes have none, so the
+/// built-in `police-uk-public` stands in for them.
+pub fn sv_crime_types(def: &Definition) -> Arc<MemTable> {
+    let fallback;
+    let def = if def.categories.iter().any(|c| !c.crime_types.is_empty()) {
+        def
+    } else {
+        fallback = Definition::builtin("police-uk-public").expect("built-in definition");
+        &fallback
+    };
+    let pairs: Vec<(&str, &str)> =
+        def.categories.iter().flat_map(|c| c.crime_types.iter().map(move |t| (t.as_str(), c.id.as_str()))).collect();
+    table(
+        vec![Field::new("crime_type", DataType::Utf8, false), Field::new("category", DataType::Utf8, false)],
+        vec![strings(pairs.iter().map(|p| p.0)), strings(pairs.iter().map(|p| p.1))],
+    )
+}
+
+/// Run parameters measures read: the reference date and the rolling
+/// 12-month window ending on it (and the one a year before), the cohort
+/// window length and the focus area's name.
 pub fn params(as_of: NaiveDate, cohort_years: i32, focus_name: &str) -> Arc<MemTable> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("date");
+    let w = Window::ending(as_of, 12);
+    let prev = w.year_before();
+    let ts = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros();
+    let local = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let label = |w: &Window| format!("12 months to {}", w.end_exclusive.pred_opt().expect("date"));
+    // The year of the 30 June inside the window: its population estimate
+    // is the denominator, as for a financial year.
+    let mid = |w: &Window| if w.start.month() <= 6 { w.start.year() } else { w.start.year() + 1 };
     table(
         vec![
             Field::new("as_of", DataType::Date32, false),
             Field::new("cohort_years", DataType::Int32, false),
             Field::new("focus_name", DataType::Utf8, false),
+            Field::new("rolling_label", DataType::Utf8, false),
+            Field::new("rolling_start", local.clone(), false),
+            Field::new("rolling_end", local.clone(), false),
+            Field::new("rolling_mid_year", DataType::Int32, false),
+            Field::new("rolling_prev_label", DataType::Utf8, false),
+            Field::new("rolling_prev_start", local.clone(), false),
+            Field::new("rolling_prev_end", local, false),
         ],
         vec![
             Arc::new(Date32Array::from(vec![(as_of - epoch).num_days() as i32])),
             Arc::new(Int32Array::from(vec![cohort_years])),
             strings([focus_name]),
+            strings([label(&w).as_str()]),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts(w.start)])),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts(w.end_exclusive)])),
+            Arc::new(Int32Array::from(vec![mid(&w)])),
+            strings([label(&prev).as_str()]),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts(prev.start)])),
+            Arc::new(TimestampMicrosecondArray::from(vec![ts(prev.end_exclusive)])),
         ],
     )
 }

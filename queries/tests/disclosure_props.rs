@@ -13,6 +13,7 @@ const SPEC: Spec = Spec {
         ("change", Derived::Statistic, &["n", "previous"]),
     ],
     margins: &[Margin { group_by: &["area"], label: "category", total: "total", excluded: &["asb"] }],
+    column_margins: &[],
 };
 
 /// A table of areas by categories with a total row per area (the sum of

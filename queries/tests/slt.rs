@@ -77,6 +77,7 @@ fn options_for(file: &Path) -> SessionOptions {
     let mut definition = "local".to_string();
     let mut cohort_years = 3;
     let mut focus_name = "Focus area".to_string();
+    let mut as_of = None;
     for line in text.lines().filter_map(|l| l.strip_prefix("# vru:")) {
         for kv in line.split_whitespace() {
             match kv.split_once('=') {
@@ -84,6 +85,7 @@ fn options_for(file: &Path) -> SessionOptions {
                 Some(("definition", v)) => definition = v.to_string(),
                 Some(("cohort_years", v)) => cohort_years = v.parse().expect("cohort_years"),
                 Some(("focus_name", v)) => focus_name = v.replace('_', " "),
+                Some(("as_of", v)) => as_of = Some(v.parse().expect("as_of is YYYY-MM-DD")),
                 _ => panic!("{}: unknown option `{kv}` in `# vru:` line", file.display()),
             }
         }
@@ -91,6 +93,7 @@ fn options_for(file: &Path) -> SessionOptions {
     let mut o = SessionOptions::new(LakeSource::Fixture, Definition::builtin(&definition).expect("definition"), focus);
     o.cohort_years = cohort_years;
     o.focus_name = focus_name;
+    o.as_of = as_of;
     o.target_partitions = 2;
     o
 }

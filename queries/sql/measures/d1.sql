@@ -13,7 +13,7 @@ SELECT period, period_type, imd_decile,
        sum(offences) AS offences,
        sum(CASE WHEN population IS NOT NULL THEN offences ELSE 0 END) AS offences_in_rate,
        sum(population) AS population,
-       round(sum(CASE WHEN population IS NOT NULL THEN offences ELSE 0 END) * 1000.0 / sum(population), 2) AS rate_per_1000
+       round(sum(CASE WHEN population IS NOT NULL THEN offences ELSE 0 END) * 1000.0 / nullif(sum(population), 0), 2) AS rate_per_1000
 FROM d1_lsoa_rates
 GROUP BY period, period_type, imd_decile
 ORDER BY period_type, period, imd_decile

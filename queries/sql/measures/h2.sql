@@ -39,12 +39,12 @@ SELECT y.period,
        y.homicides,
        y.population,
        y.population_year,
-       round(y.homicides * 1000000.0 / y.population, 2) AS rate_per_million,
+       round(y.homicides * 1000000.0 / nullif(y.population, 0), 2) AS rate_per_million,
        p.homicides AS previous_homicides,
        y.homicides - p.homicides AS change,
        CASE WHEN r.years = 3 THEN r.homicides_3y END AS homicides_3y,
        CASE WHEN r.years = 3 THEN r.population_3y END AS population_3y,
-       CASE WHEN r.years = 3 THEN round(r.homicides_3y * 1000000.0 / r.population_3y, 2) END AS rate_3y_per_million
+       CASE WHEN r.years = 3 THEN round(r.homicides_3y * 1000000.0 / nullif(r.population_3y, 0), 2) END AS rate_3y_per_million
 FROM yearly y
 LEFT JOIN yearly p ON p.area_code = y.area_code AND p.fy_start = y.fy_start - 1
 LEFT JOIN rolling r ON r.fy_start = y.fy_start AND r.area_code = y.area_code

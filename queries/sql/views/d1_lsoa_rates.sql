@@ -19,7 +19,7 @@ counted AS (
 )
 SELECT p.period, p.period_type, l.lsoa_code, l.imd_rank, l.imd_decile, pp.population,
        coalesce(c.offences, 0) AS offences,
-       coalesce(c.offences, 0) * 1000.0 / pp.population AS rate_per_1000
+       coalesce(c.offences, 0) * 1000.0 / nullif(pp.population, 0) AS rate_per_1000
 FROM report_periods p
 CROSS JOIN lsoas l
 LEFT JOIN counted c ON c.period = p.period AND c.event_lsoa = l.lsoa_code

@@ -39,24 +39,49 @@ fn axes(svg: &mut String, labels: &[String], max: f64, y_label: &str) {
     for i in 0..=4 {
         let v = max * f64::from(i) / 4.0;
         let y = TOP + plot_h - plot_h * f64::from(i) / 4.0;
-        let _ = write!(svg, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##, W - RIGHT, LEFT - 6.0, y + 4.0, fmt(v));
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0,
+            fmt(v)
+        );
     }
     let step = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
     for (i, l) in labels.iter().enumerate() {
         let x = LEFT + step * (i as f64 + 0.5);
         let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#, H - BOTTOM + 16.0, esc(l));
     }
-    let _ = write!(svg, r#"<text x="12" y="{:.1}" font-size="11" transform="rotate(-90 12 {:.1})" text-anchor="middle">{}</text>"#, TOP + plot_h / 2.0, TOP + plot_h / 2.0, esc(y_label));
+    let _ = write!(
+        svg,
+        r#"<text x="12" y="{:.1}" font-size="11" transform="rotate(-90 12 {:.1})" text-anchor="middle">{}</text>"#,
+        TOP + plot_h / 2.0,
+        TOP + plot_h / 2.0,
+        esc(y_label)
+    );
 }
 
 fn open(title: &str, height: f64) -> String {
-    format!(r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/>"#, esc(title))
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" aria-label="{}"><rect width="100%" height="100%" fill="white"/>"#,
+        esc(title)
+    )
 }
 
 fn legend(svg: &mut String, series: &[Series]) {
     for (i, s) in series.iter().enumerate() {
         let y = TOP + 14.0 * i as f64;
-        let _ = write!(svg, r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#, W - RIGHT + 10.0, y, PALETTE[i % PALETTE.len()], W - RIGHT + 24.0, y + 9.0, esc(&s.name));
+        let _ = write!(
+            svg,
+            r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            W - RIGHT + 10.0,
+            y,
+            PALETTE[i % PALETTE.len()],
+            W - RIGHT + 24.0,
+            y + 9.0,
+            esc(&s.name)
+        );
     }
 }
 
@@ -87,7 +112,13 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], y_label: &str) -
         }
         let _ = write!(svg, r#"<path d="{}" fill="none" stroke="{color}" stroke-width="2.5"/>"#, path.trim());
         for (x, y, v, l) in points {
-            let _ = write!(svg, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"><title>{} {}: {}</title></circle>"#, esc(&s.name), esc(l), fmt(v));
+            let _ = write!(
+                svg,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"><title>{} {}: {}</title></circle>"#,
+                esc(&s.name),
+                esc(l),
+                fmt(v)
+            );
         }
     }
     legend(&mut svg, series);
@@ -108,7 +139,16 @@ pub fn bars(title: &str, labels: &[String], series: &[Series], y_label: &str) ->
             let Some(v) = v else { continue };
             let h = plot_h * v / max;
             let x = LEFT + step * k as f64 + step * 0.1 + bar_w * i as f64;
-            let _ = write!(svg, r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{} {}: {}</title></rect>"#, TOP + plot_h - h, bar_w * 0.95, PALETTE[i % PALETTE.len()], esc(&s.name), esc(&labels[k]), fmt(*v));
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
+                TOP + plot_h - h,
+                bar_w * 0.95,
+                PALETTE[i % PALETTE.len()],
+                esc(&s.name),
+                esc(&labels[k]),
+                fmt(*v)
+            );
         }
     }
     legend(&mut svg, series);
@@ -137,11 +177,24 @@ pub fn heat_map(title: &str, rows: &[String], cols: &[String], cells: &[Vec<Opti
                 }
                 None => ("#eeeeee".to_string(), "suppressed".to_string()),
             };
-            let _ = write!(svg, r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" stroke="white"><title>{} {}: {text}</title></rect>"#, cell_w, cell_h, esc(label), esc(&cols[c]));
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" stroke="white"><title>{} {}: {text}</title></rect>"#,
+                cell_w,
+                cell_h,
+                esc(label),
+                esc(&cols[c])
+            );
         }
     }
     for (c, label) in cols.iter().enumerate().filter(|(c, _)| c % 3 == 0) {
-        let _ = write!(svg, r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#, LEFT + cell_w * (c as f64 + 0.5), TOP + cell_h * rows.len() as f64 + 14.0, esc(label));
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
+            LEFT + cell_w * (c as f64 + 0.5),
+            TOP + cell_h * rows.len() as f64 + 14.0,
+            esc(label)
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -153,7 +206,12 @@ mod tests {
 
     #[test]
     fn gaps_break_lines_and_escape() {
-        let s = lines("t", &["a".into(), "b".into(), "c".into()], &[Series { name: "x<y".into(), values: vec![Some(1.0), None, Some(3.0)] }], "n");
+        let s = lines(
+            "t",
+            &["a".into(), "b".into(), "c".into()],
+            &[Series { name: "x<y".into(), values: vec![Some(1.0), None, Some(3.0)] }],
+            "n",
+        );
         assert!(s.contains(r#"d="M"#) && s.matches('M').count() >= 2, "{s}");
         assert!(s.contains("x&lt;y"));
         assert!(!s.contains("<script"));

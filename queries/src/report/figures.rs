@@ -59,7 +59,8 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<String> {
     let rows = Rows { grid };
     let svg = match view {
         "measure_h1" => {
-            let sel: Vec<_> = rows.filtered(&[("area_code", "focus")]).into_iter().filter(|r| rows.get(r, "category") != Some("asb")).collect();
+            let sel: Vec<_> =
+                rows.filtered(&[("area_code", "focus")]).into_iter().filter(|r| rows.get(r, "category") != Some("asb")).collect();
             let (x, s) = pivot(&rows, &sel, "period", Some("category"), "offences");
             charts::lines("Serious violence offences by year, focus area", &x, &s, "offences")
         }
@@ -70,10 +71,19 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<String> {
         }
         "measure_h3" | "measure_h4" => {
             let sel = rows.filtered(&[("area_code", "focus")]);
-            let (all, young) = if view == "measure_h3" { ("knife_offences", "knife_offences_victim_under_25") } else { ("attendances", "attendances_under_25") };
+            let (all, young) = if view == "measure_h3" {
+                ("knife_offences", "knife_offences_victim_under_25")
+            } else {
+                ("attendances", "attendances_under_25")
+            };
             let (x, mut s) = pivot(&rows, &sel, "period", None, all);
             s.extend(pivot(&rows, &sel, "period", None, young).1);
-            charts::lines(if view == "measure_h3" { "Knife-flagged offences by year" } else { "A&E sharp-object assaults by year" }, &x, &s, "count")
+            charts::lines(
+                if view == "measure_h3" { "Knife-flagged offences by year" } else { "A&E sharp-object assaults by year" },
+                &x,
+                &s,
+                "count",
+            )
         }
         "measure_d1" => {
             let sel = rows.filtered(&[("period", year)]);
@@ -91,7 +101,15 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<String> {
             let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
             let cells = days
                 .iter()
-                .map(|d| (0..24).map(|h| sel.iter().find(|r| rows.get(r, "day") == Some(d) && rows.get(r, "hour") == Some(&h.to_string())).and_then(|r| rows.num(r, "attendances"))).collect())
+                .map(|d| {
+                    (0..24)
+                        .map(|h| {
+                            sel.iter()
+                                .find(|r| rows.get(r, "day") == Some(d) && rows.get(r, "hour") == Some(&h.to_string()))
+                                .and_then(|r| rows.num(r, "attendances"))
+                        })
+                        .collect()
+                })
                 .collect::<Vec<Vec<Option<f64>>>>();
             charts::heat_map(&format!("A&E assault attendances aged 10-25 by hour and day, {year}"), &days, &hours, &cells)
         }
@@ -112,7 +130,11 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<String> {
             charts::bars(&format!("Feeling safe, supported, respected, hopeful, %, {year}"), &x, &s, "% agree")
         }
         "measure_k1" => {
-            let sel: Vec<_> = rows.filtered(&[("period", year), ("priority", "all")]).into_iter().filter(|r| rows.get(r, "status") != Some("total")).collect();
+            let sel: Vec<_> = rows
+                .filtered(&[("period", year), ("priority", "all")])
+                .into_iter()
+                .filter(|r| rows.get(r, "status") != Some("total"))
+                .collect();
             let (x, s) = pivot(&rows, &sel, "status", None, "commitments");
             charts::bars(&format!("Commitments by status at the end of {year}"), &x, &s, "commitments")
         }

@@ -19,8 +19,12 @@ td.key{text-align:left}.about{white-space:pre-wrap;color:#444;font-size:.9em;bac
 
 fn policy_text(p: Policy) -> &'static str {
     match p {
-        Policy::Public => "public: counts of 1 to 7 are shown as *, other counts are rounded to the nearest 5, and a figure that could reveal a suppressed count is suppressed too; rates on fewer than 10 events are not shown",
-        Policy::Partner => "partner: counts of 1 to 4 are shown as *, with secondary suppression; rates on fewer than 10 events are not shown",
+        Policy::Public => {
+            "public: counts of 1 to 7 are shown as *, other counts are rounded to the nearest 5, and a figure that could reveal a suppressed count is suppressed too; rates on fewer than 10 events are not shown"
+        }
+        Policy::Partner => {
+            "partner: counts of 1 to 4 are shown as *, with secondary suppression; rates on fewer than 10 events are not shown"
+        }
         Policy::Analyst => "analyst: exact counts (not for publication)",
     }
 }
@@ -56,7 +60,11 @@ fn cell(section: &Section, row: &[Option<String>], col: usize) -> String {
 pub fn render(m: &Manifest, sections: &[Section]) -> String {
     let mut h = String::new();
     let title = format!("Serious violence: annual review {}", m.year);
-    let _ = write!(h, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>", esc(&title));
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body>",
+        esc(&title)
+    );
     let _ = write!(
         h,
         "<header><h1>{}</h1><p class=\"meta\">Area: {} ({}). Serious-violence definition <b>{}</b> version {}. Disclosure control {}. Data as recorded in the lake tables listed at the end. Generated {}.</p>",
@@ -94,19 +102,27 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
             }
             h.push_str("</tr>");
         }
-        let _ = write!(h, "</tbody></table><p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>", rows.len().min(200), s.grid.rows.len());
+        let _ = write!(
+            h,
+            "</tbody></table><p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>",
+            rows.len().min(200),
+            s.grid.rows.len()
+        );
     }
-    h.push_str("<footer><h2>How these figures were made</h2><table><thead><tr><th>lake table</th><th>Delta version</th></tr></thead><tbody>");
+    h.push_str(
+        "<footer><h2>How these figures were made</h2><table><thead><tr><th>lake table</th><th>Delta version</th></tr></thead><tbody>",
+    );
     for (t, v) in &m.tables {
         let _ = write!(h, "<tr><td class=\"key\">{}</td><td>{}</td></tr>", esc(t), v.map_or("not in lake".to_string(), |v| v.to_string()));
     }
     let _ = write!(
         h,
-        "</tbody></table><p class=\"meta\">Reproduce with <code>vru report --from-manifest manifest.json</code>. Offence catalogue {}; definition sha256 {}; cohort window {} years; as of {}.</p></footer></body></html>\n",
+        "</tbody></table><p class=\"meta\">Reproduce with <code>vru report --from-manifest manifest.json</code>. Offence catalogue {}; definition sha256 {}; cohort window {} years; as of {}.</p></footer></body></html>",
         esc(&m.catalogue_version),
         &m.definition.sha256[..16.min(m.definition.sha256.len())],
         m.cohort_years,
         m.as_of
     );
+    h.push('\n');
     h
 }

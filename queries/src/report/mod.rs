@@ -5,6 +5,7 @@
 //! policy, parameters), so the same report can be produced again from the
 //! same table versions and come out byte-identical except for the run time.
 
+pub mod charts;
 mod figures;
 mod html;
 
@@ -66,7 +67,8 @@ pub fn grid_of(batches: &[RecordBatch]) -> Result<Grid, QueryError> {
         if columns.is_empty() {
             columns = b.schema().fields().iter().map(|f| f.name().clone()).collect();
         }
-        let fmts: Vec<ArrayFormatter<'_>> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<_, _>>()?;
+        let fmts: Vec<ArrayFormatter<'_>> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<_, _>>()?;
         for r in 0..b.num_rows() {
             rows.push(b.columns().iter().zip(&fmts).map(|(c, f)| (!c.is_null(r)).then(|| f.value(r).to_string())).collect());
         }
@@ -112,7 +114,14 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Writes report.html, one CSV per measure and manifest.json into `out`.
-pub async fn write(session: &Session, opts: &SessionOptions, year: &FinancialYear, policy: Policy, out: &Path, now: DateTime<Utc>) -> Result<Manifest, QueryError> {
+pub async fn write(
+    session: &Session,
+    opts: &SessionOptions,
+    year: &FinancialYear,
+    policy: Policy,
+    out: &Path,
+    now: DateTime<Utc>,
+) -> Result<Manifest, QueryError> {
     let io = |e: std::io::Error| QueryError::Invalid(format!("writing the report to {}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
     let sections = sections(session, year, policy).await?;
@@ -130,8 +139,8 @@ pub async fn write(session: &Session, opts: &SessionOptions, year: &FinancialYea
         definition: DefinitionRef {
             name: opts.definition.name.clone(),
             version: opts.definition.version.clone(),
-            sha256: sha256(opts.definition_text.as_bytes()),
-            text: opts.definition_text.clone(),
+            sha256: sha256(opts.definition.source.as_bytes()),
+            text: opts.definition.source.clone(),
         },
         catalogue_version: opts.catalogue.version.clone(),
         tables: session.table_versions.clone(),

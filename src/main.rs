@@ -53,6 +53,8 @@ enum Command {
     Sql(commands::query::SqlArgs),
     /// Run the measure files and print each with its n.
     Measures(commands::query::MeasuresArgs),
+    /// Write the annual-review report (HTML, CSVs, manifest) for one audience.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,6 +86,7 @@ fn main() -> anyhow::Result<()> {
             Command::Dlq(a) => commands::stream::dlq(&config, a).await,
             Command::Sql(a) => commands::query::sql(&config, a).await,
             Command::Measures(a) => commands::query::measures(&config, a).await,
+            Command::Report(a) => commands::report::run(&config, a).await,
         }
     })
 }

@@ -91,7 +91,8 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     kafka::ensure_topics(&kafka_opts, Some(&broker)).await.unwrap();
     let bootstrap = broker.bootstrap_servers();
     let mut sink = KafkaSink::new(&kafka_opts, &bootstrap, ConfirmBy::Broker).unwrap();
-    let produced = tokio::task::spawn_blocking(move || pipeline::ingest_files(&files, &mut sink, &rules, &cat).unwrap()).await.unwrap();
+    let produced =
+        tokio::task::spawn_blocking(move || pipeline::ingest_files(&files, None, &mut sink, &rules, &cat).unwrap()).await.unwrap();
     let produced: u64 = produced.iter().map(|r| r.rows_published + 1).sum();
 
     let lake = Lake::new(dir.path().join("lake"));

@@ -13,7 +13,7 @@ use deltalake::kernel::{StructType, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
-use deltalake::{DeltaTable, DeltaTableError, ensure_table_uri};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ensure_table_uri};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -57,12 +57,12 @@ impl Lake {
 
     /// Opens the table, creating it with `schema` when it does not exist.
     pub async fn open_or_create(&self, name: &str, schema: SchemaRef) -> Result<DeltaTable, LakeError> {
-        let dir = self.table_dir(name);
-        let url = ensure_table_uri(dir.to_string_lossy()).map_err(Self::delta_err(name))?;
-        let table = DeltaTable::try_from_url(url).await.map_err(Self::delta_err(name))?;
-        if table.version().is_some() {
+        if let Some(table) = self.open(name).await? {
             return Ok(table);
         }
+        // Not probed first: the kernel logs an error for a log-less directory.
+        let url = ensure_table_uri(self.table_dir(name).to_string_lossy()).map_err(Self::delta_err(name))?;
+        let table = DeltaTableBuilder::from_url(url).map_err(Self::delta_err(name))?.build().map_err(Self::delta_err(name))?;
         let delta_schema: StructType =
             schema.as_ref().try_into_kernel().map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
         table

@@ -50,8 +50,9 @@ pub struct LandingOptions {
 pub enum Work {
     /// A landing folder (one sub-folder per partner).
     Landing(LandingOptions),
-    /// Given files of given partners; each receipt is written beside its file.
-    Files(Vec<(String, PathBuf)>),
+    /// Given files of given partners; each receipt is written beside its
+    /// file. `kind` overrides the extract kind the file name would give.
+    Files { files: Vec<(String, PathBuf)>, kind: Option<vru_model::ExtractKind> },
 }
 
 /// Ingests given files, each with its partner, writing `<file>.receipt.json`
@@ -59,6 +60,7 @@ pub enum Work {
 /// are durable. Blocking.
 pub fn ingest_files(
     files: &[(String, PathBuf)],
+    kind: Option<vru_model::ExtractKind>,
     sink: &mut dyn EventSink,
     rules: &ExtractRules,
     catalogue: &Catalogue,
@@ -66,15 +68,8 @@ pub fn ingest_files(
     let mut published = Vec::new();
     for (partner, path) in files {
         let quarantine = sibling(path, "rejected-rows.csv");
-        let job = crate::extract::ExtractJob {
-            path,
-            partner,
-            catalogue,
-            rules,
-            now: chrono::Utc::now(),
-            quarantine: Some(&quarantine),
-            kind: None,
-        };
+        let job =
+            crate::extract::ExtractJob { path, partner, catalogue, rules, now: chrono::Utc::now(), quarantine: Some(&quarantine), kind };
         published.push((path, job.run_unsettled(sink)?));
     }
     let mut receipts = Vec::new();
@@ -216,9 +211,9 @@ pub async fn run(
     let stop_ingest = stop.clone();
     let ingest_task = tokio::task::spawn_blocking(move || match work {
         Work::Landing(landing) => ingest_landing(&landing, sink, &rules, &Catalogue::builtin(), &stop_ingest),
-        Work::Files(files) => {
+        Work::Files { files, kind } => {
             let mut sink = sink;
-            ingest_files(&files, &mut sink, &rules, &Catalogue::builtin())
+            ingest_files(&files, kind, &mut sink, &rules, &Catalogue::builtin())
         }
     });
     tokio::pin!(shutdown);

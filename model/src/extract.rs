@@ -150,10 +150,15 @@ impl ExtractKind {
         crate::sources::columns(*self)
     }
 
-    /// Picks the kind from the file name within the partner's source.
+    /// Picks the kind from the file name within the partner's source. A
+    /// source with one kind of extract takes any name (data.police.uk
+    /// downloads are named `2022-03-cleveland-street.csv`).
     pub fn from_file_name(source: Source, file_name: &str) -> Result<Self, String> {
         let lower = file_name.to_ascii_lowercase();
         let kinds: Vec<_> = Self::ALL.iter().filter(|k| k.source() == source).collect();
+        if let [only] = kinds.as_slice() {
+            return Ok(**only);
+        }
         kinds
             .iter()
             .find(|k| lower.starts_with(k.prefix()) && lower[k.prefix().len()..].starts_with(['_', '-', '.']))
@@ -437,5 +442,6 @@ mod tests {
         assert_eq!(ExtractKind::from_file_name(Source::Police, "ASB-2024.csv"), Ok(ExtractKind::PoliceAsb));
         assert!(ExtractKind::from_file_name(Source::Police, "attendances_2024.csv").unwrap_err().contains("offences_*.csv"));
         assert!(ExtractKind::from_file_name(Source::Police, "offencesX.csv").is_err());
+        assert_eq!(ExtractKind::from_file_name(Source::PoliceUk, "2022-03-cleveland-street.csv"), Ok(ExtractKind::StreetCrimes));
     }
 }

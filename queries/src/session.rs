@@ -30,8 +30,10 @@ use vru_model::tables::{Reference, Table};
 #[derive(Debug, Clone)]
 pub enum LakeSource {
     /// Delta tables under `root`. `versions` pins tables to a version (time
-    /// travel), so a published report can be reproduced exactly.
-    Delta { root: PathBuf, versions: BTreeMap<String, u64> },
+    /// travel), so a published report can be reproduced exactly; a table
+    /// pinned to `None` was not in the lake then and is read as empty even
+    /// if it exists now. Tables not named are read at their latest version.
+    Delta { root: PathBuf, versions: BTreeMap<String, Option<u64>> },
     /// Empty in-memory tables with every column nullable, for fixtures that
     /// insert only the columns a measure reads.
     Fixture,
@@ -123,7 +125,15 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
             LakeSource::Fixture => empty(relaxed)?,
             LakeSource::Delta { root, versions } => {
                 let table = name.trim_end_matches("_log");
-                match delta_provider(root, table, versions.get(table).copied()).await? {
+                let pinned = versions.get(table).copied();
+                let found = match pinned {
+                    Some(None) => None,
+                    Some(Some(v)) => Some(delta_provider(root, table, Some(v)).await?.ok_or_else(|| {
+                        QueryError::Invalid(format!("table {table} was at version {v} but is not in the lake at {}", root.display()))
+                    })?),
+                    None => delta_provider(root, table, None).await?,
+                };
+                match found {
                     Some((p, v)) => {
                         table_versions.insert(table.to_string(), Some(v));
                         p

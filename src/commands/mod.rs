@@ -4,6 +4,7 @@
 pub mod data;
 pub mod demo;
 pub mod query;
+pub mod report;
 pub mod stream;
 
 use crate::config::Config;

@@ -36,10 +36,15 @@ pub struct MeasuresArgs {
     /// Replace the C1 cohort with this SQL file (returning period, person).
     #[arg(long)]
     pub cohort_sql: Option<std::path::PathBuf>,
+    /// End of the rolling 12-month period, YYYY-MM-DD (default: the last
+    /// day with a police-recorded offence).
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     let mut opts = super::session_options(config).await?;
+    opts.as_of = a.as_of.or(opts.as_of);
     if let Some(p) = &a.cohort_sql {
         opts.cohort_sql = Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
     }

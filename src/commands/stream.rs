@@ -27,6 +27,10 @@ pub struct IngestArgs {
     /// With --watch: ingest what is there, then stop.
     #[arg(long)]
     pub once: bool,
+    /// `police-uk`: the files are data.police.uk street-level CSVs (partner
+    /// defaults to police_uk-public).
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args)]
@@ -55,20 +59,28 @@ fn landing_options(config: &Config, dir: Option<PathBuf>, once: bool) -> Landing
     }
 }
 
-fn files_work(a: &IngestArgs) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    a.files
+fn files_work(a: &IngestArgs) -> anyhow::Result<Work> {
+    let kind = match a.format.as_deref() {
+        None | Some("csv") => None,
+        Some("police-uk") => Some(vru_model::ExtractKind::StreetCrimes),
+        Some(other) => bail!("unknown --format `{other}`: use police-uk, or leave it out for partner extracts"),
+    };
+    let files = a
+        .files
         .iter()
         .map(|f| {
-            let partner = match &a.partner {
-                Some(p) => p.clone(),
-                None => f.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            let partner = match (&a.partner, kind) {
+                (Some(p), _) => p.clone(),
+                (None, Some(_)) => "police_uk-public".to_string(),
+                (None, None) => f.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             };
             source_of_partner(&partner)
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("{}: name the partner with --partner", f.display()))?;
             Ok((partner, f.clone()))
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Work::Files { files, kind })
 }
 
 async fn ctrl_c() {
@@ -81,7 +93,7 @@ async fn ctrl_c() {
 pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
     let work = match (&a.watch, a.files.is_empty()) {
         (Some(dir), true) => Work::Landing(landing_options(config, Some(dir.clone()), a.once)),
-        (None, false) => Work::Files(files_work(&a)?),
+        (None, false) => files_work(&a)?,
         _ => bail!("give extract files, or --watch DIR, not both"),
     };
     if config.kafka.is_embedded() {
@@ -97,9 +109,9 @@ pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
                 let stop = std::sync::atomic::AtomicBool::new(false);
                 pipeline::ingest_landing(&l, sink, &rules, &cat, &stop)?
             }
-            Work::Files(files) => {
+            Work::Files { files, kind } => {
                 let mut sink = sink;
-                pipeline::ingest_files(&files, &mut sink, &rules, &cat)?
+                pipeline::ingest_files(&files, kind, &mut sink, &rules, &cat)?
             }
         })
     })

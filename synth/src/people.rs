@@ -8,6 +8,7 @@ use crate::CityConfig;
 use crate::geography::Geography;
 use chrono::{Datelike, NaiveDate};
 use rand::Rng;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use vru_model::Sex;
@@ -35,12 +36,15 @@ impl Person {
 
 pub struct People {
     pub youths: Vec<Person>,
-    /// Youth indices by birth year, with cumulative risk-squared weights for
+    /// Youth indices by birth year, with cumulative risk weights for
     /// choosing who is charged.
     by_birth_year: BTreeMap<i32, (Vec<usize>, Vec<f64>)>,
     pseudonymiser: Pseudonymiser,
     pub key_text: String,
     next_raw: AtomicU64,
+    /// Young people already charged, serious violence and other offences
+    /// apart: many are charged again with the same kind of offence.
+    charged: RefCell<[Vec<usize>; 2]>,
 }
 
 impl People {
@@ -51,8 +55,14 @@ impl People {
             [key_bytes.as_bytes().as_slice(), vru_model::ids::EventId::derive("synth-key-2", "", "", c.seed as u32).as_bytes()].concat();
         let key_text = vru_model::pseudonym::key_text(&key_bytes);
         let pseudonymiser = Pseudonymiser::from_key_text(&key_text).expect("32-byte key");
-        let mut people =
-            People { youths: Vec::new(), by_birth_year: BTreeMap::new(), pseudonymiser, key_text, next_raw: AtomicU64::new(100_000_000) };
+        let mut people = People {
+            youths: Vec::new(),
+            by_birth_year: BTreeMap::new(),
+            pseudonymiser,
+            key_text,
+            next_raw: AtomicU64::new(100_000_000),
+            charged: RefCell::new([Vec::new(), Vec::new()]),
+        };
         // Everyone aged 10-17 at some point of the window.
         for (li, l) in geo.lsoas.iter().enumerate().filter(|(i, _)| geo.is_focus(*i)) {
             let dep = f64::from(10 - l.decile) / 9.0;
@@ -73,7 +83,9 @@ impl People {
         for (i, p) in people.youths.iter().enumerate() {
             let e = people.by_birth_year.entry(p.birth.year()).or_default();
             e.0.push(i);
-            let w = p.risk * p.risk;
+            // Risk to the fourth power: a few young people carry most of the
+            // charges, as the strategy's cohort (144 people, 305 offences).
+            let w = p.risk.powi(4);
             e.1.push(e.1.last().copied().unwrap_or(0.0) + w);
         }
         people
@@ -100,9 +112,46 @@ impl People {
 
     /// Picks a young person of the focus area aged 10-17 on `d`, more likely
     /// the higher their risk; `None` if nobody fits.
-    pub fn pick_youth(&self, rng: &mut impl Rng, d: NaiveDate) -> Option<usize> {
+    /// A young person charged on `d`; `serious` keeps serious-violence
+    /// repeat offending apart from the rest.
+    pub fn pick_youth(&self, rng: &mut impl Rng, d: NaiveDate, serious: bool) -> Option<usize> {
+        let pool = usize::from(serious);
+        // Repeat offending: over half of charges go to someone charged before.
+        let again = {
+            let charged = &self.charged.borrow()[pool];
+            (!charged.is_empty() && rng.random_bool(0.6)).then(|| charged[rng.random_range(0..charged.len())])
+        };
+        if let Some(i) = again.filter(|i| (10..=17).contains(&self.youths[*i].age_on(d))) {
+            return Some(i);
+        }
+        let first = self.pick_new_youth(rng, d);
+        if let Some(i) = first {
+            self.charged.borrow_mut()[pool].push(i);
+        }
+        first
+    }
+
+    /// A young person by risk alone, without the repeat-offending pool
+    /// (for out-of-court outcomes, which do not make a serious-violence cohort).
+    pub(crate) fn pick_new_youth(&self, rng: &mut impl Rng, d: NaiveDate) -> Option<usize> {
+        // Charges rise steeply through the teens (the strategy's cohort
+        // averages 15.8 years old).
+        const AGE_WEIGHTS: [(i32, u32); 8] = [(10, 1), (11, 1), (12, 2), (13, 3), (14, 5), (15, 7), (16, 9), (17, 10)];
+        let total: u32 = AGE_WEIGHTS.iter().map(|(_, w)| w).sum();
         for _ in 0..20 {
-            let birth_year = d.year() - rng.random_range(10..=18);
+            let mut x = rng.random_range(0..total);
+            let age = AGE_WEIGHTS
+                .iter()
+                .find(|(_, w)| {
+                    if x < *w {
+                        true
+                    } else {
+                        x -= w;
+                        false
+                    }
+                })
+                .map_or(17, |(a, _)| *a);
+            let birth_year = d.year() - age - i32::from(rng.random_bool(0.5));
             let Some((idx, cum)) = self.by_birth_year.get(&birth_year) else { continue };
             let total = *cum.last()?;
             if total <= 0.0 {
@@ -134,7 +183,7 @@ mod tests {
         assert!(!p.youths.is_empty());
         let d = NaiveDate::from_ymd_opt(2019, 6, 1).unwrap();
         let mut rng = c.rng(99);
-        let i = p.pick_youth(&mut rng, d).unwrap();
+        let i = p.pick_youth(&mut rng, d, true).unwrap();
         assert!((10..=17).contains(&p.youths[i].age_on(d)));
     }
 }

@@ -69,6 +69,9 @@ enum VictimAges {
 
 struct OffenceMix {
     code: &'static str,
+    /// In the `local` definition (without flags): keeps repeat offending
+    /// within serious violence, as in the strategy's cohort.
+    serious: bool,
     per_1000: f64,
     victims: VictimAges,
     knife: f64,
@@ -78,7 +81,11 @@ struct OffenceMix {
 }
 
 const fn mix(code: &'static str, per_1000: f64, victims: VictimAges, knife: f64, firearm: f64, domestic: f64, charge: f64) -> OffenceMix {
-    OffenceMix { code, per_1000, victims, knife, firearm, domestic, charge }
+    let serious = matches!(
+        code.as_bytes(),
+        b"1/1" | b"4/1" | b"2" | b"5D" | b"5E" | b"34B" | b"10A" | b"10B" | b"10C" | b"10D" | b"81" | b"90" | b"56A" | b"56B"
+    );
+    OffenceMix { code, serious, per_1000, victims, knife, firearm, domestic, charge }
 }
 
 /// Yearly offences per 1,000 residents before the deprivation weighting.
@@ -284,7 +291,11 @@ fn add_rows(rng: &mut ChaCha8Rng, geo: &Geography, people: &People, crime: &mut 
         } else {
             (Role::Suspect, None, None)
         };
-        let youth = if focus && rng.random_bool(YOUTH_SHARE) { people.pick_youth(rng, crime.committed.date()) } else { None };
+        let youth = match (focus && rng.random_bool(YOUTH_SHARE), charged) {
+            (false, _) => None,
+            (true, true) => people.pick_youth(rng, crime.committed.date(), m.serious),
+            (true, false) => people.pick_new_youth(rng, crime.committed.date()),
+        };
         let row = match youth {
             Some(y) => {
                 let p = &people.youths[y];

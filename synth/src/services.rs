@@ -206,14 +206,14 @@ fn yjs(c: &CityConfig, people: &People, police: &Police) -> Vec<YjRecord> {
     for fy in c.first_fy..=c.last_fy() {
         for _ in 0..poisson(&mut rng, 12.0 * c.scale) {
             let d = random_date(&mut rng, fy);
-            if let Some(y) = people.pick_youth(&mut rng, d) {
+            if let Some(y) = people.pick_youth(&mut rng, d, true) {
                 let code = *["5D", "34B", "10D"].choose(&mut rng).expect("codes");
                 push(&mut out, y, code, d, "charge", (d + Duration::days(30)).min(extract_date(fy)));
             }
         }
         for _ in 0..poisson(&mut rng, 150.0 * c.scale) {
             let d = random_date(&mut rng, fy);
-            if let Some(y) = people.pick_youth(&mut rng, d) {
+            if let Some(y) = people.pick_new_youth(&mut rng, d) {
                 let code = *["105A", "58A", "92D", "49"].choose(&mut rng).expect("codes");
                 let outcome =
                     *["caution", "youth_conditional_caution", "community_resolution", "referral_order"].choose(&mut rng).expect("outcomes");

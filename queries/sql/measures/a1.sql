@@ -8,17 +8,20 @@
 -- Parameters: params.as_of (rolling period).
 -- Denominator: the attendances of the period (for completeness).
 WITH att AS (
-    SELECT p.period, p.period_type, a.*
+    SELECT p.period, p.period_type, count(*) AS attendances,
+           count(a.assault_at) AS assault_at, count(a.assault_method) AS assault_method,
+           count(a.location_type) AS location_type, count(a.location_description) AS location_description
     FROM report_periods p
     JOIN ae_attendances a ON a.occurred_at >= p.start_ts AND a.occurred_at < p.end_ts
     WHERE a.age BETWEEN 10 AND 25
+    GROUP BY p.period, p.period_type
 ),
 items AS (
-    SELECT period, period_type, 'attendances' AS item, 0 AS ordinal, count(*) AS n, count(*) AS denominator FROM att GROUP BY period, period_type
-    UNION ALL SELECT period, period_type, 'assault_at', 1, count(assault_at), count(*) FROM att GROUP BY period, period_type
-    UNION ALL SELECT period, period_type, 'assault_method', 2, count(assault_method), count(*) FROM att GROUP BY period, period_type
-    UNION ALL SELECT period, period_type, 'location_type', 3, count(location_type), count(*) FROM att GROUP BY period, period_type
-    UNION ALL SELECT period, period_type, 'location_description', 4, count(location_description), count(*) FROM att GROUP BY period, period_type
+    SELECT period, period_type, 'attendances' AS item, 0 AS ordinal, attendances AS n, attendances AS denominator FROM att
+    UNION ALL SELECT period, period_type, 'assault_at', 1, assault_at, attendances FROM att
+    UNION ALL SELECT period, period_type, 'assault_method', 2, assault_method, attendances FROM att
+    UNION ALL SELECT period, period_type, 'location_type', 3, location_type, attendances FROM att
+    UNION ALL SELECT period, period_type, 'location_description', 4, location_description, attendances FROM att
 )
 SELECT period, period_type, item, n, denominator,
        CASE WHEN item <> 'attendances' AND denominator > 0 THEN round(n * 100.0 / denominator, 1) END AS pct_complete

@@ -9,7 +9,7 @@ const H: f64 = 260.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 150.0;
 const TOP: f64 = 16.0;
-const BOTTOM: f64 = 40.0;
+const BOTTOM: f64 = 56.0;
 pub const PALETTE: &[&str] = &["#1b6ca8", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#30638e", "#e07a5f"];
 
 pub struct Series {
@@ -49,9 +49,20 @@ fn axes(svg: &mut String, labels: &[String], max: f64, y_label: &str) {
         );
     }
     let step = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
+    // Long labels in narrow slots are slanted rather than overprinted.
+    let slant = labels.iter().any(|l| l.len() as f64 * 6.0 > step);
     for (i, l) in labels.iter().enumerate() {
         let x = LEFT + step * (i as f64 + 0.5);
-        let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#, H - BOTTOM + 16.0, esc(l));
+        let y = H - BOTTOM + 16.0;
+        let label = esc(&l.replace('_', " "));
+        if slant {
+            let _ = write!(
+                svg,
+                r#"<text x="{x:.1}" y="{y:.1}" font-size="10" text-anchor="end" transform="rotate(-20 {x:.1} {y:.1})">{label}</text>"#
+            );
+        } else {
+            let _ = write!(svg, r#"<text x="{x:.1}" y="{y:.1}" font-size="11" text-anchor="middle">{label}</text>"#);
+        }
     }
     let _ = write!(
         svg,

@@ -10,6 +10,9 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Rows of a table shown in the page; every row is in the CSV.
+const MAX_ROWS: usize = 48;
+
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.7em}h2{margin-top:2em;border-bottom:2px solid #1b6ca8;padding-bottom:.2em}\
 table{border-collapse:collapse;font-size:.85em;margin:1em 0;display:block;overflow-x:auto}\
@@ -48,6 +51,7 @@ fn cell(section: &Section, row: &[Option<String>], col: usize) -> String {
     let statistic = section.measure.spec.derived.iter().find(|(d, kind, _)| d == name && *kind == Derived::Statistic);
     if let Some((_, _, sources)) = statistic
         && name.contains("pct")
+        && !name.starts_with("change")
         && value != SUPPRESSED
         && !value.is_empty()
         && let Some(n) = sources.first().and_then(|s| section.grid.col(s)).and_then(|c| row[c].as_deref())
@@ -89,12 +93,16 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
             h.push_str(&svg);
         }
         let rows = shown_rows(&s.grid, &m.year);
+        if s.grid.rows.is_empty() {
+            let _ = write!(h, "<p><i>No data in the lake for this measure.</i></p></section>");
+            continue;
+        }
         h.push_str("<table><thead><tr>");
         for c in &s.grid.columns {
             let _ = write!(h, "<th>{}</th>", esc(&c.replace('_', " ")));
         }
         h.push_str("</tr></thead><tbody>");
-        for r in rows.iter().take(200) {
+        for r in rows.iter().take(MAX_ROWS) {
             h.push_str("<tr>");
             for (i, v) in r.iter().enumerate() {
                 let key = v.as_deref().is_some_and(|v| v.parse::<f64>().is_err() && v != SUPPRESSED);

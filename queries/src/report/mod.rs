@@ -94,7 +94,11 @@ pub async fn sections(session: &Session, year: &FinancialYear, policy: Policy) -
         let cols: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
         let filter = if cols.iter().any(|c| c == "period") { report_filter(m, year, &cols) } else { String::new() };
         let sql = format!("SELECT * FROM {} {filter} ORDER BY {}", m.view, m.order_by);
-        let grid = grid_of(&session.ctx.sql(&sql).await?.collect().await?)?;
+        let mut grid = grid_of(&session.ctx.sql(&sql).await?.collect().await?)?;
+        if grid.columns.is_empty() {
+            // No rows: the CSV still says what its columns are.
+            grid.columns = cols;
+        }
         out.push(Section { measure: m, grid: disclosure::apply(&grid, &m.spec, policy) });
     }
     Ok(out)

@@ -1,0 +1,72 @@
+//! `vru report`: the annual-review report for one year and one audience,
+//! or the same report again from an earlier run's manifest.
+
+use crate::config::Config;
+use anyhow::{Context as _, bail};
+use clap::Args;
+use std::path::PathBuf;
+use vru_model::classification::{Catalogue, Definition};
+use vru_model::period::FinancialYear;
+use vru_queries::disclosure::Policy;
+use vru_queries::report::{self, Manifest};
+use vru_queries::{LakeSource, SessionOptions, build_session};
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Financial year, e.g. 2023/24.
+    #[arg(long, required_unless_present = "from_manifest")]
+    pub year: Option<String>,
+    /// public, partner or analyst (disclosure control).
+    #[arg(long, default_value = "public")]
+    pub audience: String,
+    /// Output directory: report.html, one CSV per measure, manifest.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Produce the report described by this manifest again: same definition,
+    /// parameters and Delta table versions (time travel).
+    #[arg(long, conflicts_with_all = ["year"])]
+    pub from_manifest: Option<PathBuf>,
+}
+
+pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (opts, year, policy) = match &a.from_manifest {
+        Some(path) => from_manifest(config, path)?,
+        None => {
+            let year: FinancialYear = a.year.as_deref().unwrap_or_default().parse()?;
+            let Some(policy) = Policy::parse(&a.audience) else { bail!("--audience must be public, partner or analyst") };
+            let mut opts = super::session_options(config).await?;
+            // The annual report's rolling period is the year itself.
+            opts.as_of = year.end_exclusive().pred_opt();
+            (opts, year, policy)
+        }
+    };
+    let session = build_session(&opts).await?;
+    let manifest = report::write(&session, &opts, &year, policy, &a.out, chrono::Utc::now()).await?;
+    println!(
+        "Wrote {} ({} measures, audience {}, definition {} {}) in {:.1}s",
+        a.out.join("report.html").display(),
+        manifest.files.len(),
+        policy.as_str(),
+        manifest.definition.name,
+        manifest.definition.version,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn from_manifest(config: &Config, path: &std::path::Path) -> anyhow::Result<(SessionOptions, FinancialYear, Policy)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let m: Manifest = serde_json::from_str(&text).with_context(|| format!("{} is not a report manifest", path.display()))?;
+    let catalogue = Catalogue::builtin();
+    if catalogue.version != m.catalogue_version {
+        bail!("the manifest used offence catalogue {}, this build has {}", m.catalogue_version, catalogue.version);
+    }
+    let definition = Definition::from_toml(&m.definition.text, &catalogue)?;
+    let lake = LakeSource::Delta { root: config.lake_dir(), versions: m.tables.clone() };
+    let mut opts = SessionOptions::new(lake, definition, m.focus_area.clone());
+    opts.focus_name = m.focus_name.clone();
+    opts.cohort_years = m.cohort_years;
+    opts.as_of = Some(m.as_of);
+    Ok((opts, m.year.parse()?, m.audience))
+}

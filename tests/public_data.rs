@@ -1,0 +1,101 @@
+//! The public data.police.uk sample: H1 by broad category must equal the
+//! rows of the published CSVs, counted independently with Python's csv
+//! module; D1 runs on it with the real IMD 2019 table.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use vru_ingest::extract::ExtractRules;
+use vru_ingest::kafka::EmbeddedBroker;
+use vru_ingest::lake::Lake;
+use vru_ingest::pipeline::{self, Work};
+use vru_ingest::reference::{self, PopulationFormat};
+use vru_model::ExtractKind;
+use vru_model::classification::Definition;
+use vru_model::tables::Reference;
+use vru_queries::{LakeSource, SessionOptions, build_session};
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_h1_equals_the_published_rows_and_d1_runs_with_imd() {
+    let dir = tempfile::tempdir().unwrap();
+    // Copied: receipts are written beside the files, and shared/ is read-only.
+    let mut csvs: Vec<PathBuf> = Vec::new();
+    for e in std::fs::read_dir(shared().join("police_uk")).expect("../shared/data/police_uk") {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "csv") {
+            continue;
+        }
+        let copy = dir.path().join(p.file_name().unwrap());
+        std::fs::copy(&p, &copy).unwrap();
+        csvs.push(copy);
+    }
+    csvs.sort();
+    assert_eq!(csvs.len(), 3);
+    let lake = Lake::new(dir.path().join("lake"));
+    let broker = EmbeddedBroker::start().unwrap();
+    let work = Work::Files {
+        files: csvs.iter().map(|p| ("police_uk-cleveland".to_string(), p.clone())).collect(),
+        kind: Some(ExtractKind::StreetCrimes),
+    };
+    let report = pipeline::run(&lake, &kafka(), Some(&broker), work, fast_normaliser(), ExtractRules::default(), std::future::pending())
+        .await
+        .unwrap();
+    for r in &report.receipts {
+        assert_eq!(r.rows_rejected, 0, "{}: {:?}", r.file, r.issue_lines());
+    }
+    let imd = reference::load(&lake, Reference::Imd, &shared().join("imd2019_england_lsoa.csv"), PopulationFormat::Long).await.unwrap();
+    assert_eq!((imd.rows, imd.skipped), (32_844, 0));
+
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/police_uk_counts.py"))
+        .args(&csvs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_type: HashMap<String, i64> = serde_json::from_slice(&out.stdout).unwrap();
+    let def = Definition::builtin("police-uk-public").unwrap();
+    let mut expected: HashMap<String, i64> = HashMap::new();
+    for (crime_type, n) in &by_type {
+        if crime_type == "Anti-social behaviour" {
+            *expected.entry("asb".into()).or_default() += n;
+        } else if let Some(c) = def.classify_crime_type(crime_type) {
+            *expected.entry(c.id.clone()).or_default() += n;
+            *expected.entry("total".into()).or_default() += n;
+        }
+    }
+
+    let opts = SessionOptions::new(LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() }, def, vec![]);
+    let s = build_session(&opts).await.unwrap();
+    let sql = "SELECT category, CAST(sum(offences) AS BIGINT) FROM measure_h1_public WHERE period_type = 'month' AND area_type = 'force' GROUP BY category";
+    let got: HashMap<String, i64> = s
+        .ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|b| {
+            let cats = string_values(b.column(0).as_ref());
+            let ns = string_values(b.column(1).as_ref());
+            cats.into_iter().zip(ns).map(|(c, n)| (c.unwrap(), n.unwrap().parse::<i64>().unwrap())).collect::<Vec<_>>()
+        })
+        .collect();
+    for (cat, n) in &expected {
+        assert_eq!(got.get(cat), Some(n), "category {cat}");
+    }
+    assert_eq!(expected["total"], 8418 + 211 + 193 + 2757, "the sample's serious-violence rows");
+
+    // D1 on public data: every serious-violence row with an LSOA lands in an IMD decile.
+    let d1 = count(&s, "SELECT CAST(sum(offences) AS BIGINT) FROM measure_d1_public").await;
+    assert_eq!(d1, expected["total"]);
+    let deciles = count(&s, "SELECT count(DISTINCT imd_decile) FROM measure_d1_public").await;
+    assert_eq!(deciles, 10);
+}

@@ -1,0 +1,160 @@
+//! The annual-review report: reproducible from its manifest by Delta time
+//! travel, and rendered by a real browser with its charts drawn.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use vru_ingest::lake::Lake;
+use vru_model::classification::{Catalogue, Definition};
+use vru_model::period::FinancialYear;
+use vru_queries::disclosure::Policy;
+use vru_queries::report::{self, Manifest};
+use vru_queries::{LakeSource, SessionOptions, build_session};
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+/// A valid police extract of `n` more offences in 2022/23.
+fn extra_offences(dir: &Path, n: usize) {
+    let p = "f".repeat(64);
+    let mut csv = String::from("record_id,crime_ref,offence_code,committed_at,offence_lsoa,role,person_id,age\n");
+    for i in 0..n {
+        csv.push_str(&format!("extra{i},{:064x},5D,2022-06-0{} 21:00,E01900001,victim,{p},30\n", i + 1, 1 + i % 9));
+    }
+    std::fs::create_dir_all(dir.join("police-northshire")).unwrap();
+    std::fs::write(dir.join("police-northshire/offences_2023-01-01.csv"), csv).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_is_reproduced_from_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), &small_city(4));
+    let lake = Lake::new(dir.path().join("lake"));
+    load_reference(&lake, &summary).await;
+    run_landing(&lake, &landing_dir(&summary)).await;
+    let year: FinancialYear = "2022/23".parse().unwrap();
+    let mut opts = SessionOptions::new(
+        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        Definition::builtin("local").unwrap(),
+        summary.focus_area.clone(),
+    );
+    opts.as_of = year.end_exclusive().pred_opt();
+    let first =
+        report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Public, &dir.path().join("r1"), chrono::Utc::now())
+            .await
+            .unwrap();
+
+    // New data arrives: the lake moves on.
+    let more = dir.path().join("more");
+    extra_offences(&more, 40);
+    run_landing(&lake, &more).await;
+
+    // The same report from the manifest alone (its definition text, its
+    // table versions), at a different time.
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.path().join("r1/manifest.json")).unwrap()).unwrap();
+    let def = Definition::from_toml(&manifest.definition.text, &Catalogue::builtin()).unwrap();
+    let mut again = SessionOptions::new(
+        LakeSource::Delta { root: lake.root().to_path_buf(), versions: manifest.tables.clone() },
+        def,
+        manifest.focus_area.clone(),
+    );
+    again.as_of = Some(manifest.as_of);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let second = report::write(&build_session(&again).await.unwrap(), &again, &year, manifest.audience, &dir.path().join("r2"), later)
+        .await
+        .unwrap();
+    assert_eq!(Manifest { generated_at: first.generated_at, ..second.clone() }, first, "only the run time differs");
+    let (a, b) = (files(&dir.path().join("r1")), files(&dir.path().join("r2")));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        if name.ends_with(".csv") {
+            assert!(bytes == &b[name], "{name} differs");
+        }
+    }
+    let html = |m: &Manifest, bytes: &[u8]| {
+        String::from_utf8(bytes.to_vec()).unwrap().replace(&m.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(), "RUN-TIME")
+    };
+    assert_eq!(html(&first, &a["report.html"]), html(&second, &b["report.html"]), "report.html differs beyond the run time");
+
+    // At the latest versions the figures do change: time travel mattered.
+    let latest =
+        report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Public, &dir.path().join("r3"), later).await.unwrap();
+    assert_ne!(latest.tables.get("police_offences"), first.tables.get("police_offences"));
+    assert_ne!(files(&dir.path().join("r3"))["h1.csv"], a["h1.csv"]);
+}
+
+/// Pixels of the chart palette's first two colours in an RGBA screenshot.
+fn chart_pixels(png_path: &Path) -> (usize, usize) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let near = |p: &[u8], c: (u8, u8, u8)| p[0].abs_diff(c.0) < 12 && p[1].abs_diff(c.1) < 12 && p[2].abs_diff(c.2) < 12;
+    (px.iter().filter(|p| near(p, (0x1b, 0x6c, 0xa8))).count(), px.iter().filter(|p| near(p, (0xd1, 0x49, 0x5b))).count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let Some(chromium) = chromium else {
+        assert!(std::env::var_os("VRU_REQUIRE_BROWSER").is_none(), "chromium is required: apt-get install chromium");
+        eprintln!("SKIPPED: chromium not installed (scripts/test installs it and makes this test mandatory)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), &small_city(4));
+    let lake = Lake::new(dir.path().join("lake"));
+    load_reference(&lake, &summary).await;
+    run_landing(&lake, &landing_dir(&summary)).await;
+    let year: FinancialYear = "2022/23".parse().unwrap();
+    let opts = SessionOptions::new(
+        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        Definition::builtin("local").unwrap(),
+        summary.focus_area.clone(),
+    );
+    report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Analyst, &dir.path().join("r"), chrono::Utc::now())
+        .await
+        .unwrap();
+    let page = dir.path().join("r/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for fetch in ["<script", "src=\"http", "href=\"http", "url(http", "@import", "<link"] {
+        assert!(!html.contains(fetch), "self-contained: no scripts, nothing fetched ({fetch})");
+    }
+    assert!(html.matches("<svg").count() >= 8, "charts are in the page");
+
+    let shot = dir.path().join("shot.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .args(["--enable-logging=stderr", "--v=0", "--window-size=1200,6000"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(shot.exists(), "no screenshot: {log}");
+    for bad in ["Uncaught", "SyntaxError", "ReferenceError", "TypeError"] {
+        assert!(!log.contains(bad), "script error in the page: {log}");
+    }
+    let (blue, red) = chart_pixels(&shot);
+    assert!(blue > 2_000 && red > 300, "charts look blank: {blue} blue and {red} red pixels");
+}

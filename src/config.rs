@@ -118,9 +118,7 @@ impl Config {
                 f = f.merge(Toml::file(data_dir.join("vru.toml")));
             }
         }
-        f = f
-            .merge(Env::prefixed("VRU_").ignore(&["LOG", "SLT_UPDATE", "REQUIRE_INTEROP"]).split("__"))
-            .merge(Serialized::globals(overrides));
+        f = f.merge(Env::prefixed("VRU_").filter(|k| !harness_variable(k.as_str())).split("__")).merge(Serialized::globals(overrides));
         Ok(f.extract()?)
     }
 
@@ -131,6 +129,14 @@ impl Config {
     pub fn landing_dir(&self) -> PathBuf {
         self.landing_dir.clone().unwrap_or_else(|| self.data_dir.join("landing"))
     }
+}
+
+/// `VRU_LOG` and the test harness's switches (`VRU_REQUIRE_*`, `VRU_TEST_*`,
+/// `VRU_SLT_UPDATE`) share the prefix but are not settings; everything else
+/// with the prefix must be a real key, so a misspelt variable still fails.
+fn harness_variable(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "log" || k == "slt_update" || k.starts_with("require_") || k.starts_with("test_")
 }
 
 #[cfg(test)]

@@ -130,3 +130,92 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(total, expected.len());
     eprintln!("produced {produced} messages; lake holds {total} events = {} distinct expected", expected.len());
 }
+
+/// The embedded broker keeps about 5 MB per partition and deletes older
+/// messages: an extract larger than that must still arrive whole, because
+/// ingest waits for the normaliser to read each chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extracts_larger_than_the_embedded_log_arrive_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let city =
+        vru_synth::CityConfig { seed: 8, focus_lsoas: 300, other_las: 1, lsoas_per_other_la: 8, first_fy: 2022, years: 1, scale: 0.2 };
+    let summary = generate(dir.path(), &city);
+    let census =
+        std::fs::read_to_string(landing_dir(&summary).join("education-castlebridge/census_2023-02-15.csv")).unwrap().lines().count();
+    // About 600 bytes of JSON an event: 30,000 rows are 18 MB, more than
+    // the embedded broker keeps in two 5 MB partitions.
+    assert!(census > 30_000, "the census extract ({census} rows) must outgrow the embedded broker's log");
+    let lake = Lake::new(dir.path().join("lake"));
+    let report = run_landing(&lake, &landing_dir(&summary)).await;
+    let published: u64 = report.receipts.iter().map(|r| r.rows_published).sum();
+    let stats = report.normaliser.unwrap();
+    let in_lake: i64 = event_counts(lake.root()).await.iter().map(|(_, n)| n).sum();
+    let receipts = report.receipts.len() as i64;
+    assert_eq!(in_lake, published as i64 - stats.duplicates_dropped as i64 + receipts, "{stats:?}");
+}
+
+/// When the broker no longer holds the next offset the lake needs, the
+/// normaliser stops with an error instead of silently skipping ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_kafka_stops_the_normaliser_instead_of_skipping() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use vru_ingest::normaliser::NormaliserError;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = kafka();
+    opts.partitions = 1;
+    let broker = EmbeddedBroker::start().unwrap();
+    kafka::ensure_topics(&opts, Some(&broker)).await.unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let producer: ThreadedProducer<DefaultProducerContext> = opts.client_config(&bootstrap).create().unwrap();
+    let topic = opts.topic(vru_model::Source::Police);
+    let send = |from: usize, to: usize| {
+        for i in from..to {
+            let event = asb_event(i);
+            producer.send(BaseRecord::<[u8], [u8]>::to(&topic).key(b"k".as_slice()).payload(event.to_json().as_slice())).unwrap();
+            if i % 1000 == 0 {
+                producer.flush(Duration::from_secs(10)).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    };
+    send(0, 2_000);
+    let lake = Lake::new(dir.path().join("lake"));
+    let mut n = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
+    let stats = n.run(std::future::pending(), true).await.unwrap();
+    assert_eq!(stats.events_written, 2_000);
+    drop(n);
+    // 40,000 more messages: far beyond 5 MB, so the broker drops the oldest,
+    // including offsets the lake has not read yet.
+    send(2_000, 42_000);
+    let mut n = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), n.run(std::future::pending(), true)).await.unwrap();
+    assert!(matches!(r, Err(NormaliserError::Gap(_))), "{r:?}");
+    let s = session(lake.root(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_000, "nothing past the gap was written");
+}
+
+fn asb_event(i: usize) -> vru_model::Event {
+    use vru_model::event::{AsbIncident, Attributes, Envelope, Kind, Source};
+    let record = format!("asb{i}");
+    vru_model::Event {
+        envelope: Envelope {
+            event_id: EventId::derive("police", "police-test", &record, 1),
+            source: Source::Police,
+            kind: Kind::AsbIncident,
+            partner: "police-test".into(),
+            record_id: record,
+            record_version: 1,
+            occurred_at: chrono::NaiveDate::from_ymd_opt(2023, 6, 1).unwrap().and_hms_opt(22, 0, 0).unwrap(),
+            recorded_at: None,
+            ingested_at: chrono::Utc::now(),
+            extract_id: "x".repeat(64),
+            subject: None,
+            role: None,
+            age: None,
+            sex: None,
+            home_lsoa: None,
+            event_lsoa: Some("E01000001".into()),
+        },
+        attributes: Attributes::AsbIncident(AsbIncident { category: "nuisance".into() }),
+    }
+}

@@ -13,7 +13,7 @@ use crate::producer::Watermarks;
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, future_producer::DeliveryFuture};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,6 +39,10 @@ pub struct NormaliserOptions {
     pub stale_offsets: i64,
     /// Longest wait between retries of a failed lake commit.
     pub max_retry_backoff_ms: u64,
+    /// For a lake that has never read a partition: start at the oldest
+    /// message the broker still has, accepting that retention may have
+    /// deleted earlier ones. Off: such a gap is an error.
+    pub start_from_earliest_available: bool,
 }
 
 impl Default for NormaliserOptions {
@@ -49,6 +53,7 @@ impl Default for NormaliserOptions {
             group_id: "vru-normaliser".into(),
             stale_offsets: 100_000,
             max_retry_backoff_ms: 30_000,
+            start_from_earliest_available: false,
         }
     }
 }
@@ -61,6 +66,10 @@ pub enum NormaliserError {
     Lake(#[from] LakeError),
     #[error("stopped with {0} events not yet committed to the lake; they are still in Kafka and will be read again on restart")]
     StoppedWithPending(usize),
+    #[error(
+        "Kafka no longer holds offsets the lake has not read ({0}): messages were deleted before they reached the lake (retention shorter than the normaliser's lag). Stopped without skipping them; re-send the affected extracts, then restart"
+    )]
+    Gap(String),
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -95,6 +104,8 @@ pub struct Normaliser {
     partitions: Vec<Partition>,
     positions: HashMap<Partition, i64>,
     watermarks: watch::Sender<Watermarks>,
+    /// Offsets read (not yet durable): embedded ingest paces itself on these.
+    read: watch::Sender<Watermarks>,
     pending_dlq: Vec<DeliveryFuture>,
     oldest: Option<Instant>,
     at_end: HashSet<Partition>,
@@ -120,7 +131,9 @@ impl Normaliser {
             .set("group.id", &opts.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            // Never jump: if the broker no longer has the next offset (retention
+            // deleted unread messages), stop and say so rather than skip them.
+            .set("auto.offset.reset", "error")
             .set("queued.max.messages.kbytes", "16384")
             .create()?;
         let dlq: FutureProducer = kafka.client_config(bootstrap).set("enable.idempotence", "true").create()?;
@@ -141,22 +154,20 @@ impl Normaliser {
             for p in 0..n {
                 let part = (topic.clone(), p);
                 let app = app_id(&cluster_id, &part);
-                let mut lowest: Option<i64> = None;
-                let mut all_recorded = true;
+                // The lowest offset any of the topic's tables still needs. A
+                // table with no record needs offset 0: starting at the broker's
+                // "beginning" instead would silently skip whatever retention
+                // has deleted; an explicit offset makes that an error.
+                let mut lowest = i64::MAX;
                 for t in feeds {
                     let st = tables.get_mut(t).expect("every table loaded");
-                    match lake::txn_version(&st.delta, t.name(), &app).await? {
-                        Some(v) => {
-                            st.committed.insert(part.clone(), v);
-                            lowest = Some(lowest.map_or(v, |l| l.min(v)));
-                        }
-                        None => all_recorded = false,
+                    let v = lake::txn_version(&st.delta, t.name(), &app).await?;
+                    if let Some(v) = v {
+                        st.committed.insert(part.clone(), v);
                     }
+                    lowest = lowest.min(v.map_or(0, |v| v + 1));
                 }
-                let offset = match lowest {
-                    Some(v) if all_recorded => Offset::Offset(v + 1),
-                    _ => Offset::Beginning,
-                };
+                let offset = if lowest == 0 && opts.start_from_earliest_available { Offset::Beginning } else { Offset::Offset(lowest) };
                 tracing::info!(topic = %part.0, partition = p, ?offset, "assigning partition from lake offsets");
                 assignment.add_partition_offset(topic, p, offset)?;
                 partitions.push(part);
@@ -164,6 +175,7 @@ impl Normaliser {
         }
         consumer.assign(&assignment)?;
         let (watermarks, _) = watch::channel(Watermarks::new());
+        let (read, _) = watch::channel(Watermarks::new());
         Ok(Normaliser {
             opts,
             kafka: kafka.clone(),
@@ -175,6 +187,7 @@ impl Normaliser {
             partitions,
             positions: HashMap::new(),
             watermarks,
+            read,
             pending_dlq: Vec::new(),
             oldest: None,
             at_end: HashSet::new(),
@@ -189,6 +202,18 @@ impl Normaliser {
     /// Offsets durable in the lake, for ingest to wait on in embedded mode.
     pub fn watermarks(&self) -> watch::Receiver<Watermarks> {
         self.watermarks.subscribe()
+    }
+
+    /// Offsets read so far (next offset per partition), published every few
+    /// hundred messages: the embedded broker deletes old messages beyond a
+    /// few megabytes per partition, so ingest must not run ahead of reading.
+    pub fn read_positions(&self) -> watch::Receiver<Watermarks> {
+        self.read.subscribe()
+    }
+
+    fn publish_read_positions(&self) {
+        let read: Watermarks = self.positions.iter().map(|(p, o)| (p.clone(), o + 1)).collect();
+        self.read.send_modify(|w| w.extend(read));
     }
 
     fn buffered(&self) -> usize {
@@ -207,6 +232,7 @@ impl Normaliser {
                 biased;
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {
+                    self.publish_read_positions();
                     let idle = self.idle();
                     // Also flush when only duplicates or dead letters arrived:
                     // nothing to write, but their offsets become durable.
@@ -224,11 +250,18 @@ impl Normaliser {
                         let msg = msg.detach();
                         self.last_message = Instant::now();
                         self.handle(&msg);
+                        if self.stats.messages % 256 == 0 {
+                            self.publish_read_positions();
+                        }
                         if self.buffered() >= self.opts.max_batch_rows {
                             self.flush_retrying(&mut shutdown).await?;
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "Kafka consumer error (retrying)"),
+                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) || e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) => {
+                        self.flush_retrying(&mut shutdown).await?;
+                        return Err(NormaliserError::Gap(e.to_string()));
+                    }
+                    Err(e) => tracing::warn!(error = %e, code = ?e.rdkafka_error_code(), "Kafka consumer error (retrying)"),
                 }
             }
         }
@@ -346,7 +379,9 @@ impl Normaliser {
         for st in self.tables.values_mut() {
             let topic = self.kafka.topic(st.table.source());
             let txns: Vec<(Partition, i64)> = positions.iter().filter(|(p, _)| p.0 == topic).map(|(p, o)| (p.clone(), *o)).collect();
-            let stale = txns.iter().any(|(p, o)| o - st.committed.get(p).copied().unwrap_or(-1) > self.opts.stale_offsets);
+            // Offsets-only commits keep idle tables' records current: a table
+            // with no record at all, or far behind, would hold restarts back.
+            let stale = txns.iter().any(|(p, o)| st.committed.get(p).is_none_or(|c| o - c > self.opts.stale_offsets));
             if st.buffer.is_empty() && !stale {
                 continue;
             }

@@ -192,7 +192,11 @@ pub async fn run(
     let bootstrap = embedded.map_or_else(|| kafka_opts.brokers.clone(), EmbeddedBroker::bootstrap_servers);
     kafka::ensure_topics(kafka_opts, embedded).await?;
     let mut normaliser = Normaliser::start(lake, kafka_opts, &bootstrap, normaliser_opts).await?;
-    let confirm_by = if embedded.is_some() { ConfirmBy::Lake { watermarks: normaliser.watermarks() } } else { ConfirmBy::Broker };
+    let confirm_by = if embedded.is_some() {
+        ConfirmBy::Lake { watermarks: normaliser.watermarks(), read: normaliser.read_positions() }
+    } else {
+        ConfirmBy::Broker
+    };
     let sink = KafkaSink::new(kafka_opts, &bootstrap, confirm_by)?;
 
     let (stop_norm_tx, stop_norm_rx) = tokio::sync::oneshot::channel::<()>();

@@ -59,8 +59,14 @@ pub enum ConfirmBy {
     Broker,
     /// Every event committed to the lake by the in-process normaliser: the
     /// embedded broker forgets everything on exit, so its acks prove little.
-    Lake { watermarks: watch::Receiver<Watermarks> },
+    /// It also keeps only a few megabytes per partition, so ingest publishes
+    /// in chunks and waits until the normaliser has read each one.
+    Lake { watermarks: watch::Receiver<Watermarks>, read: watch::Receiver<Watermarks> },
 }
+
+/// Bytes published before ingest waits for the in-process normaliser to
+/// read them: under the embedded broker's 5 MB per-partition log.
+const EMBEDDED_CHUNK_BYTES: usize = 2 << 20;
 
 pub struct KafkaSink {
     producer: ThreadedProducer<DeliveryContext>,
@@ -68,6 +74,8 @@ pub struct KafkaSink {
     tracker: Arc<Tracker>,
     sent: u64,
     confirm_by: ConfirmBy,
+    /// Bytes sent since the normaliser last caught up (embedded only).
+    unread_bytes: usize,
 }
 
 impl KafkaSink {
@@ -82,7 +90,7 @@ impl KafkaSink {
             .set("message.timeout.ms", opts.message_timeout_ms.to_string())
             .create_with_context(DeliveryContext)
             .map_err(|e| SinkError::Kafka(e.to_string()))?;
-        Ok(KafkaSink { producer, opts: opts.clone(), tracker: Arc::default(), sent: 0, confirm_by })
+        Ok(KafkaSink { producer, opts: opts.clone(), tracker: Arc::default(), sent: 0, confirm_by, unread_bytes: 0 })
     }
 
     /// Sends raw bytes (used by DLQ replay and tests) with the same
@@ -101,7 +109,34 @@ impl KafkaSink {
             }
         }
         self.sent += 1;
+        self.unread_bytes += payload.len() + key.len();
+        if self.unread_bytes >= EMBEDDED_CHUNK_BYTES {
+            self.wait_until_read()?;
+        }
         Ok(())
+    }
+
+    /// With the embedded broker: deliver what is queued, then wait until the
+    /// normaliser has read up to it, before the broker's log can roll over.
+    fn wait_until_read(&mut self) -> Result<(), SinkError> {
+        self.unread_bytes = 0;
+        let ConfirmBy::Lake { read, .. } = &self.confirm_by else { return Ok(()) };
+        let _ = self.producer.flush(Duration::from_millis(u64::from(self.opts.message_timeout_ms)));
+        let delivered = self.tracker.state.lock().expect("tracker").max_offsets.clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let caught_up = {
+                let r = read.borrow();
+                delivered.iter().all(|(k, off)| r.get(k).is_some_and(|next| *next > *off))
+            };
+            if caught_up {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SinkError::LakeTimeout(Duration::from_secs(600)));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 

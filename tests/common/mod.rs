@@ -2,6 +2,8 @@
 //! embedded pipeline run in-process, and counting what reached the lake.
 #![allow(dead_code)]
 
+pub mod backend;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vru_ingest::extract::ExtractRules;

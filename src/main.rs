@@ -65,6 +65,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "warn,vru=info,vru_ingest=info,vru_queries=info,vru_synth=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let overrides = Overrides {

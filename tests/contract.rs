@@ -5,45 +5,18 @@
 mod common;
 
 use common::backend::Backend;
+use common::ids::*;
 use common::*;
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-use vru_ingest::extract::{ExtractJob, ExtractRules};
-use vru_ingest::lake::{self as lakeio, Lake};
+use vru_ingest::extract::ExtractRules;
+use vru_ingest::lake::Lake;
 use vru_ingest::normaliser::{Normaliser, Stats};
 use vru_ingest::pipeline;
 use vru_ingest::producer::{ConfirmBy, KafkaSink};
-use vru_ingest::sink::VecSink;
 use vru_model::classification::Catalogue;
 use vru_model::ids::EventId;
-use vru_model::tables::Table;
-
-fn extract_files(landing: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    for p in std::fs::read_dir(landing).unwrap().flatten() {
-        for f in std::fs::read_dir(p.path()).unwrap().flatten() {
-            out.push((p.file_name().to_string_lossy().into_owned(), f.path()));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Every distinct event the files hold (receipts included), by parsing them.
-fn expected_ids(files: &[(String, PathBuf)]) -> HashSet<EventId> {
-    let (cat, rules) = (Catalogue::builtin(), ExtractRules::default());
-    let mut ids = HashSet::new();
-    for (partner, path) in files {
-        let mut sink = VecSink::default();
-        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None, kind: None }
-            .run(&mut sink)
-            .unwrap();
-        ids.extend(sink.events.iter().map(|e| e.envelope.event_id));
-    }
-    ids
-}
 
 /// Publishes the files; returns the rows published (receipts not counted).
 async fn publish(b: &Backend, opts: &vru_ingest::kafka::KafkaOptions, files: Vec<(String, PathBuf)>) -> (u64, u64) {
@@ -59,20 +32,6 @@ async fn publish(b: &Backend, opts: &vru_ingest::kafka::KafkaOptions, files: Vec
 async fn normalise(b: &Backend, lake: &Lake, opts: &vru_ingest::kafka::KafkaOptions) -> Stats {
     let mut n = Normaliser::start(lake, opts, &b.bootstrap(), fast_normaliser()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(300), n.run(std::future::pending(), true)).await.expect("normaliser caught up").unwrap()
-}
-
-/// Event ids in the lake, checking no id is there twice.
-async fn lake_ids(lake: &Lake) -> HashSet<EventId> {
-    let counts = event_counts(lake.root()).await;
-    let mut all = HashSet::new();
-    for t in Table::ALL {
-        let Some(delta) = lake.open(t.name()).await.unwrap() else { continue };
-        let ids = lakeio::event_ids(&delta, t.name()).await.unwrap();
-        let rows = counts.iter().find(|(n, _)| n == t.name()).unwrap().1 as usize;
-        assert_eq!(rows, ids.len(), "{}: {rows} rows but {} distinct ids", t.name(), ids.len());
-        all.extend(ids);
-    }
-    all
 }
 
 /// Extracts in, every event in the lake exactly once; sent again, nothing added.

@@ -37,7 +37,7 @@ pub struct ExtractRules {
 
 impl Default for ExtractRules {
     fn default() -> Self {
-        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 8_000_000, limits: Limits::default() }
+        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 4_000_000, limits: Limits::default() }
     }
 }
 
@@ -202,7 +202,9 @@ impl ExtractJob<'_> {
         let mut reader = ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, today)
             .map_err(|i| SinkError::FileChanged(format!("{}: {}", self.file_name(), i[0].reason)))?;
         let mut quarantine = self.open_quarantine(&reader.header_record, receipt.rows_rejected);
-        let mut dupes = DuplicateTracker::new(self.rules.max_tracked_rows);
+        // Reused, not rebuilt: one tracker's memory, not two (the 2 GB extract
+        // measurement in BENCHMARKS.md).
+        dupes.clear();
         for outcome in reader.by_ref() {
             match outcome {
                 Outcome::Event(e) if !dupes.seen(&e.envelope.event_id) => {
@@ -211,8 +213,11 @@ impl ExtractJob<'_> {
                 }
                 Outcome::Event(_) => {}
                 Outcome::Rejected { record, .. } => {
-                    if let Some(q) = quarantine.as_mut() {
-                        let _ = q.write_byte_record(&record);
+                    if let Some(q) = quarantine.as_mut()
+                        && let Err(e) = q.write_byte_record(&record)
+                    {
+                        tracing::warn!(file = %self.file_name(), error = %e, "cannot write the rejected-rows file; the receipt still lists every issue");
+                        quarantine = None;
                     }
                 }
                 Outcome::Fatal(i) => return Err(SinkError::FileChanged(format!("{}: {}", self.file_name(), i.reason))),
@@ -222,8 +227,10 @@ impl ExtractJob<'_> {
         if reader.sha256() != receipt.sha256 {
             return Err(SinkError::FileChanged(format!("{} changed while it was being ingested; it will be read again", self.file_name())));
         }
-        if let Some(mut q) = quarantine {
-            let _ = q.flush();
+        if let Some(mut q) = quarantine
+            && let Err(e) = q.flush()
+        {
+            tracing::warn!(file = %self.file_name(), error = %e, "cannot write the rejected-rows file; the receipt still lists every issue");
         }
         receipt.status = if receipt.rows_rejected == 0 { Status::Accepted } else { Status::AcceptedWithRejections };
         receipt.finished_at = Utc::now();
@@ -237,7 +244,9 @@ impl ExtractJob<'_> {
 
     fn open_quarantine(&self, header: &csv::ByteRecord, rejected: u64) -> Option<csv::Writer<std::fs::File>> {
         let path = self.quarantine.filter(|_| rejected > 0)?;
-        let mut w = csv::Writer::from_path(path).ok()?;
+        // Flexible: a rejected row may have any number of fields, and each
+        // must stay a row of its own.
+        let mut w = csv::WriterBuilder::new().flexible(true).from_path(path).ok()?;
         w.write_byte_record(header).ok()?;
         Some(w)
     }
@@ -323,6 +332,10 @@ struct DuplicateTracker {
 impl DuplicateTracker {
     fn new(limit: usize) -> Self {
         DuplicateTracker { seen: HashSet::new(), limit }
+    }
+
+    fn clear(&mut self) {
+        self.seen.clear();
     }
 
     /// True when this id was already seen in the file.

@@ -67,7 +67,15 @@ impl Landing {
     /// Files ready to ingest, partner by partner, in name order (extract
     /// dates in names make that the order they were taken).
     pub fn scan(&self) -> io::Result<Vec<Candidate>> {
+        Ok(self.scan_settling()?.0)
+    }
+
+    /// [`scan`](Self::scan), plus how many files are still settling (changed
+    /// within the settle time): a one-off sweep waits for those rather than
+    /// leaving a freshly copied file behind.
+    pub fn scan_settling(&self) -> io::Result<(Vec<Candidate>, usize)> {
         let mut out = Vec::new();
+        let mut settling = 0;
         let now = SystemTime::now();
         let mut partners: Vec<_> = fs::read_dir(&self.root)?.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).collect();
         partners.sort_by_key(|e| e.file_name());
@@ -92,10 +100,12 @@ impl Landing {
                     f.metadata().and_then(|m| m.modified()).is_ok_and(|m| now.duration_since(m).unwrap_or_default() >= self.settle);
                 if settled {
                     out.push(Candidate { partner: pname.clone(), path: f.path() });
+                } else {
+                    settling += 1;
                 }
             }
         }
-        Ok(out)
+        Ok((out, settling))
     }
 
     /// Publishes one file (or recognises it as a duplicate) without moving

@@ -43,6 +43,11 @@ pub struct NormaliserOptions {
     /// message the broker still has, accepting that retention may have
     /// deleted earlier ones. Off: such a gap is an error.
     pub start_from_earliest_available: bool,
+    /// Larger messages are dead-lettered, not decoded: our events are under
+    /// 2 KB, so a huge one is a misbehaving producer, and decoding it could
+    /// cost the process its memory. Raise it and `vru dlq replay` if a
+    /// legitimate producer needs more.
+    pub max_message_bytes: usize,
 }
 
 impl Default for NormaliserOptions {
@@ -54,6 +59,7 @@ impl Default for NormaliserOptions {
             stale_offsets: 100_000,
             max_retry_backoff_ms: 30_000,
             start_from_earliest_available: false,
+            max_message_bytes: 1 << 20,
         }
     }
 }
@@ -250,7 +256,7 @@ impl Normaliser {
                         let msg = msg.detach();
                         self.last_message = Instant::now();
                         self.handle(&msg);
-                        if self.stats.messages % 256 == 0 {
+                        if self.stats.messages.is_multiple_of(256) {
                             self.publish_read_positions();
                         }
                         if self.buffered() >= self.opts.max_batch_rows {
@@ -310,6 +316,9 @@ impl Normaliser {
         self.moved = true;
         let decoded = match msg.payload() {
             None => Err("message has no payload".to_string()),
+            Some(p) if p.len() > self.opts.max_message_bytes => {
+                Err(format!("message of {} bytes is over normaliser.max_message_bytes ({})", p.len(), self.opts.max_message_bytes))
+            }
             Some(p) => Event::from_json(p).map_err(|e| e.to_string()),
         };
         let event = match decoded {

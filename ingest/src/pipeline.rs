@@ -140,7 +140,8 @@ pub fn ingest_landing(
     while !stop.load(Ordering::Relaxed) {
         settle(&mut landing, &mut unsettled, &sink, false)?;
         let in_flight: HashSet<PathBuf> = unsettled.iter().map(|u| u.candidate.path.clone()).collect();
-        let candidates: Vec<_> = landing.scan().map_err(lerr)?.into_iter().filter(|c| !in_flight.contains(&c.path)).collect();
+        let (ready, settling) = landing.scan_settling().map_err(lerr)?;
+        let candidates: Vec<_> = ready.into_iter().filter(|c| !in_flight.contains(&c.path)).collect();
         let mut progressed = false;
         for c in &candidates {
             if stop.load(Ordering::Relaxed) {
@@ -163,7 +164,7 @@ pub fn ingest_landing(
                 }
             }
         }
-        if opts.once && candidates.is_empty() {
+        if opts.once && candidates.is_empty() && settling == 0 {
             if unsettled.is_empty() {
                 break;
             }

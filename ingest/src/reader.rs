@@ -2,7 +2,7 @@
 //! record, so a 5 GB file costs the same memory as a 5 KB one; every
 //! problem comes back as an [`Issue`] naming line, column and reason.
 
-use crate::limits::{HashingReader, LimitedReader, Limits};
+use crate::limits::{HashingReader, LimitedReader, Limits, LineBreaks, LineCounting};
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -43,6 +43,7 @@ pub struct ExtractReader<'a> {
     text_columns: Vec<bool>,
     pub sniffer: ColumnSniffer,
     hasher: std::sync::Arc<std::sync::Mutex<Sha256>>,
+    lines: std::sync::Arc<std::sync::Mutex<LineBreaks>>,
     done: bool,
 }
 
@@ -79,12 +80,14 @@ impl<'a> ExtractReader<'a> {
     pub fn open(path: &Path, kind: ExtractKind, ctx: Context<'a>, limits: &Limits, today: NaiveDate) -> Result<Self, Vec<Issue>> {
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
         let stream = open_stream(path, limits, hasher.clone()).map_err(|i| vec![i])?;
-        let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(stream);
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(LineBreaks::default()));
+        let counted: Box<dyn Read + Send> = Box::new(LineCounting::new(stream, lines.clone()));
+        let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(counted);
         let mut header_record = csv::ByteRecord::new();
         match csv.read_byte_record(&mut header_record) {
             Ok(true) => {}
             Ok(false) => return Err(vec![issue(1, 0, "", "the file is empty: an extract needs a header row")]),
-            Err(e) => return Err(vec![csv_issue(1, &e)]),
+            Err(e) => return Err(vec![csv_issue(1, &e, &lines)]),
         }
         let mut names = Vec::with_capacity(header_record.len());
         for (i, f) in header_record.iter().enumerate() {
@@ -106,8 +109,10 @@ impl<'a> ExtractReader<'a> {
         let text_columns = names
             .iter()
             .map(|n| {
-                let n = n.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
-                kind.columns().iter().any(|c| c.name == n && c.ty == FieldType::Text)
+                // Normalised as Header::check does, and extra columns
+                // included: a raw identifier must not hide behind a spelling.
+                let n = n.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().replace(' ', "_");
+                kind.columns().iter().find(|c| c.name == n).is_none_or(|c| c.ty == FieldType::Text)
             })
             .collect();
         Ok(ExtractReader {
@@ -121,6 +126,7 @@ impl<'a> ExtractReader<'a> {
             text_columns,
             sniffer: ColumnSniffer::default(),
             hasher,
+            lines,
             done: false,
         })
     }
@@ -135,9 +141,11 @@ impl<'a> ExtractReader<'a> {
     pub fn drain(&mut self) {
         while !self.done {
             match self.csv.read_byte_record(&mut self.record) {
-                Ok(true) => {}
+                Ok(true) => {
+                    self.line();
+                }
                 _ => self.done = true,
-            }
+            };
         }
     }
 
@@ -146,12 +154,20 @@ impl<'a> ExtractReader<'a> {
     }
 }
 
-fn csv_issue(line: u64, e: &csv::Error) -> Issue {
+fn csv_issue(line: u64, e: &csv::Error, lines: &std::sync::Mutex<LineBreaks>) -> Issue {
     let reason = match e.kind() {
         csv::ErrorKind::Io(io) => io.to_string(),
         _ => format!("cannot parse CSV: {e}"),
     };
-    issue(e.position().map_or(line, |p| p.line()), 0, "", reason)
+    issue(e.position().map_or(line, |p| lines.lock().expect("line counter").line_of(p.byte())), 0, "", reason)
+}
+
+impl ExtractReader<'_> {
+    /// The line the current record starts on (also lets the counter drop
+    /// the breaks before it).
+    fn line(&mut self) -> u64 {
+        self.record.position().map_or(0, |p| self.lines.lock().expect("line counter").line_of(p.byte()))
+    }
 }
 
 impl Iterator for ExtractReader<'_> {
@@ -168,11 +184,11 @@ impl Iterator for ExtractReader<'_> {
             }
             Err(e) => {
                 self.done = true;
-                return Some(Outcome::Fatal(csv_issue(0, &e)));
+                return Some(Outcome::Fatal(csv_issue(0, &e, &self.lines)));
             }
             Ok(true) => {}
         }
-        let line = self.record.position().map_or(0, |p| p.line());
+        let line = self.line();
         let reject = |issue: Issue, raw_identifier: bool, record: &csv::ByteRecord| Outcome::Rejected {
             issue,
             raw_identifier,

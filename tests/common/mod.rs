@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod events;
+pub mod ids;
+pub mod procs;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -15,7 +15,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vru_ingest::lake::{self, Lake};
 use vru_model::tables::Table;
@@ -25,7 +24,7 @@ use vru_queries::datafusion::arrow::record_batch::RecordBatch;
 use vru_server::audit::{self, Kind, Status};
 
 /// The tests measure latency and throughput on two cores: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -66,7 +65,12 @@ fn vru(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "vru {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "vru {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -184,7 +188,9 @@ fn measure_tables(out: &str) -> HashMap<String, (Vec<String>, Vec<Vec<String>>)>
     let mut found = HashMap::new();
     let mut lines = out.lines().peekable();
     while let Some(line) = lines.next() {
-        let Some(m) = vru_queries::measures::MEASURES.iter().find(|m| line.starts_with(&format!("{} {} (", m.id, m.title))) else { continue };
+        let Some(m) = vru_queries::measures::MEASURES.iter().find(|m| line.starts_with(&format!("{} {} (", m.id, m.title))) else {
+            continue;
+        };
         let mut table: Vec<Vec<String>> = Vec::new();
         while let Some(l) = lines.next_if(|l| !l.is_empty()) {
             if l.starts_with('|') {
@@ -234,7 +240,9 @@ async fn write_bulk(lake: &Lake, rows: usize) {
                     "sex" => ["f", "m"][i % 2].to_string(),
                     _ => format!("{name}-{}", i % 1000),
                 }))),
-                DataType::Int32 => Arc::new(Int32Array::from_iter_values((0..rows).map(|i| if name == "record_version" { 1 } else { (i % 90) as i32 }))),
+                DataType::Int32 => {
+                    Arc::new(Int32Array::from_iter_values((0..rows).map(|i| if name == "record_version" { 1 } else { (i % 90) as i32 })))
+                }
                 DataType::Timestamp(TimeUnit::Microsecond, tz) => {
                     let a = TimestampMicrosecondArray::from_iter_values((0..rows).map(|i| base + i as i64 * 60_000_000));
                     Arc::new(match tz {
@@ -255,7 +263,7 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     if !clients_available() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let summary = generate(dir.path(), &small_city(7));
@@ -283,7 +291,11 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     assert!(String::from_utf8_lossy(&dt.stdout).contains("measure_h1"), "a partner's measures are tables");
     let d = s.psql("ana", Some(PASSWORD), "\\d measure_h1");
     let d_text = String::from_utf8_lossy(&d.stdout);
-    assert!(d.status.success() && d_text.contains("period") && d_text.contains("offences"), "\\d measure_h1:\n{d_text}\n{}", String::from_utf8_lossy(&d.stderr));
+    assert!(
+        d.status.success() && d_text.contains("period") && d_text.contains("offences"),
+        "\\d measure_h1:\n{d_text}\n{}",
+        String::from_utf8_lossy(&d.stderr)
+    );
 
     // The measure views give the numbers `vru measures` prints.
     let year = s.rows("ana", "SELECT max(period) FROM data_years")[1][0].clone();
@@ -319,7 +331,12 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     assert!(s.refused("ana", None, "SELECT 1").contains("no password supplied"));
     s.audit_until("three refused logins", |r| {
         let refused = |user: &str, why: &str| {
-            r.iter().any(|x| x.kind == Kind::Login && x.status == Status::Refused && x.user.as_deref() == Some(user) && x.error.as_deref().unwrap_or("").contains(why))
+            r.iter().any(|x| {
+                x.kind == Kind::Login
+                    && x.status == Status::Refused
+                    && x.user.as_deref() == Some(user)
+                    && x.error.as_deref().unwrap_or("").contains(why)
+            })
         };
         refused("ana", "wrong password") && refused("nobody", "unknown user") && refused("ana", "no password supplied")
     });
@@ -330,7 +347,10 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     assert!(e.contains("permission denied for table police_offences (role partner)") && e.contains("own_police_offences"), "{e}");
     assert!(s.refused("pat", Some(PASSWORD), "SELECT count(*) FROM ae_attendances").contains("permission denied for table ae_attendances"));
     assert!(s.refused("pat", Some(PASSWORD), "SELECT * FROM crimes").contains("permission denied for table crimes"));
-    assert!(s.refused("pat", Some(PASSWORD), "SELECT * FROM measure_h1 WHERE period IN (SELECT period FROM victims)").contains("permission denied"));
+    assert!(
+        s.refused("pat", Some(PASSWORD), "SELECT * FROM measure_h1 WHERE period IN (SELECT period FROM victims)")
+            .contains("permission denied")
+    );
     let own = s.rows("pat", "SELECT partner, count(*) FROM own_police_offences GROUP BY partner");
     assert_eq!(own.len(), 2, "{own:?}");
     assert_eq!(own[1][0], "police-northshire");
@@ -338,9 +358,15 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     assert!(h1.len() > 1 && h1[1..].iter().all(|r| r[0] == "*" || r[0].parse::<i64>().is_ok_and(|n| n == 0 || n > 4)), "{h1:?}");
     // Publishers: public outputs only.
     assert!(s.refused("pub", Some(PASSWORD), "SELECT * FROM own_police_offences").contains("permission denied"));
-    assert!(s.refused("pub", Some(PASSWORD), "SELECT * FROM police_offences_log").contains("permission denied for table police_offences_log (role publisher)"));
+    assert!(
+        s.refused("pub", Some(PASSWORD), "SELECT * FROM police_offences_log")
+            .contains("permission denied for table police_offences_log (role publisher)")
+    );
     let public = s.rows("pub", "SELECT offences FROM measure_h1");
-    assert!(public[1..].iter().all(|r| r[0] == "*" || r[0].parse::<i64>().is_ok_and(|n| n % 5 == 0)), "public counts are rounded to 5: {public:?}");
+    assert!(
+        public[1..].iter().all(|r| r[0] == "*" || r[0].parse::<i64>().is_ok_and(|n| n % 5 == 0)),
+        "public counts are rounded to 5: {public:?}"
+    );
     // Read-only, whatever the role.
     assert!(s.refused("ana", Some(PASSWORD), "CREATE TABLE t AS SELECT 1").contains("read-only"));
     assert!(s.refused("ana", Some(PASSWORD), "SET datafusion.runtime.memory_limit = '100G'").contains("permission denied"));
@@ -356,7 +382,10 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
         assert!(!text.contains(&id[0]), "the audit log holds result value {}", id[0]);
     }
     let q = records.iter().find(|x| x.query.as_deref().is_some_and(|q| q.contains("own_police_offences GROUP BY"))).unwrap();
-    assert_eq!((q.role, q.tables.clone(), q.status), (Some(vru_server::Role::Partner), vec!["own_police_offences".to_string()], Status::Ok));
+    assert_eq!(
+        (q.role, q.tables.clone(), q.status),
+        (Some(vru_server::Role::Partner), vec!["own_police_offences".to_string()], Status::Ok)
+    );
 
     // A lake commit is served without a restart.
     let before = s.rows("ana", "SELECT count(*) FROM police_offences_log WHERE partner = 'police-southshire'")[1][0].clone();
@@ -380,7 +409,10 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
         assert!(start.elapsed() < Duration::from_secs(30), "new commit not visible after 30 s (count {n})");
         std::thread::sleep(Duration::from_millis(200));
     }
-    report(&format!("freshness: a new lake commit was served {:.1} s after `vru ingest` returned, no restart", start.elapsed().as_secs_f64()));
+    report(&format!(
+        "freshness: a new lake commit was served {:.1} s after `vru ingest` returned, no restart",
+        start.elapsed().as_secs_f64()
+    ));
     // ...and the partner still sees only its own organisation's rows.
     assert_eq!(s.rows("pat", "SELECT DISTINCT partner FROM own_police_offences").len(), 2);
 
@@ -391,7 +423,12 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     assert!(load["queries"].as_u64().unwrap() >= 20, "{load}");
     report(&format!(
         "load: 20 clients x {secs} s over {} measure views: {} queries, 0 errors, p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms, {:.1} queries/s",
-        load["views"], load["queries"], load["p50_ms"].as_f64().unwrap(), load["p95_ms"].as_f64().unwrap(), load["max_ms"].as_f64().unwrap(), load["queries_per_second"].as_f64().unwrap()
+        load["views"],
+        load["queries"],
+        load["p50_ms"].as_f64().unwrap(),
+        load["p95_ms"].as_f64().unwrap(),
+        load["max_ms"].as_f64().unwrap(),
+        load["queries_per_second"].as_f64().unwrap()
     ));
 }
 
@@ -400,7 +437,7 @@ async fn python_fetches_a_million_rows_and_the_memory_limit_holds() {
     if !clients_available() {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let lake = Lake::new(data.join("lake"));

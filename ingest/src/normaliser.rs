@@ -250,7 +250,7 @@ impl Normaliser {
                         let msg = msg.detach();
                         self.last_message = Instant::now();
                         self.handle(&msg);
-                        if self.stats.messages % 256 == 0 {
+                        if self.stats.messages.is_multiple_of(256) {
                             self.publish_read_positions();
                         }
                         if self.buffered() >= self.opts.max_batch_rows {

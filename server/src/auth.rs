@@ -111,7 +111,12 @@ impl StartupHandler for ScramStartup {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 let Some(user) = client.metadata().get(METADATA_USER).cloned() else {
-                    return Err(self.refuse(None, "no user name given", "28000", "no PostgreSQL user name specified in startup packet".into()));
+                    return Err(self.refuse(
+                        None,
+                        "no user name given",
+                        "28000",
+                        "no PostgreSQL user name specified in startup packet".into(),
+                    ));
                 };
                 if self.shared.tls_required && !client.is_secure() && !self.conn.peer.ip().is_loopback() {
                     return Err(self.refuse(
@@ -139,8 +144,8 @@ impl StartupHandler for ScramStartup {
                         Some(Err(e)) => return Err(self.password_failed(&user, &format!("bad verifier in users file: {e}"))),
                         None => decoy(&self.shared.secret, &user),
                     };
-                    let exchange =
-                        scram::client_first(text, &verifier, &scram::random_nonce()).map_err(|e| self.password_failed(&user, &e.to_string()))?;
+                    let exchange = scram::client_first(text, &verifier, &scram::random_nonce())
+                        .map_err(|e| self.password_failed(&user, &e.to_string()))?;
                     client
                         .send(PgWireBackendMessage::Authentication(Authentication::SASLContinue(exchange.server_first().to_owned().into())))
                         .await?;
@@ -148,7 +153,8 @@ impl StartupHandler for ScramStartup {
                 }
                 Phase::Exchanging { user, account, verifier, exchange } => {
                     let resp = msg.into_sasl_response().map_err(|_| self.password_failed(&user, "not a SASL response"))?;
-                    let text = std::str::from_utf8(&resp.data).map_err(|_| self.password_failed(&user, "client-final message is not UTF-8"))?;
+                    let text =
+                        std::str::from_utf8(&resp.data).map_err(|_| self.password_failed(&user, "client-final message is not UTF-8"))?;
                     let outcome = exchange.client_final(text, &verifier);
                     let (account, server_final) = match (account, outcome) {
                         (None, _) => return Err(self.password_failed(&user, "unknown user")),

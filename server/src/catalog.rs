@@ -41,7 +41,8 @@ use vru_queries::{LakeSource, SessionOptions, build_session};
 
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
-const DEFINITION_TABLES: &[&str] = &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params"];
+const DEFINITION_TABLES: &[&str] =
+    &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params"];
 
 const CATALOG: &str = "datafusion";
 
@@ -107,7 +108,7 @@ fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
 
 fn finish(ctx: SessionContext, known: &BTreeSet<String>) -> Result<RoleCatalog, ServerError> {
     let tables = table_names(&ctx);
-    setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| ServerError::DataFusion(*e))?;
+    setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(ServerError::DataFusion)?;
     Ok(RoleCatalog { ctx, allowed: Arc::new(Allowed { tables, known: known.clone() }) })
 }
 
@@ -132,7 +133,11 @@ fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], policy
         } else {
             fields.push(f.as_ref().clone().with_nullable(true));
             let parts: Vec<&dyn vru_queries::datafusion::arrow::array::Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
-            columns.push(if parts.is_empty() { vru_queries::datafusion::arrow::array::new_empty_array(f.data_type()) } else { concat(&parts)? });
+            columns.push(if parts.is_empty() {
+                vru_queries::datafusion::arrow::array::new_empty_array(f.data_type())
+            } else {
+                concat(&parts)?
+            });
         }
     }
     let schema = Arc::new(Schema::new(fields));
@@ -143,7 +148,9 @@ fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], policy
 impl Generation {
     async fn build(id: u64, template: &SessionOptions, versions: BTreeMap<String, Option<u64>>) -> Result<Generation, ServerError> {
         let session = build_session(template).await?;
-        let known = table_names(&session.ctx);
+        let mut known = table_names(&session.ctx);
+        // Partners' own-rows names exist too: refused, not "not found", to others.
+        known.extend(Table::ALL.iter().map(|t| format!("{OWN_PREFIX}{}", t.name())));
         let analyst = finish(session.ctx, &known)?;
         Ok(Generation {
             id,

@@ -309,7 +309,8 @@ impl ExtendedQueryHandler for Link {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (_, service, _) = self.bound().await?;
-        let r = ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows).await.map_err(|e| self.shared.limits.explain(e))?;
+        let r =
+            ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows).await.map_err(|e| self.shared.limits.explain(e))?;
         Ok(self.wrap(r))
     }
 }

@@ -57,13 +57,25 @@ pub enum ServerError {
     #[error("listening on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
-    Query(#[from] vru_queries::QueryError),
+    Query(Box<vru_queries::QueryError>),
     #[error("SQL: {0}")]
-    DataFusion(#[from] vru_queries::datafusion::error::DataFusionError),
+    DataFusion(Box<vru_queries::datafusion::error::DataFusionError>),
     #[error("formatting a result: {0}")]
     Arrow(#[from] vru_queries::datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<vru_queries::QueryError> for ServerError {
+    fn from(e: vru_queries::QueryError) -> Self {
+        ServerError::Query(Box::new(e))
+    }
+}
+
+impl From<vru_queries::datafusion::error::DataFusionError> for ServerError {
+    fn from(e: vru_queries::datafusion::error::DataFusionError) -> Self {
+        ServerError::DataFusion(Box::new(e))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -64,7 +64,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn human_size(bytes: usize) -> String {
     const MIB: usize = 1024 * 1024;
-    if bytes >= 1024 * MIB && bytes % (1024 * MIB) == 0 { format!("{} GiB", bytes / (1024 * MIB)) } else { format!("{} MiB", bytes / MIB) }
+    if bytes >= 1024 * MIB && bytes.is_multiple_of(1024 * MIB) {
+        format!("{} GiB", bytes / (1024 * MIB))
+    } else {
+        format!("{} MiB", bytes / MIB)
+    }
 }
 
 impl Limits {

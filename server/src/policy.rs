@@ -139,11 +139,7 @@ fn check_kind(stmt: &Statement) -> Result<(), Refusal> {
         Statement::Explain { statement, .. } => check_kind(statement),
         Statement::Set(Set::SingleAssignment { variable, .. }) => {
             let var = variable.to_string().to_lowercase();
-            if var.starts_with("datafusion.") {
-                Err(Refusal::Setting { what: var })
-            } else {
-                Ok(())
-            }
+            if var.starts_with("datafusion.") { Err(Refusal::Setting { what: var }) } else { Ok(()) }
         }
         Statement::Set(Set::SetTimeZone { .. }) => Ok(()),
         Statement::Set(Set::SetRole { .. } | Set::SetSessionAuthorization(_)) => {
@@ -186,11 +182,12 @@ pub fn check(stmt: &Statement, role: Role, allowed: &Allowed) -> Result<Vec<Stri
             continue;
         }
         let hint = match role {
-            Role::Partner if allowed.tables.contains(&format!("{OWN_PREFIX}{}", table.trim_end_matches("_log"))) => Some(format!(
-                "partners read the rows their organisation sent in {OWN_PREFIX}{}",
-                table.trim_end_matches("_log")
-            )),
-            Role::Partner | Role::Publisher => Some(format!("role {role} reads measure_* tables (with disclosure control) and reference tables")),
+            Role::Partner if allowed.tables.contains(&format!("{OWN_PREFIX}{}", table.trim_end_matches("_log"))) => {
+                Some(format!("partners read the rows their organisation sent in {OWN_PREFIX}{}", table.trim_end_matches("_log")))
+            }
+            Role::Partner | Role::Publisher => {
+                Some(format!("role {role} reads measure_* tables (with disclosure control) and reference tables"))
+            }
             Role::Analyst => None,
         };
         return Err(Refusal::Table { table: table.to_string(), role, hint });

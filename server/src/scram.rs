@@ -103,11 +103,8 @@ pub fn client_first(message: &str, verifier: &Verifier, server_nonce: &str) -> R
     }
     // PostgreSQL ignores the SCRAM user name (libpq sends it empty): the
     // startup message's user is the one authenticated.
-    let client_nonce = bare
-        .split(',')
-        .find_map(|a| a.strip_prefix("r="))
-        .filter(|n| !n.is_empty())
-        .ok_or(ScramError::Malformed("no client nonce"))?;
+    let client_nonce =
+        bare.split(',').find_map(|a| a.strip_prefix("r=")).filter(|n| !n.is_empty()).ok_or(ScramError::Malformed("no client nonce"))?;
     let nonce = format!("{client_nonce}{server_nonce}");
     let server_first = format!("r={nonce},s={},i={}", B64.encode(&verifier.salt), verifier.iterations);
     Ok(Exchange { gs2_header: format!("{flag},{authzid},"), client_first_bare: bare.to_string(), server_first, nonce })

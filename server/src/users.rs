@@ -116,7 +116,8 @@ impl UsersFile {
         let text = toml::to_string_pretty(self).map_err(|e| users_error(path, e.to_string()))?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| users_error(path, e.to_string()))?;
-        let tmp: PathBuf = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("users"), std::process::id()));
+        let tmp: PathBuf =
+            dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("users"), std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);

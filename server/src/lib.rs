@@ -9,12 +9,14 @@
 //! | [`auth`] | the login handshake; refusals audited |
 //! | [`policy`] | roles, and the statement check before planning |
 //! | [`catalog`] | one session per role, rebuilt when the lake moves on |
+//! | [`cached`] | measure views computed once per lake snapshot |
 //! | [`limits`] | per-query memory pool and time limit |
 //! | [`audit`] | the JSON-lines audit log |
 //! | [`handler`] | the wire handlers of a connection |
 
 pub mod audit;
 pub mod auth;
+pub mod cached;
 pub mod catalog;
 pub mod handler;
 pub mod limits;

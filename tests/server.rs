@@ -325,6 +325,22 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     }
     report(&format!("psql: {compared} measure views equal `vru measures --year {year}` cell for cell"));
 
+    // What DBeaver sends on connect and when a table is opened.
+    for (user, table) in [("ana", "measure_h1"), ("pat", "own_police_offences")] {
+        let answers = s.python(&["catalog", user, table]);
+        let failed: Vec<String> = answers
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| !(v.as_bool() == Some(true) || v.as_str().is_some_and(|t| t.starts_with("ok"))))
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        assert!(failed.is_empty(), "DBeaver's catalog queries as {user}: {failed:?}");
+    }
+    report(
+        "DBeaver: the catalog queries of connect, schema, table, column browsing and data preview all answer (pgjdbc-style, extended protocol)",
+    );
+
     // No anonymous access; each refusal audited.
     assert!(s.refused("ana", Some("not-the-password"), "SELECT 1").contains("password authentication failed for user \"ana\""));
     assert!(s.refused("nobody", Some(PASSWORD), "SELECT 1").contains("password authentication failed for user \"nobody\""));
@@ -456,6 +472,13 @@ async fn python_fetches_a_million_rows_and_the_memory_limit_holds() {
         ));
     }
 
+    assert!(fetched["cancel"]["seconds"].as_f64().is_some_and(|t| t < 10.0), "cancel: {fetched}");
+    assert_eq!(fetched["after_cancel"], 1);
+    report(&format!(
+        "cancel: psycopg's cancel request ended a running query after {:.1} s",
+        fetched["cancel"]["seconds"].as_f64().unwrap()
+    ));
+
     // One connection's query over the memory limit fails with a clear
     // message; another connection's query at the same time succeeds.
     let heavy = "SELECT * FROM police_asb_log ORDER BY record_id DESC";
@@ -477,4 +500,50 @@ async fn python_fetches_a_million_rows_and_the_memory_limit_holds() {
     });
     assert!(audit.iter().all(|x| x.user.as_deref() == Some("ana")));
     report(&format!("memory limit: {heavy:?} failed cleanly (SQLSTATE 53200, 64 MiB) while a second connection's query succeeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_configured_and_no_clear_text_listening_off_loopback() {
+    if !clients_available() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_vru")).arg("--data-dir").arg(&data).args(["serve", "--listen", "0.0.0.0:0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("refusing to listen on 0.0.0.0:0 without TLS"), "{err}");
+
+    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED the TLS half: openssl cannot make a test certificate here");
+        return;
+    }
+    add_user(&data, "ana", "analyst", None);
+    let s = Served::start(&data, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()], &[]);
+    let out = Command::new("psql")
+        .arg(format!("host={} port={} user=ana dbname=vru sslmode=require", s.host, s.port))
+        .args(["-w", "-X", "-c", "\\conninfo", "-c", "SELECT count(*) FROM measure_h1"])
+        .env("PGPASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("SSL connection"),
+        "{text}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.server_log()
+    );
+    report(
+        "TLS: psql sslmode=require connects to `vru serve --tls-cert --tls-key`; a non-loopback --listen without TLS is refused at start",
+    );
 }

@@ -14,9 +14,7 @@ use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
 };
-use datafusion_postgres::pgwire::api::{
-    ClientInfo, ConnectionGuard, ConnectionHandle, METADATA_USER, PgWireConnectionState, PidSecretKeyGenerator,
-};
+use datafusion_postgres::pgwire::api::{ClientInfo, METADATA_USER, PgWireConnectionState, PidSecretKeyGenerator};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::Authentication;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -164,9 +162,10 @@ impl StartupHandler for ScramStartup {
                     client.send(PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into()))).await?;
                     let (pid, secret_key) = self.shared.pids.generate(&*client);
                     client.set_pid_and_secret_key(pid, secret_key.clone());
-                    let (handle, guard) = self.shared.connections.register(pid, secret_key);
-                    client.session_extensions().insert::<Arc<ConnectionHandle>>(handle);
-                    client.session_extensions().insert::<ConnectionGuard>(guard);
+                    // Kept by the connection, not in pgwire's session extensions:
+                    // pgwire would cancel only the planning of a query, the
+                    // connection's handlers cancel the whole of it.
+                    let _ = self.conn.cancel.set(self.shared.connections.register(pid, secret_key));
                     let mut params = DefaultServerParameterProvider::default();
                     params.is_superuser = false;
                     finish_authentication(client, &params).await?;

@@ -16,10 +16,12 @@ use async_trait::async_trait;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::{Entry, PortalStore};
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, RandomPidSecretKeyGenerator, Type};
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager, RandomPidSecretKeyGenerator, Type,
+};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::extendedquery::Execute;
@@ -83,6 +85,8 @@ pub struct Conn {
     tables: Mutex<Vec<String>>,
     bound: tokio::sync::Mutex<Option<Bound>>,
     runtime: OnceLock<Arc<RuntimeEnv>>,
+    /// Where a client's cancel request (psql's Ctrl-C) arrives.
+    pub cancel: OnceLock<(Arc<ConnectionHandle>, ConnectionGuard)>,
 }
 
 impl Conn {
@@ -95,6 +99,7 @@ impl Conn {
             tables: Mutex::new(Vec::new()),
             bound: tokio::sync::Mutex::new(None),
             runtime: OnceLock::new(),
+            cancel: OnceLock::new(),
         }
     }
 
@@ -226,10 +231,20 @@ impl Link {
         self.shared.audit.write(&r);
     }
 
+    /// Runs a whole query (planning, execution and sending the rows) under
+    /// the time limit, ended early by the client's cancel request.
     async fn limited<F: std::future::Future<Output = PgWireResult<()>>>(&self, f: F) -> PgWireResult<()> {
-        match tokio::time::timeout(self.shared.limits.query_timeout, f).await {
-            Ok(r) => r,
-            Err(_) => Err(self.shared.limits.timeout_error()),
+        let timed = async {
+            match tokio::time::timeout(self.shared.limits.query_timeout, f).await {
+                Ok(r) => r,
+                Err(_) => Err(self.shared.limits.timeout_error()),
+            }
+        };
+        let Some((handle, _)) = self.conn.cancel.get() else { return timed.await };
+        let cancelled = handle.start_query().await;
+        tokio::select! {
+            r = timed => r,
+            Ok(()) = cancelled => Err(limits::user_error("57014", "canceling statement due to user request".into())),
         }
     }
 }
@@ -258,6 +273,11 @@ impl SimpleQueryHandler for Link {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // psycopg sends this on rollback once it has prepared statements;
+        // DataFusion knows only named ones. Nothing is kept to free.
+        if query.trim().trim_end_matches(';').eq_ignore_ascii_case("DEALLOCATE ALL") {
+            return Ok(vec![Response::Execution(Tag::new("DEALLOCATE ALL"))]);
+        }
         let (principal, service, allowed) = self.bound().await?;
         self.conn.set_tables(self.check(&principal, &allowed, query)?);
         let responses = SimpleQueryHandler::do_query(service.as_ref(), client, query).await.map_err(|e| self.shared.limits.explain(e))?;

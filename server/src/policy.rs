@@ -108,8 +108,16 @@ pub fn parse(parser: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<Stat
     parser.parse(sql).map_err(|e| e.to_string())
 }
 
+/// `CREATE TABLE`, `INSERT`, `COPY`: how a refusal names a statement.
 fn statement_kind(stmt: &Statement) -> String {
-    stmt.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ").to_uppercase()
+    let text = stmt.to_string().to_uppercase();
+    let words: Vec<&str> = text.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty()).take(3).collect();
+    let n = match words.first() {
+        Some(&"CREATE" | &"DROP" | &"ALTER") if words.get(1).is_some_and(|w| *w == "EXTERNAL" || *w == "OR") => 3,
+        Some(&"CREATE" | &"DROP" | &"ALTER" | &"EXPLAIN") => 2,
+        _ => 1,
+    };
+    words.into_iter().take(n).collect::<Vec<_>>().join(" ")
 }
 
 /// Refuses what is not a read, and settings that would lift the server's
@@ -265,6 +273,8 @@ mod tests {
         ] {
             assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "25006", "{sql}");
         }
+        let copy = run("COPY (SELECT 1) TO STDOUT", Role::Analyst, &a).unwrap_err().message();
+        assert!(copy.contains(": COPY statements are not allowed"), "{copy}");
         for sql in ["SET datafusion.runtime.memory_limit = '100G'", "SET ROLE analyst", "SET SESSION AUTHORIZATION bo"] {
             assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "42501", "{sql}");
         }

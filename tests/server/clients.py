@@ -4,6 +4,9 @@
     clients.py load HOST PORT USER CLIENTS SECONDS PERIOD
                                               CLIENTS connections each run the measure
                                               views in turn for SECONDS
+    clients.py catalog HOST PORT USER TABLE   the catalog queries DBeaver sends on
+                                              connect and when browsing TABLE, over the
+                                              extended protocol as its JDBC driver does
 
 The password comes from the PGPASSWORD environment variable (never argv).
 Prints one JSON object on stdout.
@@ -41,6 +44,17 @@ def fetch(host, port, user, sql):
             frame = pandas.read_sql(sql, conn)
         seconds = time.perf_counter() - start
         out["pandas"] = {"rows": len(frame), "columns": len(frame.columns), "seconds": seconds, "rows_per_second": len(frame) / seconds}
+        # A cancel request (what psql's Ctrl-C sends) ends a long query.
+        timer = threading.Timer(1.0, conn.cancel_safe)
+        timer.start()
+        start = time.perf_counter()
+        try:
+            conn.execute("SELECT count(*) FROM range(100000000000)").fetchone()
+            out["cancel"] = "not cancelled"
+        except psycopg.errors.QueryCanceled as e:
+            out["cancel"] = {"seconds": time.perf_counter() - start, "message": str(e).splitlines()[0]}
+        timer.join()
+        out["after_cancel"] = conn.execute("SELECT 1").fetchone()[0]
     return out
 
 
@@ -110,10 +124,72 @@ def load(host, port, user, clients, seconds, period):
     }
 
 
+# What DBeaver (pgjdbc) sends on connect and when a table is opened, in
+# order; $oid placeholders are filled from earlier answers.
+DBEAVER = [
+    ("set extra_float_digits", "SET extra_float_digits = 3", None),
+    ("set application_name", "SET application_name = 'DBeaver 25.1.5 - Main <vru>'", None),
+    ("current schema and user", "SELECT current_schema(), session_user", None),
+    ("server version", "SELECT version()", None),
+    ("search path", "SHOW search_path", None),
+    # DBeaver's "database" must be the session's catalog, `datafusion`.
+    ("databases", "SELECT db.oid, db.* FROM pg_catalog.pg_database db WHERE datname = %s", ("datafusion",)),
+    ("schemas", "SELECT n.oid, n.*, d.description FROM pg_catalog.pg_namespace n "
+     "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = n.oid AND d.objsubid = 0 "
+     "AND d.classoid = 'pg_namespace'::regclass ORDER BY nspname", None),
+    ("public schema oid", "SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'", None),
+    ("tables", "SELECT c.oid, c.*, d.description, pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS partition_expr, "
+     "pg_catalog.pg_get_partkeydef(c.oid) AS partition_key FROM pg_catalog.pg_class c "
+     "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.objsubid = 0 AND d.classoid = 'pg_class'::regclass "
+     "WHERE c.relnamespace = %s AND c.relkind NOT IN ('i', 'I', 'c')", "$namespace"),
+    ("table oid", "SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname = %s", "$table"),
+    ("columns", "SELECT c.relname, a.*, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) AS def_value, dsc.description "
+     "FROM pg_catalog.pg_attribute a INNER JOIN pg_catalog.pg_class c ON (a.attrelid = c.oid) "
+     "LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid = ad.adrelid AND a.attnum = ad.adnum) "
+     "LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid = dsc.objoid AND a.attnum = dsc.objsubid) "
+     "WHERE NOT a.attisdropped AND c.oid = %s ORDER BY a.attnum", "$oid"),
+    ("constraints", "SELECT c.oid, c.*, t.relname AS tabrelname, rt.relnamespace AS refnamespace, d.description "
+     "FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid = c.conrelid "
+     "LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid = c.confrelid "
+     "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid = c.oid AND d.objsubid = 0 AND d.classoid = 'pg_constraint'::regclass "
+     "WHERE c.conrelid = %s ORDER BY c.oid", "$oid"),
+    ("indexes", "SELECT i.*, c.relname FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+     "WHERE i.indrelid = %s", "$oid"),
+    ("information_schema columns", "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", "$table"),
+    ("data preview", "SELECT * FROM {table} LIMIT 200", None),
+    ("row count", "SELECT count(*) FROM {table}", None),
+]
+
+
+def catalog(host, port, user, table):
+    out, found = {}, {"$table": (table,)}
+    with connect(host, port, user) as conn:
+        for name, sql, params in DBEAVER:
+            if isinstance(params, str):
+                params = found.get(params)
+            sql = sql.replace("{table}", table)
+            try:
+                cur = conn.execute(sql, params)
+                rows = cur.fetchall() if cur.description is not None else []
+            except Exception as e:  # noqa: BLE001 - each failure is reported
+                out[name] = f"error: {str(e).splitlines()[0]}"
+                continue
+            out[name] = f"ok: {len(rows)} rows"
+            if name == "public schema oid" and rows:
+                found["$namespace"] = (rows[0][0],)
+            if name == "table oid" and rows:
+                found["$oid"] = (rows[0][0],)
+            if name == "tables":
+                out["tables include " + table] = any(table in map(str, r) for r in rows)
+    return out
+
+
 def main():
     mode = sys.argv[1]
     if mode == "fetch":
         result = fetch(*sys.argv[2:6])
+    elif mode == "catalog":
+        result = catalog(*sys.argv[2:6])
     elif mode == "load":
         host, port, user, clients, seconds, period = sys.argv[2:8]
         result = load(host, port, user, int(clients), float(seconds), period)

@@ -29,6 +29,8 @@ pub struct Config {
     pub measures: MeasureConfig,
     /// Landing folder polling.
     pub landing: LandingConfig,
+    /// The PostgreSQL-wire SQL service (`vru serve`).
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +57,50 @@ pub struct LandingConfig {
     pub poll_ms: u64,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// host:port to listen on. A non-loopback address needs TLS (or
+    /// `allow_insecure_remote`).
+    pub listen: String,
+    /// Users, roles and SCRAM verifiers (default `<data_dir>/server/users.toml`).
+    pub users_file: Option<PathBuf>,
+    /// PEM certificate chain and private key; with them, remote clients
+    /// must use TLS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS.
+    pub allow_insecure_remote: bool,
+    /// Memory one query may use (`512MiB`, `2GiB`); over it the query fails.
+    pub memory_limit: String,
+    /// Time one query may run (`300s`, `5m`); past it the query is cancelled.
+    pub query_timeout: String,
+    /// Audit log, one JSON line per query and login (default
+    /// `<data_dir>/server/audit.jsonl`).
+    pub audit_file: Option<PathBuf>,
+    /// How often, at most, the lake is checked for new commits.
+    pub refresh_ms: u64,
+    /// Connections open at once; more are turned away.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:5433".into(),
+            users_file: None,
+            tls_cert: None,
+            tls_key: None,
+            allow_insecure_remote: false,
+            memory_limit: "1GiB".into(),
+            query_timeout: "300s".into(),
+            audit_file: None,
+            refresh_ms: 2_000,
+            max_connections: 64,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -65,6 +111,7 @@ impl Default for Config {
             extract: ExtractRules::default(),
             measures: MeasureConfig::default(),
             landing: LandingConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -126,6 +173,14 @@ impl Config {
         self.data_dir.join("lake")
     }
 
+    pub fn users_file(&self) -> PathBuf {
+        self.server.users_file.clone().unwrap_or_else(|| self.data_dir.join("server/users.toml"))
+    }
+
+    pub fn audit_file(&self) -> PathBuf {
+        self.server.audit_file.clone().unwrap_or_else(|| self.data_dir.join("server/audit.jsonl"))
+    }
+
     pub fn landing_dir(&self) -> PathBuf {
         self.landing_dir.clone().unwrap_or_else(|| self.data_dir.join("landing"))
     }
@@ -150,6 +205,8 @@ mod tests {
         assert_eq!(c.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(c.extract.limits.max_line_bytes, 4 << 20);
         assert_eq!(c.measures.focus_area, vec!["E08000003"]);
+        assert_eq!(c.server.listen, "127.0.0.1:5433");
+        assert_eq!(c.users_file(), PathBuf::from("/srv/vru/server/users.toml"));
     }
 
     #[test]

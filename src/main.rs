@@ -55,6 +55,10 @@ enum Command {
     Measures(commands::query::MeasuresArgs),
     /// Write the annual-review report (HTML, CSVs, manifest) for one audience.
     Report(commands::report::ReportArgs),
+    /// Serve the lake over the PostgreSQL wire protocol (psql, DBeaver, pandas, R).
+    Serve(commands::serve::ServeArgs),
+    /// Users of the SQL service: add, list, remove.
+    User(commands::serve::UserArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("VRU_LOG")
-                .unwrap_or_else(|_| "warn,vru=info,vru_ingest=info,vru_queries=info,vru_synth=info".into()),
+                .unwrap_or_else(|_| "warn,vru=info,vru_ingest=info,vru_queries=info,vru_synth=info,vru_server=info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -88,6 +92,8 @@ fn main() -> anyhow::Result<()> {
             Command::Sql(a) => commands::query::sql(&config, a).await,
             Command::Measures(a) => commands::query::measures(&config, a).await,
             Command::Report(a) => commands::report::run(&config, a).await,
+            Command::Serve(a) => commands::serve::serve(&config, a).await,
+            Command::User(a) => commands::serve::user(&config, a),
         }
     })
 }

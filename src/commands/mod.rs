@@ -5,6 +5,7 @@ pub mod data;
 pub mod demo;
 pub mod query;
 pub mod report;
+pub mod serve;
 pub mod stream;
 
 use crate::config::Config;
@@ -51,7 +52,9 @@ async fn all_local_authorities(config: &Config) -> anyhow::Result<Vec<String>> {
     let batches = s.ctx.sql("SELECT DISTINCT CAST(la_code AS VARCHAR) FROM lsoa_lookup ORDER BY 1").await?.collect().await?;
     let mut out = Vec::new();
     for b in batches {
-        let col = b.column(0).as_any().downcast_ref::<vru_queries::datafusion::arrow::array::StringArray>().context("la_code column")?;
+        // VARCHAR may be planned as a string view: read it through a cast.
+        let col = vru_queries::datafusion::arrow::compute::cast(b.column(0), &vru_queries::datafusion::arrow::datatypes::DataType::Utf8)?;
+        let col = col.as_any().downcast_ref::<vru_queries::datafusion::arrow::array::StringArray>().context("la_code column")?;
         out.extend((0..col.len()).map(|i| col.value(i).to_string()));
     }
     Ok(out)

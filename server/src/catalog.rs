@@ -1,0 +1,294 @@
+//! One DataFusion session per role, all built from the same `build_session`
+//! the reports use, and rebuilt when the lake moves on.
+//!
+//! - `analyst`: the whole session (row-level tables are pseudonymised in
+//!   the lake already), measures as live views;
+//! - `publisher`: each `measure_*` as a table under `public` disclosure
+//!   control, plus the reference and definition tables;
+//! - `partner`: each `measure_*` under `partner` disclosure control, the
+//!   reference and definition tables, and `own_<table>`: the current state
+//!   of each table of the partner's source, only the rows whose `partner`
+//!   column is the user's organisation.
+//!
+//! Measures are computed at most once per generation (`cached`).
+//!
+//! A generation is one snapshot of the lake. Before a query, at most every
+//! `refresh` interval, the latest Delta version of every table is read from
+//! the `_delta_log` directory listings (no data read); if any moved, a new
+//! generation is built and connections switch to it at their next query.
+//! The role sessions other than the analyst's are made on first use, since
+//! disclosure control runs every measure.
+
+use crate::ServerError;
+use crate::cached::CachedView;
+use crate::policy::{Allowed, OWN_PREFIX, Principal, Role};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, OnceCell};
+use vru_model::event::Source;
+use vru_model::tables::{Reference, Table};
+use vru_queries::datafusion::arrow::array::{ArrayRef, StringArray};
+use vru_queries::datafusion::arrow::compute::concat;
+use vru_queries::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use vru_queries::datafusion::arrow::record_batch::RecordBatch;
+use vru_queries::datafusion::catalog::TableProvider;
+use vru_queries::datafusion::datasource::MemTable;
+use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
+use vru_queries::disclosure::{self, Policy};
+use vru_queries::measures::{MEASURES, Measure};
+use vru_queries::{LakeSource, SessionOptions, build_session};
+
+/// Tables built from configuration (definition, areas, periods): not
+/// personal data, shown to every role beside the reference tables.
+const DEFINITION_TABLES: &[&str] =
+    &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params"];
+
+const CATALOG: &str = "datafusion";
+
+/// A role's session and what may be named in it.
+#[derive(Clone)]
+pub struct RoleCatalog {
+    pub ctx: SessionContext,
+    pub allowed: Arc<Allowed>,
+}
+
+type Disclosed = Vec<(String, Arc<dyn TableProvider>)>;
+
+pub struct Generation {
+    pub id: u64,
+    pub versions: BTreeMap<String, Option<u64>>,
+    analyst: RoleCatalog,
+    publisher: OnceCell<RoleCatalog>,
+    partner_measures: OnceCell<Disclosed>,
+    partners: Mutex<HashMap<String, RoleCatalog>>,
+    target_partitions: usize,
+}
+
+struct Watch {
+    checked: Instant,
+    current: Arc<Generation>,
+}
+
+pub struct Catalogs {
+    template: SessionOptions,
+    root: PathBuf,
+    refresh: Duration,
+    watch: Mutex<Watch>,
+}
+
+/// The latest version of every lake table, from its log directory listing.
+pub fn lake_versions(root: &Path) -> BTreeMap<String, Option<u64>> {
+    let names = Table::ALL.iter().map(|t| t.name()).chain(Reference::ALL.iter().map(|r| r.name()));
+    names
+        .map(|name| {
+            let latest = std::fs::read_dir(root.join(name).join("_delta_log")).ok().and_then(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).and_then(|v| v.parse::<u64>().ok()))
+                    .max()
+            });
+            (name.to_string(), latest)
+        })
+        .collect()
+}
+
+/// The source a partner organisation sends, from its name as the landing
+/// folder spells it (`police-northshire`, `police_uk-public`): the longest
+/// source name that prefixes it.
+pub fn source_of(org: &str) -> Option<Source> {
+    let mut sources: Vec<Source> = Source::ALL.iter().copied().filter(|s| *s != Source::Receipts).collect();
+    sources.sort_by_key(|s| std::cmp::Reverse(s.as_str().len()));
+    sources.into_iter().find(|s| org.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['-', '_'])))
+}
+
+fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
+    ctx.catalog(CATALOG).and_then(|c| c.schema("public")).map(|s| s.table_names().into_iter().collect()).unwrap_or_default()
+}
+
+fn finish(ctx: SessionContext, known: &BTreeSet<String>) -> Result<RoleCatalog, ServerError> {
+    let tables = table_names(&ctx);
+    setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(ServerError::DataFusion)?;
+    Ok(RoleCatalog { ctx, allowed: Arc::new(Allowed { tables, known: known.clone() }) })
+}
+
+/// A measure's rows after disclosure control, as a table. Count and
+/// derived columns become text, since a suppressed cell is `*`; the other
+/// columns keep their types.
+fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], policy: Policy) -> Result<Arc<dyn TableProvider>, ServerError> {
+    let grid = vru_queries::report::grid_of(batches)?;
+    let shown = disclosure::apply(&grid, &m.spec, policy);
+    let controlled = |name: &str| m.spec.counts.contains(&name) || m.spec.derived.iter().any(|(d, _, _)| *d == name);
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if controlled(f.name()) {
+            // No batches, no grid columns: an empty column.
+            let values: StringArray = match shown.col(f.name()) {
+                Some(c) => shown.rows.iter().map(|r| r[c].clone()).collect(),
+                None => StringArray::from(Vec::<Option<String>>::new()),
+            };
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            columns.push(Arc::new(values));
+        } else {
+            fields.push(f.as_ref().clone().with_nullable(true));
+            let parts: Vec<&dyn vru_queries::datafusion::arrow::array::Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            columns.push(if parts.is_empty() {
+                vru_queries::datafusion::arrow::array::new_empty_array(f.data_type())
+            } else {
+                concat(&parts)?
+            });
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+impl Generation {
+    async fn build(id: u64, template: &SessionOptions, versions: BTreeMap<String, Option<u64>>) -> Result<Generation, ServerError> {
+        let session = build_session(template).await?;
+        for m in MEASURES {
+            CachedView::replace(&session.ctx, m.view).await?;
+        }
+        let mut known = table_names(&session.ctx);
+        // Partners' own-rows names exist too: refused, not "not found", to others.
+        known.extend(Table::ALL.iter().map(|t| format!("{OWN_PREFIX}{}", t.name())));
+        let analyst = finish(session.ctx, &known)?;
+        Ok(Generation {
+            id,
+            versions,
+            analyst,
+            publisher: OnceCell::new(),
+            partner_measures: OnceCell::new(),
+            partners: Mutex::new(HashMap::new()),
+            target_partitions: template.target_partitions,
+        })
+    }
+
+    fn empty_ctx(&self) -> SessionContext {
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(self.target_partitions).with_information_schema(true))
+    }
+
+    /// Every measure under `policy`. A measure that fails (a lake missing a
+    /// source) is left out with a warning rather than failing the role.
+    async fn disclosed(&self, policy: Policy) -> Result<Disclosed, ServerError> {
+        let mut out = Vec::new();
+        for m in MEASURES {
+            let df = match self.analyst.ctx.sql(&format!("SELECT * FROM {} ORDER BY {}", m.view, m.order_by)).await {
+                Ok(df) => df,
+                Err(e) => {
+                    tracing::warn!(measure = m.view, "left out of the {} catalog: {e}", policy.as_str());
+                    continue;
+                }
+            };
+            let schema = df.schema().as_arrow().clone();
+            match df.collect().await {
+                Ok(batches) => out.push((m.view.to_string(), disclosed_table(m, &schema, &batches, policy)?)),
+                Err(e) => tracing::warn!(measure = m.view, "left out of the {} catalog: {e}", policy.as_str()),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn register_reference(&self, ctx: &SessionContext) -> Result<(), ServerError> {
+        for name in Reference::ALL.iter().map(|r| r.name()).chain(DEFINITION_TABLES.iter().copied()) {
+            if let Ok(p) = self.analyst.ctx.table_provider(name).await {
+                ctx.register_table(name, p)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn publisher(&self) -> Result<RoleCatalog, ServerError> {
+        let r = self
+            .publisher
+            .get_or_try_init(|| async {
+                let ctx = self.empty_ctx();
+                for (name, table) in self.disclosed(Policy::Public).await? {
+                    ctx.register_table(name, table)?;
+                }
+                self.register_reference(&ctx).await?;
+                finish(ctx, &self.analyst.allowed.known)
+            })
+            .await?;
+        Ok(r.clone())
+    }
+
+    pub async fn partner(&self, org: &str) -> Result<RoleCatalog, ServerError> {
+        let mut partners = self.partners.lock().await;
+        if let Some(r) = partners.get(org) {
+            return Ok(r.clone());
+        }
+        let measures = self.partner_measures.get_or_try_init(|| self.disclosed(Policy::Partner)).await?;
+        let ctx = self.empty_ctx();
+        for (name, table) in measures {
+            ctx.register_table(name.as_str(), table.clone())?;
+        }
+        self.register_reference(&ctx).await?;
+        // The partner's own rows: tables its source sends, and the receipts
+        // of its own files.
+        let literal = org.replace('\'', "''");
+        let source = source_of(org);
+        for t in Table::ALL {
+            if !(Some(t.source()) == source || *t == Table::ExtractReceipts) {
+                continue;
+            }
+            let df = self.analyst.ctx.sql(&format!("SELECT * FROM {} WHERE partner = '{literal}'", t.name())).await?;
+            ctx.register_table(format!("{OWN_PREFIX}{}", t.name()), df.into_view())?;
+        }
+        let r = finish(ctx, &self.analyst.allowed.known)?;
+        partners.insert(org.to_string(), r.clone());
+        Ok(r)
+    }
+
+    pub async fn for_principal(&self, p: &Principal) -> Result<RoleCatalog, ServerError> {
+        match (p.role, &p.partner) {
+            (Role::Analyst, _) => Ok(self.analyst.clone()),
+            (Role::Publisher, _) => self.publisher().await,
+            (Role::Partner, Some(org)) => self.partner(org).await,
+            (Role::Partner, None) => Err(ServerError::Invalid(format!("user {} has role partner but no organisation", p.user))),
+        }
+    }
+}
+
+impl Catalogs {
+    /// Builds the first generation now, so a broken lake fails at start.
+    pub async fn new(template: SessionOptions, refresh: Duration) -> Result<Catalogs, ServerError> {
+        let LakeSource::Delta { root, .. } = &template.lake else {
+            return Err(ServerError::Invalid("the SQL service serves a Delta lake".into()));
+        };
+        let root = root.clone();
+        let versions = lake_versions(&root);
+        let first = Generation::build(1, &template, versions).await?;
+        Ok(Catalogs { template, root, refresh, watch: Mutex::new(Watch { checked: Instant::now(), current: Arc::new(first) }) })
+    }
+
+    /// The generation to run the next query on: the current one, rebuilt
+    /// first if the lake has a newer commit. If a rebuild fails (a commit
+    /// half-visible on a network file system), the old one keeps serving.
+    pub async fn current(&self) -> Arc<Generation> {
+        let mut w = self.watch.lock().await;
+        if w.checked.elapsed() < self.refresh {
+            return w.current.clone();
+        }
+        w.checked = Instant::now();
+        let versions = lake_versions(&self.root);
+        if versions == w.current.versions {
+            return w.current.clone();
+        }
+        let id = w.current.id + 1;
+        let started = Instant::now();
+        match Generation::build(id, &self.template, versions).await {
+            Ok(g) => {
+                tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "the lake moved on: serving new commits");
+                w.current = Arc::new(g);
+            }
+            Err(e) => tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}"),
+        }
+        w.current.clone()
+    }
+}

@@ -1,0 +1,190 @@
+//! Commands of the SQL service: `serve`, `user add|list|remove`.
+
+use crate::config::Config;
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use vru_server::users::UsersFile;
+use vru_server::{Limits, Role, ServeOptions, Server, limits};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default from configuration: 127.0.0.1:5433).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Users file (default <data_dir>/server/users.toml).
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// TLS certificate chain, PEM (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS (passwords stay safe
+    /// under SCRAM; results cross the network in clear).
+    #[arg(long)]
+    pub allow_insecure_remote: bool,
+    /// Memory one query may use, e.g. 512MiB, 2GiB (default 1GiB).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Time one query may run, e.g. 300s, 5m (default 300s).
+    #[arg(long)]
+    pub query_timeout: Option<String>,
+    /// Audit log, JSON lines (default <data_dir>/server/audit.jsonl).
+    #[arg(long)]
+    pub audit: Option<PathBuf>,
+}
+
+pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
+    let s = &config.server;
+    let listen = match a.listen {
+        Some(l) => l,
+        None => s.listen.parse().with_context(|| format!("server.listen {:?} is not host:port", s.listen))?,
+    };
+    let tls = match (a.tls_cert.or(s.tls_cert.clone()), a.tls_key.or(s.tls_key.clone())) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => bail!("TLS needs both a certificate and a key (--tls-cert, --tls-key)"),
+    };
+    let memory = a.memory_limit.unwrap_or(s.memory_limit.clone());
+    let timeout = a.query_timeout.unwrap_or(s.query_timeout.clone());
+    let limits = Limits {
+        memory_bytes: limits::parse_size(&memory).map_err(anyhow::Error::msg).context("memory limit")?,
+        query_timeout: limits::parse_duration(&timeout).map_err(anyhow::Error::msg).context("query timeout")?,
+    };
+    let opts = ServeOptions {
+        listen,
+        users: a.users.unwrap_or_else(|| config.users_file()),
+        tls,
+        allow_insecure_remote: a.allow_insecure_remote || s.allow_insecure_remote,
+        limits,
+        audit: a.audit.unwrap_or_else(|| config.audit_file()),
+        refresh: Duration::from_millis(s.refresh_ms),
+        max_connections: s.max_connections,
+    };
+    let session = super::session_options(config).await?;
+    let server = Server::bind(&opts, session).await?;
+    let addr = server.local_addr()?;
+    if !addr.ip().is_loopback() && !server.tls() {
+        tracing::warn!("listening on {addr} without TLS (--allow-insecure-remote): results cross the network in clear");
+    }
+    println!(
+        "vru serve: listening on {addr} ({}), users {}, audit log {}, memory limit {} and timeout {} per query",
+        if server.tls() { "TLS" } else { "no TLS" },
+        opts.users.display(),
+        opts.audit.display(),
+        limits::human_size(limits.memory_bytes),
+        timeout
+    );
+    std::io::stdout().flush()?;
+    server.run(shutdown()).await?;
+    eprintln!("vru serve: stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[derive(Args)]
+pub struct UserArgs {
+    /// Users file (default <data_dir>/server/users.toml).
+    #[arg(long, global = true)]
+    pub users: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user, or replace one's role and password. The password is read
+    /// from standard input (asked for twice on a terminal), never argv.
+    Add {
+        name: String,
+        /// analyst, partner or publisher.
+        #[arg(long)]
+        role: String,
+        /// For role partner: the organisation's landing folder name
+        /// (police-northshire), whose rows the user may read.
+        #[arg(long)]
+        partner: Option<String>,
+        /// Read the password from the first line of standard input
+        /// (scripts: `printf '%s\n' "$PW" | vru user add ... --password-stdin`).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users with their roles (no secrets).
+    List,
+    /// Remove a user: their next login is refused (open connections run on
+    /// until they close).
+    Remove { name: String },
+}
+
+fn read_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if from_stdin || !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let ask = |prompt: &str| -> anyhow::Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush()?;
+        let _ = std::process::Command::new("stty").arg("-echo").stdin(std::process::Stdio::inherit()).status();
+        let mut line = String::new();
+        let r = stdin.lock().read_line(&mut line);
+        let _ = std::process::Command::new("stty").arg("echo").stdin(std::process::Stdio::inherit()).status();
+        eprintln!();
+        r?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let first = ask(&format!("Password for {name}: "))?;
+    if ask("Again: ")? != first {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+pub fn user(config: &Config, a: UserArgs) -> anyhow::Result<()> {
+    let path = a.users.unwrap_or_else(|| config.users_file());
+    let mut file = UsersFile::load(&path)?;
+    match a.command {
+        UserCommand::Add { name, role, partner, password_stdin } => {
+            let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}: analyst, partner or publisher"))?;
+            if let Some(p) = &partner {
+                vru_ingest::extract::source_of_partner(p).map_err(anyhow::Error::msg)?;
+            }
+            let password = read_password(&name, password_stdin)?;
+            file.add(&name, role, partner.as_deref(), &password).map_err(anyhow::Error::msg)?;
+            file.save(&path)?;
+            println!("user {name} ({role}{}) saved in {}", partner.map(|p| format!(", {p}")).unwrap_or_default(), path.display());
+        }
+        UserCommand::List => {
+            for (name, u) in &file.users {
+                println!("{name}\t{}\t{}", u.role, u.partner.as_deref().unwrap_or("-"));
+            }
+            eprintln!("{} user(s) in {}", file.users.len(), path.display());
+        }
+        UserCommand::Remove { name } => {
+            if !file.remove(&name) {
+                bail!("no user {name} in {}", path.display());
+            }
+            file.save(&path)?;
+            println!("user {name} removed from {}", path.display());
+        }
+    }
+    Ok(())
+}

@@ -141,6 +141,10 @@ impl Normaliser {
             // deleted unread messages), stop and say so rather than skip them.
             .set("auto.offset.reset", "error")
             .set("queued.max.messages.kbytes", "16384")
+            // A fetch that finds nothing new returns after 50 ms, not the
+            // default 500: in embedded mode ingest waits for each chunk to be
+            // read, and that wait was most of a big extract's time.
+            .set("fetch.wait.max.ms", "50")
             .create()?;
         let dlq: FutureProducer = kafka.client_config(bootstrap).set("enable.idempotence", "true").create()?;
         let timeout = Duration::from_secs(30);
@@ -231,7 +235,9 @@ impl Normaliser {
     pub async fn run(&mut self, shutdown: impl Future<Output = ()>, exit_when_idle: bool) -> Result<Stats, NormaliserError> {
         tokio::pin!(shutdown);
         let age = Duration::from_millis(self.opts.max_batch_age_ms);
-        let mut tick = tokio::time::interval((age / 4).max(Duration::from_millis(20)));
+        // Frequent ticks publish read positions promptly (embedded ingest
+        // waits on them); flushing still follows the batch age.
+        let mut tick = tokio::time::interval((age / 4).clamp(Duration::from_millis(20), Duration::from_millis(50)));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -197,3 +197,55 @@ async fn broker_stopped_and_restarted_mid_stream() {
     assert!(wait_exit(&mut normaliser, Duration::from_secs(60), "normaliser").success(), "{}", d.log("normalise.log"));
     assert_eq!(lake_ids(&Lake::new(d.lake())).await, expected);
 }
+
+/// Resident memory of a process, from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+/// A broker that stops answering (SIGSTOP) while ingest is producing: the
+/// producer's queue is bounded, so ingest waits with flat memory instead
+/// of reading on and buffering the rest of the file; it resumes when the
+/// broker does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_broker_makes_the_producer_wait() {
+    if !nisshi_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(&dir.path().join("city"), &small_city(33));
+    let files = extract_files(&landing_dir(&summary));
+    let (partner, source) =
+        files.iter().find(|(p, f)| p.starts_with("police") && f.to_string_lossy().contains("offences")).unwrap().clone();
+    let big = dir.path().join("offences_2024-06-01.csv");
+    big_extract(&source, &big, 40);
+    let expected = expected_ids(&[(partner.clone(), big.clone())]);
+    let broker = OwnBroker::start(&dir.path().join("broker"), "memory://nisshi/");
+    let d = Deployment::new(&dir.path().join("data"), &broker.address(), "slow").set("KAFKA__QUEUE_MAX_KBYTES", "4096");
+    let mut ingest = d.spawn(&["ingest", "--partner", &partner, big.to_str().unwrap()], "ingest.log");
+    let topic = format!("{}.police", d.prefix);
+    let begun = Instant::now();
+    while in_topic(&broker.address(), &topic) < expected.len() as i64 / 5 {
+        assert!(ingest.try_wait().unwrap().is_none(), "ingest ended before the stall:\n{}", d.log("ingest.log"));
+        assert!(begun.elapsed() < Duration::from_secs(120), "ingest published nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = std::fs::read_to_string(broker.dir.join("broker.pid")).unwrap().trim().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let at_stall = rss_kb(ingest.id());
+    let mut peak = at_stall;
+    for _ in 0..24 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak = peak.max(rss_kb(ingest.id()));
+    }
+    let still_running = ingest.try_wait().unwrap().is_none();
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    eprintln!("broker stalled 7 s: ingest RSS {at_stall} kB at 1 s, peak {peak} kB over the next 6 s");
+    assert!(still_running, "ingest waits for a stalled broker:\n{}", d.log("ingest.log"));
+    assert!(peak < at_stall + 16 * 1024, "memory grew while the broker stalled: {at_stall} -> {peak} kB");
+    assert!(wait_exit(&mut ingest, Duration::from_secs(300), "ingest").success(), "{}", d.log("ingest.log"));
+    d.run(&["normalise", "--until-idle"]);
+    assert_eq!(lake_ids(&Lake::new(d.lake())).await, expected);
+}

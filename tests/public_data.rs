@@ -18,15 +18,15 @@ use vru_model::tables::Reference;
 use vru_queries::{LakeSource, SessionOptions, build_session};
 
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_h1_equals_the_published_rows_and_d1_runs_with_imd() {
     let dir = tempfile::tempdir().unwrap();
-    // Copied: receipts are written beside the files, and shared/ is read-only.
+    // Copied: receipts are written beside the files, and tests/data stays clean.
     let mut csvs: Vec<PathBuf> = Vec::new();
-    for e in std::fs::read_dir(shared().join("police_uk")).expect("../shared/data/police_uk") {
+    for e in std::fs::read_dir(shared().join("police_uk")).expect("tests/data/police_uk") {
         let p = e.unwrap().path();
         if p.extension().is_none_or(|x| x != "csv") {
             continue;

@@ -48,6 +48,17 @@ fn big_extract(source: &std::path::Path, out: &std::path::Path, mb: u32) {
     assert!(ok.success(), "scripts/big-extract");
 }
 
+/// Waits until `n` messages are in `topic`, while the ingest process that
+/// sends them is still running (the fault must land mid-stream).
+async fn until_in_topic(ingest: &mut std::process::Child, d: &Deployment, brokers: &str, topic: &str, n: i64, fault: &str) {
+    let begun = Instant::now();
+    while in_topic(brokers, topic) < n {
+        assert!(ingest.try_wait().unwrap().is_none(), "ingest ended before the {fault}:\n{}", d.log("ingest.log"));
+        assert!(begun.elapsed() < Duration::from_secs(120), "ingest published nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A deterministic "random" sleep between `lo` and `hi` ms (xorshift), so a
 /// failure can be replayed with the same kill points.
 fn pause(state: &mut u64, lo: u64, hi: u64) -> Duration {
@@ -130,11 +141,7 @@ async fn ingest_killed_mid_extract_completes_on_rerun_without_duplicates() {
     // Kill once a fifth of the rows are in the topic.
     let topic = format!("{}.police", d.prefix);
     let begun = Instant::now();
-    while in_topic(&brokers, &topic) < expected.len() as i64 / 5 {
-        assert!(first.try_wait().unwrap().is_none(), "ingest ended before the kill:\n{}", d.log("ingest.log"));
-        assert!(begun.elapsed() < Duration::from_secs(120), "ingest published nothing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_in_topic(&mut first, &d, &brokers, &topic, expected.len() as i64 / 5, "kill").await;
     first.kill().unwrap();
     first.wait().unwrap();
     d.run(&["normalise", "--until-idle"]);
@@ -170,12 +177,7 @@ async fn broker_stopped_and_restarted_mid_stream() {
     let mut ingest = d.spawn(&["ingest", "--watch", landing.to_str().unwrap(), "--once"], "ingest.log");
     let mut normaliser = d.spawn(&["normalise"], "normalise.log");
     let topic = format!("{}.police", d.prefix);
-    let begun = Instant::now();
-    while in_topic(&broker.address(), &topic) < 40_000 {
-        assert!(ingest.try_wait().unwrap().is_none(), "ingest ended before the outage:\n{}", d.log("ingest.log"));
-        assert!(begun.elapsed() < Duration::from_secs(120), "ingest published nothing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_in_topic(&mut ingest, &d, &broker.address(), &topic, 40_000, "outage").await;
     let before = in_topic(&broker.address(), &topic);
     broker.down();
     let down_at = Instant::now();
@@ -225,12 +227,7 @@ async fn slow_broker_makes_the_producer_wait() {
     let d = Deployment::new(&dir.path().join("data"), &broker.address(), "slow").set("KAFKA__QUEUE_MAX_KBYTES", "4096");
     let mut ingest = d.spawn(&["ingest", "--partner", &partner, big.to_str().unwrap()], "ingest.log");
     let topic = format!("{}.police", d.prefix);
-    let begun = Instant::now();
-    while in_topic(&broker.address(), &topic) < expected.len() as i64 / 5 {
-        assert!(ingest.try_wait().unwrap().is_none(), "ingest ended before the stall:\n{}", d.log("ingest.log"));
-        assert!(begun.elapsed() < Duration::from_secs(120), "ingest published nothing");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_in_topic(&mut ingest, &d, &broker.address(), &topic, expected.len() as i64 / 5, "stall").await;
     let pid = std::fs::read_to_string(broker.dir.join("broker.pid")).unwrap().trim().to_string();
     assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -7,7 +7,7 @@
 //! independent producer write events without our code; the cost of parsing
 //! it is measured in `BENCHMARKS.md`.
 
-use crate::ids::{EventId, is_lsoa_code, is_pseudonym};
+use crate::ids::{EventId, is_lsoa_code, is_pseudonym, is_small_area_code};
 use crate::tables::Table;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -138,6 +138,11 @@ pub struct Envelope {
     pub sex: Option<Sex>,
     pub home_lsoa: Option<String>,
     pub event_lsoa: Option<String>,
+    /// A hash of what the row says ([`Event::content_hash`]): a record
+    /// re-sent with the same id and version but other content is a
+    /// conflict, not a duplicate. Absent from events other producers wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 /// One police-recorded offence as seen by one person in one role.
@@ -311,9 +316,71 @@ struct WireIn<'a> {
     attributes: &'a RawValue,
 }
 
+impl Source {
+    /// Sources whose records carry no version (data.police.uk republishes a
+    /// month with new outcomes): a change of content is a new revision,
+    /// identified by the content itself, and the latest ingested wins.
+    pub fn content_addressed(&self) -> bool {
+        *self == Source::PoliceUk
+    }
+}
+
+/// What a row says, without where and when it was read.
+#[derive(Serialize)]
+struct Content<'a> {
+    kind: Kind,
+    record_id: &'a str,
+    record_version: u32,
+    occurred_at: NaiveDateTime,
+    recorded_at: Option<NaiveDateTime>,
+    subject: &'a Option<String>,
+    role: Option<Role>,
+    age: Option<u8>,
+    sex: Option<Sex>,
+    home_lsoa: &'a Option<String>,
+    event_lsoa: &'a Option<String>,
+    attributes: &'a Attributes,
+}
+
 impl Event {
     pub fn table(&self) -> Table {
         self.envelope.kind.table()
+    }
+
+    /// 16 hex digits of SHA-256 over the row's content (everything but the
+    /// ids, the extract and the ingest time). Stable across releases: it is
+    /// kept in the lake and compared with rows sent years later.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let e = &self.envelope;
+        let c = Content {
+            kind: e.kind,
+            record_id: if e.source.content_addressed() { "" } else { &e.record_id },
+            record_version: e.record_version,
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+            subject: &e.subject,
+            role: e.role,
+            age: e.age,
+            sex: e.sex,
+            home_lsoa: &e.home_lsoa,
+            event_lsoa: &e.event_lsoa,
+            attributes: &self.attributes,
+        };
+        let json = serde_json::to_vec(&c).expect("content serialises");
+        hex::encode(&Sha256::digest(&json)[..8])
+    }
+
+    /// Sets the content hash and, for content-addressed sources, the event
+    /// id that depends on it. Every event a reader makes passes here.
+    pub fn seal(mut self) -> Event {
+        let hash = self.content_hash();
+        let e = &mut self.envelope;
+        if e.source.content_addressed() {
+            e.event_id = EventId::derive_revision(e.source.as_str(), &e.partner, &e.record_id, &hash);
+        }
+        e.content_hash = Some(hash);
+        self
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -351,7 +418,14 @@ impl Event {
 
 fn check_envelope(env: &Envelope) -> Result<(), DecodeError> {
     let bad = |m: String| Err(DecodeError::Envelope(m));
-    let expected = EventId::derive(env.source.as_str(), &env.partner, &env.record_id, env.record_version);
+    let expected = match (&env.content_hash, env.source.content_addressed()) {
+        (Some(hash), true) => EventId::derive_revision(env.source.as_str(), &env.partner, &env.record_id, hash),
+        (None, true) => return bad(format!("a `{}` event needs its content_hash: its id is derived from it", env.source)),
+        (_, false) => EventId::derive(env.source.as_str(), &env.partner, &env.record_id, env.record_version),
+    };
+    if env.content_hash.as_ref().is_some_and(|h| h.len() != 16 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return bad("content_hash must be 16 hex digits".into());
+    }
     if env.event_id != expected {
         return bad(format!("event_id {} does not match source/partner/record_id/record_version (expected {expected})", env.event_id));
     }
@@ -363,12 +437,15 @@ fn check_envelope(env: &Envelope) -> Result<(), DecodeError> {
     {
         return bad("subject is not a pseudonym (64 lowercase hex digits); raw identifiers are refused".into());
     }
-    for (name, lsoa) in [("home_lsoa", &env.home_lsoa), ("event_lsoa", &env.event_lsoa)] {
-        if let Some(code) = lsoa
-            && !is_lsoa_code(code)
-        {
-            return bad(format!("{name} `{code}` is not an LSOA code"));
-        }
+    if let Some(code) = &env.event_lsoa
+        && !is_lsoa_code(code)
+    {
+        return bad(format!("event_lsoa `{}` is not an LSOA code", crate::identifiers::shown(code)));
+    }
+    if let Some(code) = &env.home_lsoa
+        && !is_small_area_code(code)
+    {
+        return bad(format!("home_lsoa `{}` is not a UK small-area code", crate::identifiers::shown(code)));
     }
     if env.age.is_some_and(|a| a > 120) {
         return bad(format!("age {} is out of range 0-120", env.age.unwrap_or_default()));
@@ -398,6 +475,7 @@ pub(crate) mod tests {
             sex: Some(Sex::Male),
             home_lsoa: Some("E01000001".into()),
             event_lsoa: Some("E01000002".into()),
+            content_hash: None,
         };
         let attributes = Attributes::Offence(Offence {
             crime_ref: "c".repeat(64),
@@ -408,7 +486,19 @@ pub(crate) mod tests {
             outcome: None,
             outcome_date: None,
         });
-        Event { envelope, attributes }
+        Event { envelope, attributes }.seal()
+    }
+
+    #[test]
+    fn content_hash_ignores_where_and_when_it_was_read() {
+        let a = sample();
+        let mut b = sample();
+        b.envelope.ingested_at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        b.envelope.extract_id = "f".repeat(64);
+        assert_eq!(a.content_hash(), b.content_hash());
+        b.envelope.age = Some(18);
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_eq!(a.envelope.content_hash.as_deref().map(str::len), Some(16));
     }
 
     #[test]

@@ -229,6 +229,32 @@ pub enum DlqCommand {
     },
 }
 
+/// What `vru dlq list` shows of a message. Another producer's message may
+/// carry what ours never do, so every string in it is screened like a
+/// partner's value, and a message that is not JSON is shown masked.
+fn dlq_preview(payload: &[u8]) -> String {
+    use vru_model::identifiers::{Place, scan, shown};
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return shown(&String::from_utf8_lossy(&payload[..payload.len().min(80)]));
+    };
+    let mut values = Vec::new();
+    strings(&json, &mut values);
+    // Our ids and hashes are hex: their digits are not numbers of people.
+    let hex_id = |v: &str| v.len() >= 16 && v.bytes().all(|b| b.is_ascii_hexdigit()) && v.bytes().any(|b| b.is_ascii_alphabetic());
+    match values.iter().filter(|v| !hex_id(v)).find_map(|v| scan(v, Place::Typed).strong) {
+        Some(f) => format!("[payload withheld: it holds {}]", f.describe()),
+        None => String::from_utf8_lossy(payload).chars().take(80).collect(),
+    }
+}
+
 pub async fn dlq(config: &Config, a: DlqArgs) -> anyhow::Result<()> {
     if config.kafka.is_embedded() {
         bail!("the dead-letter topic lives in Kafka: give --brokers HOST:PORT (the embedded broker keeps nothing after its process ends)");
@@ -237,7 +263,7 @@ pub async fn dlq(config: &Config, a: DlqArgs) -> anyhow::Result<()> {
     match a.command {
         DlqCommand::List => {
             for d in &letters {
-                let preview: String = String::from_utf8_lossy(&d.payload).chars().take(80).collect();
+                let preview = dlq_preview(&d.payload);
                 println!(
                     "{}@{}  from {}/{}@{}  {}  {}\n    {}",
                     d.dlq_partition, d.dlq_offset, d.topic, d.partition, d.offset, d.failed_at, d.reason, preview

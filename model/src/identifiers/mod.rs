@@ -183,6 +183,32 @@ pub fn shown(value: &str) -> String {
     format!("{first}…{last} ({n} characters)")
 }
 
+/// Error text from a parser that quotes what it read (serde's `invalid
+/// type: string "943 476 5919"`): each quoted or back-ticked piece shown
+/// as [`shown`] would.
+pub fn scrub_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['"', '`']) {
+        let q = rest.as_bytes()[i] as char;
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        match rest.find(q) {
+            Some(j) => {
+                out.push_str(&shown(&rest[..j]));
+                out.push(q);
+                rest = &rest[j + 1..];
+            }
+            None => {
+                out.push_str(&shown(rest));
+                return out;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// 10 digits with a valid NHS check digit, written with or without the
 /// usual separators (`943 476 5919`).
 pub fn is_nhs_number(s: &str) -> bool {
@@ -273,6 +299,10 @@ mod tests {
         assert_eq!(shown("E0100000"), "E0100000");
         assert_eq!(shown("stabbing"), "s…g (8 characters)");
         assert_eq!(shown("AB123456C"), "[National Insurance number]");
+        assert_eq!(
+            scrub_quoted("invalid type: string \"943 476 5919\", expected u8 at `age`"),
+            "invalid type: string \"[NHS number]\", expected u8 at `age`"
+        );
     }
 
     #[test]

@@ -137,4 +137,53 @@ mod tests {
         bad[0] = ("month", "March 2022");
         assert!(parse_pairs(ExtractKind::StreetCrimes, &bad).unwrap_err().reason.contains("YYYY-MM"));
     }
+
+    /// Parses rows of one file in order, as the reader does.
+    fn file(rows: &[Vec<(&str, &str)>]) -> Vec<crate::Event> {
+        use crate::extract::{Header, Row};
+        let kind = ExtractKind::StreetCrimes;
+        let names: Vec<&str> = kind.columns().iter().map(|c| c.name).collect();
+        let header = Header::check(kind, &names).unwrap();
+        let cat = crate::classification::Catalogue::builtin();
+        let ctx = Context::new(PUBLIC_PARTNER, "x", chrono::DateTime::from_timestamp(1_735_689_600, 0).unwrap(), &cat);
+        let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        rows.iter()
+            .enumerate()
+            .map(|(i, pairs)| {
+                let fields: Vec<&str> = names.iter().map(|n| pairs.iter().find(|(k, _)| k == n).map_or("", |(_, v)| *v)).collect();
+                let row = Row { header: &header, fields: &fields, line: i as u64 + 2, today, extract_date: today, kind };
+                crate::sources::parse(&ctx, &row).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identical_asb_rows_each_count_and_a_redownload_adds_nothing() {
+        let asb = vec![
+            ("month", "2022-03"),
+            ("lsoa_code", "E01027598"),
+            ("location", "On or near Oak Street"),
+            ("crime_type", "Anti-social behaviour"),
+        ];
+        let other = vec![("month", "2022-03"), ("lsoa_code", "E01027599"), ("crime_type", "Anti-social behaviour")];
+        let first = file(&[asb.clone(), other.clone(), asb.clone(), asb.clone()]);
+        let ids: std::collections::HashSet<_> = first.iter().map(|e| e.envelope.event_id).collect();
+        assert_eq!(ids.len(), 4, "three identical incidents are three incidents");
+        // The same rows in another order of download: the same ids.
+        let again = file(&[asb.clone(), asb.clone(), other, asb]);
+        assert_eq!(again.iter().map(|e| e.envelope.event_id).collect::<std::collections::HashSet<_>>(), ids);
+    }
+
+    #[test]
+    fn a_revised_outcome_is_a_new_revision_of_the_same_crime() {
+        let crime =
+            |outcome| vec![("crime_id", "abc123"), ("month", "2022-03"), ("crime_type", "Robbery"), ("last_outcome_category", outcome)];
+        let before = &file(&[crime("Under investigation")])[0];
+        let after = &file(&[crime("Offender given a caution")])[0];
+        let same = &file(&[crime("Under investigation")])[0];
+        assert_eq!(before.envelope.record_id, after.envelope.record_id);
+        assert_ne!(before.envelope.event_id, after.envelope.event_id);
+        assert_eq!(before.envelope.event_id, same.envelope.event_id);
+        assert_eq!(before.envelope.partner, PUBLIC_PARTNER);
+    }
 }

@@ -97,7 +97,10 @@ async fn the_daemon_survives_everything_partners_drop() {
     while started.elapsed() < Duration::from_secs(secs) {
         n += 1;
         if let Some(status) = daemon.try_wait().unwrap() {
-            panic!("the daemon exited ({status}) after {n} drops:\n{}", std::fs::read_to_string(dir.path().join("vru.log")).unwrap_or_default());
+            panic!(
+                "the daemon exited ({status}) after {n} drops:\n{}",
+                std::fs::read_to_string(dir.path().join("vru.log")).unwrap_or_default()
+            );
         }
         let (partner, kind) = GOOD[rng.random_range(0..GOOD.len())];
         let pdir = landing.join(partner);

@@ -83,6 +83,9 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
     for f in &exposed {
         println!("EXPOSED {}: published {}, exact {}, intruder interval {}", f.cell, f.published, f.exact, f.interval);
     }
+    for e in &protected.audit.exposed {
+        println!("LEFT EXPOSED BY PROTECTION {}: published {}, {}", e.cell, e.published, e.interval);
+    }
     for d in &audit.derived_mismatches {
         println!("DERIVED FROM EXACT COUNTS {d}");
     }

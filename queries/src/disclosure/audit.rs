@@ -17,10 +17,13 @@
 //! when:
 //! - for a **sensitive** cell (true value `x` in `1..=threshold`, published
 //!   as `*` or never published), the interval `[lo, hi]` satisfies
-//!   `hi >= x + p` and `lo <= max(x - p, a)`, where `a` is what the intruder
-//!   knows a priori (1 for `*`, 0 for an unpublished remainder): the
-//!   intruder cannot rule out a value `p` above the truth, nor (as far as
-//!   non-negativity allows) `p` below it;
+//!   `hi >= x + p` and `lo <= max(x - p, f)`, where `f` is the cell's floor:
+//!   its minimum when only which counts are zero is known (every other
+//!   count at least 1, remainders at least 0), i.e. what non-negativity and
+//!   the shown zeros allow whatever else is published (a 3-year total of
+//!   three suppressed non-zero years is at least 3 for anyone). So the
+//!   intruder cannot rule out a value `p` above the truth, nor learn more
+//!   below it than the zeros already say;
 //! - for any other suppressed cell and every rounded published cell, the
 //!   interval is not a single value (the exact count cannot be recovered).
 //!
@@ -235,6 +238,44 @@ pub fn run_with(m: &Model, shown: &[Shown], rules: &Rules, only: Option<&[usize]
             return Err(DisclosureError::Inconsistent(format!("{} cells published exactly do not add up", m.eqs[i].relation)));
         }
     }
+    // The floor model: only which counts are zero is known (every other
+    // count is at least 1, remainders at least 0). A sensitive cell's lower
+    // side is judged against its minimum there: what non-negativity and the
+    // published zeros allow whatever else is published.
+    let mut floor_bounds: BTreeMap<usize, (i64, Option<i64>)> = BTreeMap::new();
+    for v in 0..n {
+        let (lo, hi) = match shown[v] {
+            Shown::Value(0) => (0, Some(0)),
+            Shown::Hidden => (0, None),
+            _ => (1, None),
+        };
+        let b = floor_bounds.entry(class[v]).or_insert((lo, hi));
+        b.0 = b.0.max(lo);
+        b.1 = match (b.1, hi) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+    }
+    let mut floor_comp = Dsu::new(n);
+    for t in &eqs {
+        let free: Vec<usize> = t.keys().copied().filter(|c| !fixed(*c, &floor_bounds)).collect();
+        for w in free.windows(2) {
+            floor_comp.union(w[0], w[1]);
+        }
+    }
+    let mut floor_eqs: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, t) in eqs.iter().enumerate() {
+        if let Some(c) = t.keys().copied().find(|c| !fixed(*c, &floor_bounds)) {
+            floor_eqs.entry(floor_comp.find(c)).or_default().push(i);
+        }
+    }
+    let mut floor_members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for c in floor_bounds.keys() {
+        if !fixed(*c, &floor_bounds) {
+            floor_members.entry(floor_comp.find(*c)).or_default().push(*c);
+        }
+    }
+    let mut floors: BTreeMap<usize, i64> = BTreeMap::new();
     let targets: Vec<usize> = match only {
         Some(vs) => vs.to_vec(),
         None => (0..n).collect(),
@@ -309,7 +350,19 @@ pub fn run_with(m: &Model, shown: &[Shown], rules: &Rules, only: Option<&[usize]
             }
         };
         let x = m.vars[v].exact;
-        let a = apriori(shown[v], rules).0;
+        let mut a = apriori(shown[v], rules).0;
+        if need == Need::Sensitive && !meets(need, x, a, iv, rules.protection) && iv.hi.is_none_or(|h| h >= x + rules.protection) {
+            let root = floor_comp.find(c);
+            a = match (floors.get(&c), floor_eqs.get(&root)) {
+                (Some(f), _) => *f,
+                (None, None) => floor_bounds[&c].0,
+                (None, Some(eq_ids)) => {
+                    let f = solve(&floor_members[&root], eq_ids, &eqs, &floor_bounds, c, &mut stats)?.lo;
+                    floors.insert(c, f);
+                    f
+                }
+            };
+        }
         out.push(Finding {
             var: v,
             cell: m.vars[v].name.clone(),

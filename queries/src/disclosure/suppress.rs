@@ -160,8 +160,30 @@ fn choose(m: &Model, shown: &[Shown], rules: &Rules, v: usize, need: Need) -> Op
         }
     }
     options.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (_, i) = options.first()?;
-    m.eqs[*i].terms.iter().map(|(w, _)| *w).filter(|w| *w != v && candidate(*w)).min_by_key(|w| (m.vars[*w].exact, *w))
+    if let Some((_, i)) = options.first() {
+        return m.eqs[*i].terms.iter().map(|(w, _)| *w).filter(|w| *w != v && candidate(*w)).min_by_key(|w| (m.vars[*w].exact, *w));
+    }
+    // Every equation with v is already hidden: what pins v is further
+    // away (the cells hiding it are pinned by their own margins). Search
+    // outwards, equation by equation, for the nearest published count.
+    let mut seen_vars: BTreeSet<usize> = BTreeSet::from([v]);
+    let mut seen_eqs: BTreeSet<usize> = BTreeSet::new();
+    let mut frontier = vec![v];
+    for _ in 0..8 {
+        let eqs: Vec<usize> = (0..m.eqs.len())
+            .filter(|i| !seen_eqs.contains(i) && m.eqs[*i].terms.iter().any(|(w, _)| frontier.contains(w)))
+            .collect();
+        if eqs.is_empty() {
+            return None;
+        }
+        let found = eqs.iter().flat_map(|i| m.eqs[*i].terms.iter().map(|(w, _)| *w)).filter(|w| candidate(*w)).min_by_key(|w| (m.vars[*w].exact, *w));
+        if found.is_some() {
+            return found;
+        }
+        seen_eqs.extend(eqs.iter().copied());
+        frontier = eqs.iter().flat_map(|i| m.eqs[*i].terms.iter().map(|(w, _)| *w)).filter(|w| seen_vars.insert(*w)).collect();
+    }
+    None
 }
 
 #[cfg(test)]

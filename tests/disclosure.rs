@@ -32,7 +32,11 @@ async fn lake(dir: &Path) -> (Lake, Vec<String>) {
 }
 
 fn options(lake: &Lake, focus: Vec<String>) -> SessionOptions {
-    SessionOptions::new(LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() }, Definition::builtin("local").unwrap(), focus)
+    SessionOptions::new(
+        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        Definition::builtin("local").unwrap(),
+        focus,
+    )
 }
 
 async fn rows(ctx: &SessionContext, sql: &str) -> Vec<HashMap<String, Option<String>>> {
@@ -118,7 +122,13 @@ async fn declared_relations_hold_on_the_exact_numbers() {
                 assert!(n > 0 || public_data, "relation {:?} has no instance on the demo lake: it may not match its SQL", r.name);
             }
         }
-        eprintln!("focus {:?}: {} cells, {} equations, instances {:?}", opts.focus_area, model.vars.len(), model.eqs.len(), model.instances);
+        eprintln!(
+            "focus {:?}: {} cells, {} equations, instances {:?}",
+            opts.focus_area,
+            model.vars.len(),
+            model.eqs.len(),
+            model.instances
+        );
     }
 }
 
@@ -148,15 +158,22 @@ async fn the_five_attacks_recover_nothing() {
             lo("s.focus_offences", r)
         )
     };
-    let truth = exact(&analyst, "SELECT period, period_type, focus_offences FROM measure_h5 WHERE offence_group = 'homicide'", &["period", "period_type"], "focus_offences").await;
-    let attacked = |rs: Vec<HashMap<String, Option<String>>>, truth: &HashMap<Vec<String>, i64>, keys: &[&str], name: &str| -> Vec<Attacked> {
-        rs.iter()
-            .map(|r| {
-                let k: Vec<String> = keys.iter().map(|c| r[*c].clone().unwrap_or_default()).collect();
-                Attacked { what: format!("{name} {}", k.join(" ")), exact: truth[&k], lo: opt(r, "lo").unwrap_or(1), hi: opt(r, "hi") }
-            })
-            .collect()
-    };
+    let truth = exact(
+        &analyst,
+        "SELECT period, period_type, focus_offences FROM measure_h5 WHERE offence_group = 'homicide'",
+        &["period", "period_type"],
+        "focus_offences",
+    )
+    .await;
+    let attacked =
+        |rs: Vec<HashMap<String, Option<String>>>, truth: &HashMap<Vec<String>, i64>, keys: &[&str], name: &str| -> Vec<Attacked> {
+            rs.iter()
+                .map(|r| {
+                    let k: Vec<String> = keys.iter().map(|c| r[*c].clone().unwrap_or_default()).collect();
+                    Attacked { what: format!("{name} {}", k.join(" ")), exact: truth[&k], lo: opt(r, "lo").unwrap_or(1), hi: opt(r, "hi") }
+                })
+                .collect()
+        };
     let got = attacked(rows(&partner, &h5(0)).await, &truth, &["period", "period_type"], "H5 focus homicide");
     let mut hit = 0;
     hit += check("attack 1 (partner, H5 union minus a group)", &got, pt, pp);
@@ -178,12 +195,26 @@ async fn the_five_attacks_recover_nothing() {
             thi = hi("h.offences", r)
         )
     };
-    let truth = exact(&analyst, "SELECT period, period_type, CAST(imd_decile AS VARCHAR) AS imd_decile, offences FROM measure_d1", &["period", "period_type", "imd_decile"], "offences").await;
+    let truth = exact(
+        &analyst,
+        "SELECT period, period_type, CAST(imd_decile AS VARCHAR) AS imd_decile, offences FROM measure_d1",
+        &["period", "period_type", "imd_decile"],
+        "offences",
+    )
+    .await;
     let got = attacked(rows(&partner, &d1(0)).await, &truth, &["period", "period_type", "imd_decile"], "D1 decile");
     hit += check("attack 2 (partner, H1 total minus the other D1 deciles)", &got, pt, pp);
 
     // 3. Partner and publisher: Y1 people - male, the people not male.
-    let y1 = |r: i64| format!("SELECT period, {} - {} AS lo, {} - {} AS hi FROM measure_y1", lo("people", r), hi("male", r), hi("people", r), lo("male", r));
+    let y1 = |r: i64| {
+        format!(
+            "SELECT period, {} - {} AS lo, {} - {} AS hi FROM measure_y1",
+            lo("people", r),
+            hi("male", r),
+            hi("people", r),
+            lo("male", r)
+        )
+    };
     let truth = exact(&analyst, "SELECT period, people - male AS not_male FROM measure_y1", &["period"], "not_male").await;
     let got = attacked(rows(&partner, &y1(0)).await, &truth, &["period"], "Y1 not male");
     hit += check("attack 3 (partner, Y1 people minus male)", &got, pt, pp);
@@ -200,7 +231,11 @@ async fn the_five_attacks_recover_nothing() {
             continue;
         }
         let (n, pop): (f64, f64) = (n.parse().unwrap(), r["population"].as_deref().unwrap().parse().unwrap());
-        assert_eq!(rate.parse::<f64>().unwrap(), (n * 1000.0 / pop * 100.0).round() / 100.0, "rate not computed from the published count {n}");
+        assert_eq!(
+            rate.parse::<f64>().unwrap(),
+            (n * 1000.0 / pop * 100.0).round() / 100.0,
+            "rate not computed from the published count {n}"
+        );
         assert_eq!(n as i64 % 5, 0);
         rates += 1;
         if let (Some(c), Some(p)) = (r["change"].as_deref(), r["previous_offences"].as_deref())
@@ -217,7 +252,11 @@ async fn the_five_attacks_recover_nothing() {
 
     // 5. Default configuration (every LA in the focus area): a suppressed
     // LA cell of H1 = focus - the other LAs.
-    let all_las: Vec<String> = rows(&analyst, "SELECT DISTINCT CAST(la_code AS VARCHAR) AS la FROM lsoa_lookup").await.iter().map(|r| r["la"].clone().unwrap()).collect();
+    let all_las: Vec<String> = rows(&analyst, "SELECT DISTINCT CAST(la_code AS VARCHAR) AS la FROM lsoa_lookup")
+        .await
+        .iter()
+        .map(|r| r["la"].clone().unwrap())
+        .collect();
     let cats = Catalogs::new(options(&lake, all_las.clone()), std::time::Duration::from_secs(3600)).await.unwrap();
     let generation = cats.current().await;
     let partner_all = generation.partner("police-northshire").await.unwrap().ctx;
@@ -244,5 +283,11 @@ async fn the_five_attacks_recover_nothing() {
 }
 
 async fn truth_d1(analyst: &SessionContext) -> HashMap<Vec<String>, i64> {
-    exact(analyst, "SELECT period, period_type, CAST(imd_decile AS VARCHAR) AS imd_decile, offences FROM measure_d1", &["period", "period_type", "imd_decile"], "offences").await
+    exact(
+        analyst,
+        "SELECT period, period_type, CAST(imd_decile AS VARCHAR) AS imd_decile, offences FROM measure_d1",
+        &["period", "period_type", "imd_decile"],
+        "offences",
+    )
+    .await
 }

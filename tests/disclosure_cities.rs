@@ -40,10 +40,17 @@ async fn random_small_cities_have_no_exposed_cell() {
         run_landing(&lake, &landing_dir(&summary)).await;
         // Half the cities with the default configuration (every LA in focus).
         let focus = if case % 2 == 0 { summary.focus_area.clone() } else { vec![] };
-        let mut opts = SessionOptions::new(LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() }, Definition::builtin("local").unwrap(), focus);
+        let mut opts = SessionOptions::new(
+            LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+            Definition::builtin("local").unwrap(),
+            focus,
+        );
         if opts.focus_area.is_empty() {
             let s = build_session(&opts).await.unwrap();
-            let g = report::grid_of(&s.ctx.sql("SELECT DISTINCT CAST(la_code AS VARCHAR) FROM lsoa_lookup").await.unwrap().collect().await.unwrap()).unwrap();
+            let g = report::grid_of(
+                &s.ctx.sql("SELECT DISTINCT CAST(la_code AS VARCHAR) FROM lsoa_lookup").await.unwrap().collect().await.unwrap(),
+            )
+            .unwrap();
             opts.focus_area = g.rows.iter().filter_map(|r| r[0].clone()).collect();
         }
         let session = build_session(&opts).await.unwrap();

@@ -46,10 +46,16 @@ async fn report_is_reproduced_from_its_manifest() {
         summary.focus_area.clone(),
     );
     opts.as_of = year.end_exclusive().pred_opt();
-    let first =
-        report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Public.rules(), &dir.path().join("r1"), chrono::Utc::now())
-            .await
-            .unwrap();
+    let first = report::write(
+        &build_session(&opts).await.unwrap(),
+        &opts,
+        &year,
+        &Policy::Public.rules(),
+        &dir.path().join("r1"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
 
     // New data arrives: the lake moves on.
     let more = dir.path().join("more");
@@ -67,9 +73,10 @@ async fn report_is_reproduced_from_its_manifest() {
     );
     again.as_of = Some(manifest.as_of);
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let second = report::write(&build_session(&again).await.unwrap(), &again, &year, &manifest.audience.rules(), &dir.path().join("r2"), later)
-        .await
-        .unwrap();
+    let second =
+        report::write(&build_session(&again).await.unwrap(), &again, &year, &manifest.audience.rules(), &dir.path().join("r2"), later)
+            .await
+            .unwrap();
     assert_eq!(Manifest { generated_at: first.generated_at, ..second.clone() }, first, "only the run time differs");
     let (a, b) = (files(&dir.path().join("r1")), files(&dir.path().join("r2")));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -84,8 +91,9 @@ async fn report_is_reproduced_from_its_manifest() {
     assert_eq!(html(&first, &a["report.html"]), html(&second, &b["report.html"]), "report.html differs beyond the run time");
 
     // At the latest versions the figures do change: time travel mattered.
-    let latest =
-        report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Public.rules(), &dir.path().join("r3"), later).await.unwrap();
+    let latest = report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Public.rules(), &dir.path().join("r3"), later)
+        .await
+        .unwrap();
     assert_ne!(latest.tables.get("police_offences"), first.tables.get("police_offences"));
     assert_ne!(files(&dir.path().join("r3"))["h1.csv"], a["h1.csv"]);
 }
@@ -149,7 +157,10 @@ fn pixels(png_path: &Path, c: (u8, u8, u8)) -> usize {
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
     let channels = info.color_type.samples();
-    buf[..info.buffer_size()].chunks(channels).filter(|p| p[0].abs_diff(c.0) < 6 && p[1].abs_diff(c.1) < 6 && p[2].abs_diff(c.2) < 6).count()
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p[0].abs_diff(c.0) < 6 && p[1].abs_diff(c.1) < 6 && p[2].abs_diff(c.2) < 6)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,10 +208,16 @@ async fn public_report_explains_suppression_and_rounding_on_the_page() {
         summary.focus_area.clone(),
     );
     opts.as_of = year.end_exclusive().pred_opt();
-    let manifest =
-        report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Public.rules(), &dir.path().join("r"), chrono::Utc::now())
-            .await
-            .unwrap();
+    let manifest = report::write(
+        &build_session(&opts).await.unwrap(),
+        &opts,
+        &year,
+        &Policy::Public.rules(),
+        &dir.path().join("r"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let d = manifest.disclosure.as_ref().expect("the manifest records disclosure control");
     assert!(d.audit.exposed.is_empty() && d.audit.cells_checked > 0, "{:?}", d.audit);
     assert!(d.suppressed_in_report > 0, "a small city's public report has suppressed cells");
@@ -211,7 +228,10 @@ async fn public_report_explains_suppression_and_rounding_on_the_page() {
     assert!(html.contains(&format!("{} suppressed in this report", d.suppressed_in_report)));
     assert!(html.contains("shown as * (suppressed: <a href=\"#protection\">why</a>)"));
     assert!(html.contains("<td>*</td>"), "suppressed cells are in the tables");
-    eprintln!("public report: {} count cells suppressed ({} small, {} secondary over all years)", d.suppressed_in_report, d.primary, d.secondary);
+    eprintln!(
+        "public report: {} count cells suppressed ({} small, {} secondary over all years)",
+        d.suppressed_in_report, d.primary, d.secondary
+    );
     let Some(chromium) = chromium() else { return };
     let shot = screenshot(chromium, &page, dir.path(), "public.png");
     let (box_fill, box_border) = (pixels(&shot, (0xff, 0xf4, 0xd6)), pixels(&shot, (0xe0, 0xa8, 0x00)));

@@ -16,8 +16,18 @@ const AREA: Spec = Spec {
     derived: &[("rate", Derived::Rate { count: "n", population: "pop", per: 1000.0 })],
     keys: &["area", "category"],
     relations: &[
-        Relation { name: "categories", total: &[t("a", "n", KEYS, &[("category", Sel::Is("total"))])], parts: &[t("a", "n", KEYS, &[("category", Sel::Not(&["total"]))])], rest: Rest::Exact },
-        Relation { name: "areas", total: &[t("a", "n", CATS, &[("area", Sel::Is("focus"))])], parts: &[t("a", "n", CATS, &[("area", Sel::FocusLa)])], rest: Rest::Exact },
+        Relation {
+            name: "categories",
+            total: &[t("a", "n", KEYS, &[("category", Sel::Is("total"))])],
+            parts: &[t("a", "n", KEYS, &[("category", Sel::Not(&["total"]))])],
+            rest: Rest::Exact,
+        },
+        Relation {
+            name: "areas",
+            total: &[t("a", "n", CATS, &[("area", Sel::Is("focus"))])],
+            parts: &[t("a", "n", CATS, &[("area", Sel::FocusLa)])],
+            rest: Rest::Exact,
+        },
     ],
     standalone: &[],
 };
@@ -26,14 +36,27 @@ const UNION: Spec = Spec {
     derived: &[],
     keys: &["group"],
     relations: &[
-        Relation { name: "same", total: &[t("u", "n", &[K::C("group")], &[("group", Sel::Not(&["c0+c1"]))])], parts: &[t("a", "n", &[K::C("category")], &[("area", Sel::Is("focus"))])], rest: Rest::Exact },
-        Relation { name: "union", total: &[t("u", "n", &[K::Any], &[("group", Sel::Is("c0+c1"))])], parts: &[t("u", "n", &[K::Any], &[("group", Sel::Not(&["c0+c1"]))])], rest: Rest::Exact },
+        Relation {
+            name: "same",
+            total: &[t("u", "n", &[K::C("group")], &[("group", Sel::Not(&["c0+c1"]))])],
+            parts: &[t("a", "n", &[K::C("category")], &[("area", Sel::Is("focus"))])],
+            rest: Rest::Exact,
+        },
+        Relation {
+            name: "union",
+            total: &[t("u", "n", &[K::Any], &[("group", Sel::Is("c0+c1"))])],
+            parts: &[t("u", "n", &[K::Any], &[("group", Sel::Not(&["c0+c1"]))])],
+            rest: Rest::Exact,
+        },
     ],
     standalone: &[],
 };
 
 fn grid(cols: &[&str], rows: Vec<Vec<String>>) -> Grid {
-    Grid { columns: cols.iter().map(|c| c.to_string()).collect(), rows: rows.into_iter().map(|r| r.into_iter().map(Some).collect()).collect() }
+    Grid {
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        rows: rows.into_iter().map(|r| r.into_iter().map(Some).collect()).collect(),
+    }
 }
 
 /// LAs x categories of small counts (many zeros and small ones).

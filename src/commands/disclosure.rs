@@ -66,13 +66,16 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
         .map(|g| match &year {
             Some(y) => {
                 let year = y.to_string();
-                let keep = |r: &usize| g.get(*r, "period").is_none_or(|p| p <= year.as_str()) && g.get(*r, "period_type").is_none_or(|t| t == "financial_year");
+                let keep = |r: &usize| {
+                    g.get(*r, "period").is_none_or(|p| p <= year.as_str()) && g.get(*r, "period_type").is_none_or(|t| t == "financial_year")
+                };
                 disclosure::Grid { columns: g.columns.clone(), rows: (0..g.rows.len()).filter(keep).map(|r| g.rows[r].clone()).collect() }
             }
             None => g.clone(),
         })
         .collect();
-    let tables: Vec<disclosure::Table<'_>> = outputs.iter().map(|(m, g)| disclosure::Table { view: m.view, spec: &m.spec, grid: g }).collect();
+    let tables: Vec<disclosure::Table<'_>> =
+        outputs.iter().map(|(m, g)| disclosure::Table { view: m.view, spec: &m.spec, grid: g }).collect();
     let t = Instant::now();
     let audit = published::audit_published(&tables, &shown.iter().map(Some).collect::<Vec<_>>(), &ctx, &rules)?;
     let audit_time = t.elapsed();
@@ -89,7 +92,12 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
     for d in &audit.derived_mismatches {
         println!("DERIVED FROM EXACT COUNTS {d}");
     }
-    let published_cells = audit.shown.iter().zip(&audit.model.vars).filter(|(s, v)| matches!(v.kind, disclosure::structure::VarKind::Published(_)) && **s != disclosure::audit::Shown::Hidden).count();
+    let published_cells = audit
+        .shown
+        .iter()
+        .zip(&audit.model.vars)
+        .filter(|(s, v)| matches!(v.kind, disclosure::structure::VarKind::Published(_)) && **s != disclosure::audit::Shown::Hidden)
+        .count();
     let suppressed = audit.shown.iter().filter(|s| **s == disclosure::audit::Shown::Suppressed).count();
     println!(
         "audience {} (threshold {}, rounding {}, protection level {}){}",

@@ -188,7 +188,13 @@ pub fn run(m: &Model, shown: &[Shown], rules: &Rules, only: Option<&[usize]>) ->
     run_with(m, shown, rules, only, Depth::Tightest)
 }
 
-pub fn run_with(m: &Model, shown: &[Shown], rules: &Rules, only: Option<&[usize]>, depth: Depth) -> Result<(Vec<Finding>, Stats), DisclosureError> {
+pub fn run_with(
+    m: &Model,
+    shown: &[Shown],
+    rules: &Rules,
+    only: Option<&[usize]>,
+    depth: Depth,
+) -> Result<(Vec<Finding>, Stats), DisclosureError> {
     let n = m.vars.len();
     // Merge cells that are the same count, intersecting their bounds.
     let mut same = Dsu::new(n);
@@ -312,7 +318,8 @@ pub fn run_with(m: &Model, shown: &[Shown], rules: &Rules, only: Option<&[usize]
             stats.largest = stats.largest.max(vars.len());
             let truth: BTreeMap<usize, i64> = vars.iter().map(|c| (*c, m.vars[*c].exact)).collect();
             for round in 0..6u64 {
-                let objective: BTreeMap<usize, f64> = left.iter().map(|c| (*c, if mix(*c as u64, round) & 1 == 0 { 1.0 } else { -1.0 })).collect();
+                let objective: BTreeMap<usize, f64> =
+                    left.iter().map(|c| (*c, if mix(*c as u64, round) & 1 == 0 { 1.0 } else { -1.0 })).collect();
                 let Some(point) = witness(&vars, &eqs_of[&root], &eqs, &bounds, &truth, &objective, &mut stats)? else { break };
                 let before = left.len();
                 left.retain(|c| {
@@ -411,12 +418,20 @@ fn witness(
     stats.solves += 1;
     match p.solve() {
         Ok(outcome) => Ok(outcome.into_solution().ok().map(|s| idx.iter().map(|(c, x)| (*c, s.var_value(*x))).collect())),
-        Err(microlp::Error::Infeasible) => Err(DisclosureError::Inconsistent(format!("a component of {} cells has no solution", vars.len()))),
+        Err(microlp::Error::Infeasible) => {
+            Err(DisclosureError::Inconsistent(format!("a component of {} cells has no solution", vars.len())))
+        }
         Err(e) => Err(DisclosureError::Solver { vars: vars.len(), message: e.to_string() }),
     }
 }
 
-fn add_equations(p: &mut Problem, idx: &BTreeMap<usize, microlp::Variable>, eq_ids: &[usize], eqs: &[BTreeMap<usize, i64>], bounds: &BTreeMap<usize, (i64, Option<i64>)>) {
+fn add_equations(
+    p: &mut Problem,
+    idx: &BTreeMap<usize, microlp::Variable>,
+    eq_ids: &[usize],
+    eqs: &[BTreeMap<usize, i64>],
+    bounds: &BTreeMap<usize, (i64, Option<i64>)>,
+) {
     for &e in eq_ids {
         let mut lhs = Vec::new();
         let mut rhs = 0.0;
@@ -479,7 +494,11 @@ pub fn report(m: &Model, shown: &[Shown], findings: &[Finding], stats: Stats, ru
         exposed: findings
             .iter()
             .filter(|f| f.exposed)
-            .map(|f| ExposedCell { cell: f.cell.clone(), published: f.published.clone(), interval: format!("{} (exact {})", f.interval, f.exact) })
+            .map(|f| ExposedCell {
+                cell: f.cell.clone(),
+                published: f.published.clone(),
+                interval: format!("{} (exact {})", f.interval, f.exact),
+            })
             .collect(),
         millis,
     }
@@ -493,7 +512,11 @@ mod tests {
 
     fn model(exact: &[i64], eqs: &[&[(usize, i64)]]) -> Model {
         Model {
-            vars: exact.iter().enumerate().map(|(i, x)| Var { kind: VarKind::Published((0, i, 0)), exact: *x, name: format!("c{i}") }).collect(),
+            vars: exact
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Var { kind: VarKind::Published((0, i, 0)), exact: *x, name: format!("c{i}") })
+                .collect(),
             eqs: eqs.iter().map(|t| Equation { relation: "sum", terms: t.to_vec() }).collect(),
             ..Default::default()
         }

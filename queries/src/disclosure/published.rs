@@ -24,7 +24,12 @@ pub struct PublishedAudit {
 
 /// `published[i]` is what the audience received of `tables[i]` (`None`:
 /// the table was not published).
-pub fn audit_published(tables: &[Table<'_>], published: &[Option<&Grid>], ctx: &Context, rules: &Rules) -> Result<PublishedAudit, DisclosureError> {
+pub fn audit_published(
+    tables: &[Table<'_>],
+    published: &[Option<&Grid>],
+    ctx: &Context,
+    rules: &Rules,
+) -> Result<PublishedAudit, DisclosureError> {
     let model = structure::instantiate(tables, ctx);
     // Exact row -> published row, per table.
     let mut row_of: Vec<HashMap<usize, usize>> = Vec::new();
@@ -52,7 +57,10 @@ pub fn audit_published(tables: &[Table<'_>], published: &[Option<&Grid>], ctx: &
                 let Some(c) = shown.col(name) else { continue };
                 for r in 0..shown.rows.len() {
                     if shown.rows[r][c] != again.rows[r][c] {
-                        derived_mismatches.push(format!("{}.{name} row {r}: published {:?}, from the published counts {:?}", t.view, shown.rows[r][c], again.rows[r][c]));
+                        derived_mismatches.push(format!(
+                            "{}.{name} row {r}: published {:?}, from the published counts {:?}",
+                            t.view, shown.rows[r][c], again.rows[r][c]
+                        ));
                     }
                 }
             }
@@ -64,7 +72,9 @@ pub fn audit_published(tables: &[Table<'_>], published: &[Option<&Grid>], ctx: &
         shown.push(match var.kind {
             VarKind::Hidden { .. } => Shown::Hidden,
             VarKind::Published((t, r, c)) => {
-                let cell = row_of[t].get(&r).and_then(|pr| published[t].and_then(|g| g.col(&tables[t].grid.columns[c]).and_then(|pc| g.rows[*pr][pc].as_deref())));
+                let cell = row_of[t]
+                    .get(&r)
+                    .and_then(|pr| published[t].and_then(|g| g.col(&tables[t].grid.columns[c]).and_then(|pc| g.rows[*pr][pc].as_deref())));
                 match cell {
                     None => Shown::Hidden,
                     Some(SUPPRESSED) => Shown::Suppressed,

@@ -82,7 +82,9 @@ pub type CellId = (usize, usize, usize);
 pub enum VarKind {
     Published(CellId),
     /// An unpublished remainder; `sensitive`: a count of people or events.
-    Hidden { sensitive: bool },
+    Hidden {
+        sensitive: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -278,7 +280,10 @@ fn add_same_periods(m: &mut Model, tables: &[Table<'_>], ctx: &Context) {
         let key_cols: Vec<usize> = t.spec.keys.iter().filter_map(|k| t.grid.col(k)).collect();
         let row_key = |r: usize, period: &str, ptype: &str| -> Vec<String> {
             let row = &t.grid.rows[r];
-            [period.to_string(), ptype.to_string()].into_iter().chain(key_cols.iter().map(|c| row[*c].clone().unwrap_or_default())).collect()
+            [period.to_string(), ptype.to_string()]
+                .into_iter()
+                .chain(key_cols.iter().map(|c| row[*c].clone().unwrap_or_default()))
+                .collect()
         };
         let mut rows: HashMap<Vec<String>, usize> = HashMap::new();
         for (r, row) in t.grid.rows.iter().enumerate() {
@@ -295,7 +300,10 @@ fn add_same_periods(m: &mut Model, tables: &[Table<'_>], ctx: &Context) {
                 if let (Some(&a), Some(&b)) = (m.cell_var.get(&(ti, r, c)), m.cell_var.get(&(ti, fr, c))) {
                     *m.instances.entry("same period").or_default() += 1;
                     if m.vars[a].exact != m.vars[b].exact {
-                        m.violations.push(format!("same period: {} is {} but {} is {}", m.vars[a].name, m.vars[a].exact, m.vars[b].name, m.vars[b].exact));
+                        m.violations.push(format!(
+                            "same period: {} is {} but {} is {}",
+                            m.vars[a].name, m.vars[a].exact, m.vars[b].name, m.vars[b].exact
+                        ));
                         continue;
                     }
                     m.eqs.push(Equation { relation: "same period", terms: vec![(a, 1), (b, -1)] });
@@ -321,12 +329,8 @@ mod tests {
     fn instances_join_terms_by_key_and_shift_years() {
         const KEYS: &[K] = &[K::C("period")];
         const PREV: &[K] = &[K::YearsOn("period", 1)];
-        const REL: &[Relation] = &[Relation {
-            name: "previous",
-            total: &[t("v", "previous", KEYS, &[])],
-            parts: &[t("v", "n", PREV, &[])],
-            rest: Rest::Exact,
-        }];
+        const REL: &[Relation] =
+            &[Relation { name: "previous", total: &[t("v", "previous", KEYS, &[])], parts: &[t("v", "n", PREV, &[])], rest: Rest::Exact }];
         let spec = Spec { counts: &["n", "previous"], relations: REL, ..Spec::NONE };
         let g = grid(&["period", "n", "previous"], &[&["2021/22", "4", ""], &["2022/23", "6", "4"], &["2023/24", "9", "5"]]);
         let m = instantiate(&[Table { view: "v", spec: &spec, grid: &g }], &Context::default());
@@ -339,8 +343,12 @@ mod tests {
 
     #[test]
     fn a_counted_rest_is_a_hidden_cell_with_its_exact_value() {
-        const REL: &[Relation] =
-            &[Relation { name: "not male", total: &[t("y", "people", &[K::C("p")], &[])], parts: &[t("y", "male", &[K::C("p")], &[])], rest: Rest::Count("not male") }];
+        const REL: &[Relation] = &[Relation {
+            name: "not male",
+            total: &[t("y", "people", &[K::C("p")], &[])],
+            parts: &[t("y", "male", &[K::C("p")], &[])],
+            rest: Rest::Count("not male"),
+        }];
         let spec = Spec { counts: &["people", "male"], relations: REL, ..Spec::NONE };
         let g = grid(&["p", "people", "male"], &[&["a", "12", "10"]]);
         let m = instantiate(&[Table { view: "y", spec: &spec, grid: &g }], &Context::default());

@@ -45,7 +45,13 @@ pub struct Protected {
 pub fn protect(tables: &[Table<'_>], ctx: &Context, rules: &Rules) -> Result<Protected, DisclosureError> {
     if rules.is_exact() {
         let grids = tables.iter().map(|t| t.grid.clone()).collect();
-        return Ok(Protected { grids, primary: 0, secondary: 0, rounds: 0, audit: AuditReport { audience: rules.policy.as_str().into(), ..Default::default() } });
+        return Ok(Protected {
+            grids,
+            primary: 0,
+            secondary: 0,
+            rounds: 0,
+            audit: AuditReport { audience: rules.policy.as_str().into(), ..Default::default() },
+        });
     }
     let started = Instant::now();
     let m = structure::instantiate(tables, ctx);
@@ -170,13 +176,16 @@ fn choose(m: &Model, shown: &[Shown], rules: &Rules, v: usize, need: Need) -> Op
     let mut seen_eqs: BTreeSet<usize> = BTreeSet::new();
     let mut frontier = vec![v];
     for _ in 0..8 {
-        let eqs: Vec<usize> = (0..m.eqs.len())
-            .filter(|i| !seen_eqs.contains(i) && m.eqs[*i].terms.iter().any(|(w, _)| frontier.contains(w)))
-            .collect();
+        let eqs: Vec<usize> =
+            (0..m.eqs.len()).filter(|i| !seen_eqs.contains(i) && m.eqs[*i].terms.iter().any(|(w, _)| frontier.contains(w))).collect();
         if eqs.is_empty() {
             return None;
         }
-        let found = eqs.iter().flat_map(|i| m.eqs[*i].terms.iter().map(|(w, _)| *w)).filter(|w| candidate(*w)).min_by_key(|w| (m.vars[*w].exact, *w));
+        let found = eqs
+            .iter()
+            .flat_map(|i| m.eqs[*i].terms.iter().map(|(w, _)| *w))
+            .filter(|w| candidate(*w))
+            .min_by_key(|w| (m.vars[*w].exact, *w));
         if found.is_some() {
             return found;
         }
@@ -222,7 +231,10 @@ mod tests {
 
     #[test]
     fn partner_suppresses_the_next_smallest_group_of_the_union() {
-        let g = grid(&["p", "g", "n", "region", "share"], &[&["a", "homicide", "3", "9", "33.3"], &["a", "assault", "20", "40", "50.0"], &["a", "both", "23", "49", "46.9"]]);
+        let g = grid(
+            &["p", "g", "n", "region", "share"],
+            &[&["a", "homicide", "3", "9", "33.3"], &["a", "assault", "20", "40", "50.0"], &["a", "both", "23", "49", "46.9"]],
+        );
         let p = protect(&[Table { view: "h5", spec: &H5, grid: &g }], &Context::default(), &Policy::Partner.rules()).unwrap();
         // 3 is small; assault (20) goes too: homicide in [1, 22].
         assert_eq!(col(&p.grids[0], "n"), ["*", "*", "23"]);
@@ -233,7 +245,10 @@ mod tests {
 
     #[test]
     fn public_rounds_and_derives_from_the_rounded_counts() {
-        let g = grid(&["p", "g", "n", "region", "share"], &[&["a", "homicide", "3", "9", "33.3"], &["a", "assault", "401", "793", "50.6"], &["a", "both", "404", "802", "50.4"]]);
+        let g = grid(
+            &["p", "g", "n", "region", "share"],
+            &[&["a", "homicide", "3", "9", "33.3"], &["a", "assault", "401", "793", "50.6"], &["a", "both", "404", "802", "50.4"]],
+        );
         let p = protect(&[Table { view: "h5", spec: &H5, grid: &g }], &Context::default(), &Policy::Public.rules()).unwrap();
         // 3 would be in [1, 9] from 405 - 400: assault is suppressed too.
         assert_eq!(col(&p.grids[0], "n"), ["*", "*", "405"]);

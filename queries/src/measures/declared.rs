@@ -59,8 +59,22 @@ pub const H1: Spec = Spec {
     ],
     keys: &["area_code", "category"],
     relations: &[
-        sum!("H1 categories add up to the total", H1V, "offences", PP_AREA, &[("category", Sel::Is("total"))], &[("category", Sel::Not(&["total", "asb"]))]),
-        sum!("H1 previous categories add up to the total", H1V, "previous_offences", PP_AREA, &[("category", Sel::Is("total"))], &[("category", Sel::Not(&["total", "asb"]))]),
+        sum!(
+            "H1 categories add up to the total",
+            H1V,
+            "offences",
+            PP_AREA,
+            &[("category", Sel::Is("total"))],
+            &[("category", Sel::Not(&["total", "asb"]))]
+        ),
+        sum!(
+            "H1 previous categories add up to the total",
+            H1V,
+            "previous_offences",
+            PP_AREA,
+            &[("category", Sel::Is("total"))],
+            &[("category", Sel::Not(&["total", "asb"]))]
+        ),
         sum!("H1 focus area is its local authorities", H1V, "offences", PP_CAT, FOCUS, FOCUS_LAS),
         sum!("H1 focus area is its local authorities (previous)", H1V, "previous_offences", PP_CAT, FOCUS, FOCUS_LAS),
         Relation {
@@ -116,7 +130,10 @@ pub const H3: Spec = Spec {
     counts: &["knife_offences", "knife_offences_victim_under_25", "previous_knife_offences"],
     derived: &[
         ("rate_per_1000", Derived::Rate { count: "knife_offences", population: "population", per: 1000.0 }),
-        ("rate_under_25_per_1000", Derived::Rate { count: "knife_offences_victim_under_25", population: "population_under_25", per: 1000.0 }),
+        (
+            "rate_under_25_per_1000",
+            Derived::Rate { count: "knife_offences_victim_under_25", population: "population_under_25", per: 1000.0 },
+        ),
         ("change", Derived::Change { now: "knife_offences", before: "previous_knife_offences" }),
         ("change_pct", Derived::ChangePct { now: "knife_offences", before: "previous_knife_offences" }),
     ],
@@ -125,7 +142,14 @@ pub const H3: Spec = Spec {
         sum!("H3 focus area is its local authorities", H3V, "knife_offences", PP1, FOCUS, FOCUS_LAS),
         sum!("H3 focus area is its local authorities (under 25)", H3V, "knife_offences_victim_under_25", PP1, FOCUS, FOCUS_LAS),
         sum!("H3 focus area is its local authorities (previous)", H3V, "previous_knife_offences", PP1, FOCUS, FOCUS_LAS),
-        within!("H3 under 25 within all", H3V, "knife_offences_victim_under_25", "knife_offences", PP_AREA, Rest::Count("knife offences with no victim under 25")),
+        within!(
+            "H3 under 25 within all",
+            H3V,
+            "knife_offences_victim_under_25",
+            "knife_offences",
+            PP_AREA,
+            Rest::Count("knife offences with no victim under 25")
+        ),
         Relation {
             name: "H3 previous period's offences",
             total: &[t(H3V, "previous_knife_offences", PREV_AREA, &[])],
@@ -148,7 +172,14 @@ pub const H4: Spec = Spec {
         sum!("H4 focus area is its local authorities", H4V, "attendances", PP1, FOCUS, FOCUS_LAS),
         sum!("H4 focus area is its local authorities (under 25)", H4V, "attendances_under_25", PP1, FOCUS, FOCUS_LAS),
         sum!("H4 focus area is its local authorities (previous)", H4V, "previous_attendances", PP1, FOCUS, FOCUS_LAS),
-        within!("H4 under 25 within all", H4V, "attendances_under_25", "attendances", PP_AREA, Rest::Count("attendances aged 25 or over or of unknown age")),
+        within!(
+            "H4 under 25 within all",
+            H4V,
+            "attendances_under_25",
+            "attendances",
+            PP_AREA,
+            Rest::Count("attendances aged 25 or over or of unknown age")
+        ),
         Relation {
             name: "H4 all residences",
             total: &[t(H4V, "attendances_all_residences", PP1, &[("area_type", Sel::Is("focus"))])],
@@ -173,8 +204,22 @@ pub const H5: Spec = Spec {
     derived: &[("focus_share_pct", Derived::Pct { num: "focus_offences", den: "region_offences" })],
     keys: &["offence_group"],
     relations: &[
-        sum!("H5 groups add up to their union", H5V, "focus_offences", PP1, &[("offence_group", Sel::Is("homicide_and_serious_assault"))], NOT_BOTH),
-        sum!("H5 groups add up to their union (region)", H5V, "region_offences", PP1, &[("offence_group", Sel::Is("homicide_and_serious_assault"))], NOT_BOTH),
+        sum!(
+            "H5 groups add up to their union",
+            H5V,
+            "focus_offences",
+            PP1,
+            &[("offence_group", Sel::Is("homicide_and_serious_assault"))],
+            NOT_BOTH
+        ),
+        sum!(
+            "H5 groups add up to their union (region)",
+            H5V,
+            "region_offences",
+            PP1,
+            &[("offence_group", Sel::Is("homicide_and_serious_assault"))],
+            NOT_BOTH
+        ),
         Relation {
             name: "H5 focus offences are H1's focus categories",
             total: &[t(H5V, "focus_offences", PP_GROUP, NOT_BOTH)],
@@ -194,13 +239,23 @@ pub const H5: Spec = Spec {
 pub const V1: Spec = Spec {
     counts: &["victims", "victims_age_unknown"],
     derived: &[
-        ("pct", Derived::PctOfTotal { num: "victims", group_by: &["period", "period_type", "offence_group"], label: "age_band", total: "all" }),
+        (
+            "pct",
+            Derived::PctOfTotal { num: "victims", group_by: &["period", "period_type", "offence_group"], label: "age_band", total: "all" },
+        ),
         ("median_age", Derived::Shown(&["victims"])),
         ("lower_quartile", Derived::Shown(&["victims"])),
         ("upper_quartile", Derived::Shown(&["victims"])),
     ],
     keys: &["offence_group", "age_band"],
-    relations: &[sum!("V1 age bands add up to all", V1V, "victims", PP_GROUP, &[("age_band", Sel::Is("all"))], &[("age_band", Sel::Not(&["all"]))])],
+    relations: &[sum!(
+        "V1 age bands add up to all",
+        V1V,
+        "victims",
+        PP_GROUP,
+        &[("age_band", Sel::Is("all"))],
+        &[("age_band", Sel::Not(&["all"]))]
+    )],
     standalone: &[("victims_age_unknown", "victims of unknown age are counted in no other published cell")],
 };
 
@@ -210,7 +265,14 @@ pub const V2: Spec = Spec {
     counts: &["victims_home_known", "victims_from_outside", "victims_home_unknown"],
     derived: &[("pct_from_outside", Derived::Pct { num: "victims_from_outside", den: "victims_home_known" })],
     keys: &["area_group"],
-    relations: &[within!("V2 from outside within home known", V2V, "victims_from_outside", "victims_home_known", PP_AG, Rest::Count("victims living in the area"))],
+    relations: &[within!(
+        "V2 from outside within home known",
+        V2V,
+        "victims_from_outside",
+        "victims_home_known",
+        PP_AG,
+        Rest::Count("victims living in the area")
+    )],
     standalone: &[("victims_home_unknown", "victims with no home recorded are counted in no other published cell")],
 };
 
@@ -243,7 +305,12 @@ pub const D1_PUBLIC: Spec = Spec {
     keys: &["imd_decile"],
     relations: &[Relation {
         name: "D1 (public data) deciles within the published total",
-        total: &[t(H1P, "offences", &[K::C("period")], &[("period_type", Sel::Is("financial_year")), ("area_type", Sel::Is("force")), ("category", Sel::Is("total"))])],
+        total: &[t(
+            H1P,
+            "offences",
+            &[K::C("period")],
+            &[("period_type", Sel::Is("financial_year")), ("area_type", Sel::Is("force")), ("category", Sel::Is("total"))],
+        )],
         parts: &[t(D1P, "offences", &[K::C("period")], &[])],
         rest: Rest::Count("published rows without an LSOA or an IMD decile"),
     }],
@@ -257,12 +324,36 @@ pub const H1_PUBLIC: Spec = Spec {
     derived: &[],
     keys: &["area_type", "area_name", "category"],
     relations: &[
-        sum!("H1 (public data) categories add up to the total", H1P, "offences", PUB_AREA, &[("category", Sel::Is("total"))], &[("category", Sel::Not(&["total", "asb"]))]),
-        sum!("H1 (public data) forces and local authorities hold the same rows", H1P, "offences", PP_CAT, &[("area_type", Sel::Is("force"))], &[("area_type", Sel::Is("la"))]),
+        sum!(
+            "H1 (public data) categories add up to the total",
+            H1P,
+            "offences",
+            PUB_AREA,
+            &[("category", Sel::Is("total"))],
+            &[("category", Sel::Not(&["total", "asb"]))]
+        ),
+        sum!(
+            "H1 (public data) forces and local authorities hold the same rows",
+            H1P,
+            "offences",
+            PP_CAT,
+            &[("area_type", Sel::Is("force"))],
+            &[("area_type", Sel::Is("la"))]
+        ),
         Relation {
             name: "H1 (public data) months add up to the year",
-            total: &[t(H1P, "offences", &[K::C("period"), K::C("area_type"), K::C("area_name"), K::C("category")], &[("period_type", Sel::Is("financial_year"))])],
-            parts: &[t(H1P, "offences", &[K::FyOfMonth("period"), K::C("area_type"), K::C("area_name"), K::C("category")], &[("period_type", Sel::Is("month"))])],
+            total: &[t(
+                H1P,
+                "offences",
+                &[K::C("period"), K::C("area_type"), K::C("area_name"), K::C("category")],
+                &[("period_type", Sel::Is("financial_year"))],
+            )],
+            parts: &[t(
+                H1P,
+                "offences",
+                &[K::FyOfMonth("period"), K::C("area_type"), K::C("area_name"), K::C("category")],
+                &[("period_type", Sel::Is("month"))],
+            )],
             rest: Rest::Exact,
         },
     ],
@@ -272,7 +363,15 @@ pub const H1_PUBLIC: Spec = Spec {
 const P: &[K] = &[K::C("period")];
 
 pub const Y1: Spec = Spec {
-    counts: &["people", "offences", "male", "offences_robbery", "offences_violence_against_the_person", "offences_drug_offences", "offences_other"],
+    counts: &[
+        "people",
+        "offences",
+        "male",
+        "offences_robbery",
+        "offences_violence_against_the_person",
+        "offences_drug_offences",
+        "offences_other",
+    ],
     derived: &[("pct_male", Derived::Pct { num: "male", den: "people" }), ("mean_age_first_charge", Derived::Shown(&["people"]))],
     keys: &[],
     relations: &[
@@ -300,7 +399,15 @@ pub const C1: Spec = Spec {
     derived: &[
         ("cohort_pct", Derived::Pct { num: "cohort_n", den: "cohort_denominator" }),
         ("comparison_pct", Derived::Pct { num: "comparison_n", den: "comparison_denominator" }),
-        ("relative_risk", Derived::RelativeRisk { num: "cohort_n", den: "cohort_denominator", cmp_num: "comparison_n", cmp_den: "comparison_denominator" }),
+        (
+            "relative_risk",
+            Derived::RelativeRisk {
+                num: "cohort_n",
+                den: "cohort_denominator",
+                cmp_num: "comparison_n",
+                cmp_den: "comparison_denominator",
+            },
+        ),
     ],
     keys: &["factor"],
     relations: &[
@@ -319,7 +426,14 @@ pub const C1: Spec = Spec {
             rest: Rest::Exact,
         },
         within!("C1 cohort with the factor", C1V, "cohort_n", "cohort_denominator", PF, Rest::Count("cohort without the factor")),
-        within!("C1 comparison with the factor", C1V, "comparison_n", "comparison_denominator", PF, Rest::Count("comparison population without the factor")),
+        within!(
+            "C1 comparison with the factor",
+            C1V,
+            "comparison_n",
+            "comparison_denominator",
+            PF,
+            Rest::Count("comparison population without the factor")
+        ),
         Relation {
             name: "C1 cohort screened for ACEs",
             total: &[t(C1V, "cohort_denominator", P, &[("factor", Sel::Is("suspension"))])],
@@ -356,7 +470,12 @@ pub const A1: Spec = Spec {
             parts: &[t(A1V, "n", PP_ITEM, &[("item", Sel::Not(&["attendances"]))])],
             rest: Rest::Slack("attendances with the field blank"),
         },
-        Relation { name: "A1 hour by day adds up to the attendances", total: &[t(A1V, "n", PP, ATTENDANCES)], parts: &[t(A1H, "attendances", PP, &[])], rest: Rest::Exact },
+        Relation {
+            name: "A1 hour by day adds up to the attendances",
+            total: &[t(A1V, "n", PP, ATTENDANCES)],
+            parts: &[t(A1H, "attendances", PP, &[])],
+            rest: Rest::Exact,
+        },
         Relation {
             name: "A1 methods add up to the attendances",
             total: &[t(A1V, "n", PP, ATTENDANCES)],

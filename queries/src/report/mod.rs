@@ -124,7 +124,8 @@ pub fn protect_outputs(
     ctx: &disclosure::Context,
     rules: &Rules,
 ) -> Result<disclosure::Protected, QueryError> {
-    let tables: Vec<disclosure::Table<'_>> = outputs.iter().map(|(m, g)| disclosure::Table { view: m.view, spec: &m.spec, grid: g }).collect();
+    let tables: Vec<disclosure::Table<'_>> =
+        outputs.iter().map(|(m, g)| disclosure::Table { view: m.view, spec: &m.spec, grid: g }).collect();
     Ok(disclosure::protect(&tables, ctx, rules)?)
 }
 
@@ -137,7 +138,12 @@ fn in_report(grid: &Grid, row: usize, year: &FinancialYear) -> bool {
 
 /// Runs every measure and applies the audience's disclosure policy to all
 /// of them together, then keeps the report year's rows.
-pub async fn sections(session: &Session, opts: &SessionOptions, year: &FinancialYear, rules: &Rules) -> Result<(Vec<Section>, Disclosure), QueryError> {
+pub async fn sections(
+    session: &Session,
+    opts: &SessionOptions,
+    year: &FinancialYear,
+    rules: &Rules,
+) -> Result<(Vec<Section>, Disclosure), QueryError> {
     let outputs = exact_outputs(session).await?;
     let ctx = disclosure::Context::from_session(&session.ctx, &opts.focus_area).await?;
     let protected = protect_outputs(&outputs, &ctx, rules)?;
@@ -183,7 +189,8 @@ pub async fn write(
     let io = |e: std::io::Error| QueryError::Invalid(format!("writing the report to {}: {e}", out.display()));
     let (sections, disclosure) = sections(session, opts, year, rules).await?;
     if !disclosure.audit.exposed.is_empty() {
-        let cells: Vec<String> = disclosure.audit.exposed.iter().take(10).map(|e| format!("{} ({} -> {})", e.cell, e.published, e.interval)).collect();
+        let cells: Vec<String> =
+            disclosure.audit.exposed.iter().take(10).map(|e| format!("{} ({} -> {})", e.cell, e.published, e.interval)).collect();
         return Err(QueryError::Invalid(format!(
             "not published: the intruder audit finds {} cell(s) narrower than the protection level {}: {}",
             disclosure.audit.exposed.len(),

@@ -213,8 +213,10 @@ proptest! {
         seed in any::<u64>(),
     ) {
         // An address in a record id is not looked for (ids are codes), and
-        // nothing else may go there.
-        prop_assume!(!(matches!(format, Format::Address) && col == 0));
+        // nothing else may go there: an address goes in the next column.
+        // (Mapped, not assumed away, so long runs do not hit proptest's
+        // limit on rejected cases.)
+        let col = if matches!(format, Format::Address) && col == 0 { 1 } else { col };
         let mut rows = extract(n, seed, false);
         let row = row % n;
         let value = format!("{prefix}{id}{suffix}");
@@ -224,8 +226,15 @@ proptest! {
         prop_assert_eq!(receipt.status, Status::Rejected, "{:?} in column {} row {}: {:?}", format, COLUMNS[col], row, receipt.issue_lines());
         prop_assert!(sink.events.is_empty(), "nothing of a refused file is published");
         prop_assert_eq!(receipt.rows_published, 0);
-        let text = alnum_lower(&serde_json::to_string(&receipt).unwrap());
-        prop_assert!(!text.contains(&alnum_lower(&id)), "the receipt repeats {id}: {:?}", receipt.issue_lines());
+        let json = serde_json::to_string(&receipt).unwrap();
+        prop_assert!(!json.to_lowercase().contains(&id.to_lowercase()), "the receipt repeats {id}: {:?}", receipt.issue_lines());
+        // Regrouped digits count as a repeat too (943 476 5919 shown as
+        // 9434765919); a digit-free value such as o@ut.com only as itself,
+        // or it would match ordinary words ("outcome").
+        let digits = alnum_lower(&id);
+        if digits.chars().any(|c| c.is_ascii_digit()) {
+            prop_assert!(!alnum_lower(&json).contains(&digits), "the receipt repeats {id}: {:?}", receipt.issue_lines());
+        }
     }
 
     #[test]

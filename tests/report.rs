@@ -32,11 +32,11 @@ fn extra_offences(dir: &Path, n: usize) {
     std::fs::write(dir.join("police-northshire/offences_2023-01-01.csv"), csv).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_is_reproduced_from_its_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), &small_city(4));
-    let lake = Lake::new(dir.path().join("lake"));
+/// A small city in a fresh lake, and a report's options for 2022/23 with
+/// the data as it stood at the year's end.
+async fn small_city_2022(dir: &Path) -> (Lake, SessionOptions, FinancialYear) {
+    let summary = generate(dir, &small_city(4));
+    let lake = Lake::new(dir.join("lake"));
     load_reference(&lake, &summary).await;
     run_landing(&lake, &landing_dir(&summary)).await;
     let year: FinancialYear = "2022/23".parse().unwrap();
@@ -46,16 +46,19 @@ async fn report_is_reproduced_from_its_manifest() {
         summary.focus_area.clone(),
     );
     opts.as_of = year.end_exclusive().pred_opt();
-    let first = report::write(
-        &build_session(&opts).await.unwrap(),
-        &opts,
-        &year,
-        &Policy::Public.rules(),
-        &dir.path().join("r1"),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    (lake, opts, year)
+}
+
+/// Writes the report of `opts` for `year` under `policy` into `out`.
+async fn write_report(opts: &SessionOptions, year: &FinancialYear, policy: Policy, out: &Path) -> Manifest {
+    report::write(&build_session(opts).await.unwrap(), opts, year, &policy.rules(), out, chrono::Utc::now()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_is_reproduced_from_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, opts, year) = small_city_2022(dir.path()).await;
+    let first = write_report(&opts, &year, Policy::Public, &dir.path().join("r1")).await;
 
     // New data arrives: the lake moves on.
     let more = dir.path().join("more");
@@ -167,19 +170,8 @@ fn pixels(png_path: &Path, c: (u8, u8, u8)) -> usize {
 async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), &small_city(4));
-    let lake = Lake::new(dir.path().join("lake"));
-    load_reference(&lake, &summary).await;
-    run_landing(&lake, &landing_dir(&summary)).await;
-    let year: FinancialYear = "2022/23".parse().unwrap();
-    let opts = SessionOptions::new(
-        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
-        Definition::builtin("local").unwrap(),
-        summary.focus_area.clone(),
-    );
-    report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Analyst.rules(), &dir.path().join("r"), chrono::Utc::now())
-        .await
-        .unwrap();
+    let (_lake, opts, year) = small_city_2022(dir.path()).await;
+    write_report(&opts, &year, Policy::Analyst, &dir.path().join("r")).await;
     let page = dir.path().join("r/report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     for fetch in ["<script", "src=\"http", "href=\"http", "url(http", "@import", "<link"] {
@@ -197,27 +189,8 @@ async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_report_explains_suppression_and_rounding_on_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), &small_city(4));
-    let lake = Lake::new(dir.path().join("lake"));
-    load_reference(&lake, &summary).await;
-    run_landing(&lake, &landing_dir(&summary)).await;
-    let year: FinancialYear = "2022/23".parse().unwrap();
-    let mut opts = SessionOptions::new(
-        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
-        Definition::builtin("local").unwrap(),
-        summary.focus_area.clone(),
-    );
-    opts.as_of = year.end_exclusive().pred_opt();
-    let manifest = report::write(
-        &build_session(&opts).await.unwrap(),
-        &opts,
-        &year,
-        &Policy::Public.rules(),
-        &dir.path().join("r"),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let (_lake, opts, year) = small_city_2022(dir.path()).await;
+    let manifest = write_report(&opts, &year, Policy::Public, &dir.path().join("r")).await;
     let d = manifest.disclosure.as_ref().expect("the manifest records disclosure control");
     assert!(d.audit.exposed.is_empty() && d.audit.cells_checked > 0, "{:?}", d.audit);
     assert!(d.suppressed_in_report > 0, "a small city's public report has suppressed cells");

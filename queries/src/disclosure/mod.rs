@@ -149,6 +149,16 @@ pub struct Grid {
 }
 
 impl Grid {
+    /// A grid from literal cells, an empty string standing for NULL: the
+    /// tables the unit tests of every disclosure module are written in.
+    #[cfg(test)]
+    pub(crate) fn of(cols: &[&str], rows: &[&[&str]]) -> Grid {
+        Grid {
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            rows: rows.iter().map(|r| r.iter().map(|v| (!v.is_empty()).then(|| v.to_string())).collect()).collect(),
+        }
+    }
+
     pub fn col(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }

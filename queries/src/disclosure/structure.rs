@@ -319,10 +319,7 @@ mod tests {
     use crate::disclosure::{Grid, Spec};
 
     fn grid(cols: &[&str], rows: &[&[&str]]) -> Grid {
-        Grid {
-            columns: cols.iter().map(|c| c.to_string()).collect(),
-            rows: rows.iter().map(|r| r.iter().map(|v| (!v.is_empty()).then(|| v.to_string())).collect()).collect(),
-        }
+        Grid::of(cols, rows)
     }
 
     #[test]

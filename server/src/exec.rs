@@ -1,0 +1,250 @@
+//! Where queries run: a runtime of their own, apart from the one that
+//! serves connections, on threads with a known large stack.
+//!
+//! - Parsing and the checks of `policy` run on the query runtime's
+//!   blocking threads, a few at a time ([`Engine::check`]); a statement
+//!   refused there is also dropped there, since dropping a deep tree
+//!   recurses.
+//! - Planning (`statement_to_plan`, the optimiser) and execution run on its
+//!   workers, so a CPU-bound query occupies them and not the threads that
+//!   read other connections' messages. What runs is the plan of the
+//!   statement that was checked; no text is parsed again.
+//! - Execution is a task with its own deadline. The connection only reads
+//!   encoded rows from a small channel; when it stops (time limit, cancel
+//!   request, the client gone, the session ended), the task is aborted and
+//!   every operator below it with it, at their next yield point.
+
+use crate::guard::{guard_physical, guard_plan};
+use crate::inspect::Complexity;
+use crate::memory::QueryPool;
+use crate::policy::{self, Allowed, Role, Verdict};
+use datafusion_postgres::arrow_pg::datatypes::encode_recordbatch;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::pgwire::api::results::FieldInfo;
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::data::DataRow;
+use futures::{Stream, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use vru_queries::datafusion::error::DataFusionError;
+use vru_queries::datafusion::execution::TaskContext;
+use vru_queries::datafusion::execution::disk_manager::DiskManager;
+use vru_queries::datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
+use vru_queries::datafusion::execution::session_state::SessionState;
+use vru_queries::datafusion::logical_expr::LogicalPlan;
+use vru_queries::datafusion::physical_plan::execute_stream;
+use vru_queries::datafusion::sql::parser::Statement as DfStatement;
+use vru_queries::datafusion::sql::sqlparser::ast::Statement;
+use vru_queries::datafusion::sql::sqlparser::parser::ParserError;
+
+/// Stack of every query thread. DataFusion's planner and optimiser guard
+/// their own recursion (`recursive_protection`), but derived `Clone`,
+/// `Drop`, `Hash` and physical evaluation of expression trees do not; the
+/// statement checks bound the depth ([`Complexity`]), and this leaves a wide
+/// margin over what the deepest accepted statement needs (measured in
+/// tests/server_adversarial.rs). Only touched pages are ever resident.
+pub const QUERY_STACK_BYTES: usize = 64 << 20;
+
+/// Parsed statements with their verdicts; refused ones are already dropped.
+pub type Checked = Vec<(Option<Statement>, Verdict)>;
+
+/// Why text could not become statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseFailure {
+    Syntax(String),
+    /// The parser's nesting limit (parentheses, subqueries).
+    TooDeep,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub struct Engine {
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// Parsing and planning at once: each holds a statement's tree, whose
+    /// memory is not in any pool.
+    planning: Arc<Semaphore>,
+    pub service_pool: Arc<dyn MemoryPool>,
+    disk: Arc<DiskManager>,
+    parser: Arc<PostgresCompatibilityParser>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A query's result rows as the connection reads them, a batch at a time.
+pub type Rows = std::pin::Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>>;
+
+/// What [`Engine::execute`] runs.
+pub struct Job {
+    pub state: SessionState,
+    pub plan: LogicalPlan,
+    pub fields: Arc<Vec<FieldInfo>>,
+    pub query_memory: usize,
+    pub deadline: Instant,
+    /// The error to report when the deadline passes.
+    pub timeout: PgWireError,
+}
+
+fn df_error(e: DataFusionError) -> PgWireError {
+    PgWireError::ApiError(Box::new(e))
+}
+
+impl Engine {
+    pub fn new(threads: usize, service_pool: Arc<dyn MemoryPool>, disk: Arc<DiskManager>) -> std::io::Result<Engine> {
+        let threads = threads.max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .max_blocking_threads(threads * 2 + 4)
+            .thread_name("vru-query")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .enable_all()
+            .build()?;
+        Ok(Engine {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            planning: Arc::new(Semaphore::new(threads * 2)),
+            service_pool,
+            disk,
+            parser: Arc::new(PostgresCompatibilityParser::new()),
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Parses `sql` and checks each statement for `role`.
+    pub async fn check(&self, sql: Arc<str>, role: Role, allowed: Arc<Allowed>, limits: Complexity) -> Result<Checked, ParseFailure> {
+        let _permit = self.planning.acquire().await.expect("never closed");
+        let parser = self.parser.clone();
+        let job = self.handle.spawn_blocking(move || {
+            let statements = parser.parse(&sql).map_err(|e| match e {
+                ParserError::RecursionLimitExceeded => ParseFailure::TooDeep,
+                other => ParseFailure::Syntax(other.to_string()),
+            })?;
+            Ok(statements
+                .into_iter()
+                .map(|mut s| {
+                    crate::inspect::rebalance(&mut s);
+                    let v = policy::check(&s, role, &allowed, limits);
+                    // Refused: dropped here, on a thread with room to.
+                    (v.result.is_ok().then_some(s), v)
+                })
+                .collect())
+        });
+        job.await.unwrap_or_else(|e| Err(ParseFailure::Syntax(format!("the parser failed: {e}"))))
+    }
+
+    /// Plans a checked statement in `state` (the connection's session).
+    pub async fn plan(&self, state: SessionState, stmt: Statement) -> PgWireResult<LogicalPlan> {
+        let _permit = self.planning.acquire().await.expect("never closed");
+        let job = AbortOnDrop(self.handle.spawn(async move { state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await }));
+        match (&mut { job }.0).await {
+            Ok(r) => r.map_err(df_error),
+            Err(e) => Err(df_error(DataFusionError::Execution(format!("planning failed: {e}")))),
+        }
+    }
+
+    /// Runs a plan: its rows, produced when the stream is first read.
+    pub fn execute(&self, job: Job) -> Rows {
+        let handle = self.handle.clone();
+        let service = self.service_pool.clone();
+        let disk = self.disk.clone();
+        let start = futures::stream::once(async move {
+            let (tx, rx) = mpsc::channel::<
+                PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>,
+            >(2);
+            let deadline = job.deadline;
+            let timeout = job.timeout;
+            let errors = tx.clone();
+            let task = handle.spawn(async move {
+                let body = run(job.state, job.plan, job.fields, service, job.query_memory, disk, tx);
+                let result = match tokio::time::timeout_at(deadline, body).await {
+                    Ok(r) => r,
+                    Err(_) => Err(timeout),
+                };
+                if let Err(e) = result {
+                    let _ = errors.send(Err(e)).await;
+                }
+            });
+            let guard = Arc::new(AbortOnDrop(task));
+            tokio_stream_from(rx, guard)
+        });
+        Box::pin(start.flatten())
+    }
+}
+
+/// Rows from the channel; the task is aborted when the stream is dropped.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: mpsc::Receiver<PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>>,
+    guard: Arc<AbortOnDrop<T>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
+    futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        let item = rx.recv().await?;
+        Some((item, (rx, guard)))
+    })
+    .flat_map(|chunk| {
+        let rows: Vec<PgWireResult<DataRow>> = match chunk {
+            // The reservation for the encoded rows ends here: they are
+            // about to be written to the socket.
+            Ok((rows, _reservation)) => rows.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(rows)
+    })
+}
+
+async fn run(
+    state: SessionState,
+    plan: LogicalPlan,
+    fields: Arc<Vec<FieldInfo>>,
+    service: Arc<dyn MemoryPool>,
+    query_memory: usize,
+    disk: Arc<DiskManager>,
+    tx: mpsc::Sender<PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>>,
+) -> PgWireResult<()> {
+    let pool: Arc<dyn MemoryPool> = QueryPool::new(service, query_memory);
+    let plan = guard_plan(plan, &pool).map_err(df_error)?;
+    let physical = state.create_physical_plan(&plan).await.map_err(df_error)?;
+    let physical = guard_physical(physical, &pool).map_err(df_error)?;
+    let mut env = state.runtime_env().as_ref().clone();
+    env.memory_pool = pool.clone();
+    env.disk_manager = disk;
+    let ctx = Arc::new(TaskContext::from(&state).with_runtime(Arc::new(env)));
+    let mut batches = execute_stream(physical, ctx).map_err(df_error)?;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(df_error)?;
+        let rows = encode_recordbatch(fields.clone(), batch).collect::<PgWireResult<Vec<DataRow>>>()?;
+        let bytes: usize = rows.iter().map(|r| r.data.len() + 16).sum();
+        let reservation = MemoryConsumer::new("encoded rows").register(&pool);
+        reservation.try_grow(bytes).map_err(df_error)?;
+        if tx.send(Ok((rows, Some(reservation)))).await.is_err() {
+            // The connection stopped reading.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The deadline of a query started now: the server's limit, or the
+/// client's `statement_timeout` when shorter.
+pub fn deadline(server: Duration, client: Option<Duration>) -> (Instant, Duration) {
+    let limit = client.filter(|c| !c.is_zero()).map_or(server, |c| c.min(server));
+    (Instant::now() + limit, limit)
+}

@@ -122,7 +122,7 @@ impl Default for ServerConfig {
             memory_limit: "1GiB".into(),
             total_memory_limit: "2GiB".into(),
             query_timeout: "300s".into(),
-            max_statement_bytes: 1 << 20,
+            max_statement_bytes: 256 << 10,
             max_expression_depth: 1000,
             max_expression_terms: 100_000,
             startup_timeout: "5s".into(),

@@ -1,18 +1,22 @@
-//! Where queries run: a runtime of their own, apart from the one that
-//! serves connections, on threads with a known large stack.
+//! Where queries run: off the threads that serve connections, each on an
+//! operating-system thread of its own, with a known large stack.
 //!
-//! - Parsing and the checks of `policy` run on the query runtime's
-//!   blocking threads, a few at a time ([`Engine::check`]); a statement
-//!   refused there is also dropped there, since dropping a deep tree
-//!   recurses.
-//! - Planning (`statement_to_plan`, the optimiser) and execution run on its
-//!   workers, so a CPU-bound query occupies them and not the threads that
-//!   read other connections' messages. What runs is the plan of the
-//!   statement that was checked; no text is parsed again.
-//! - Execution is a task with its own deadline. The connection only reads
-//!   encoded rows from a small channel; when it stops (time limit, cancel
-//!   request, the client gone, the session ended), the task is aborted and
-//!   every operator below it with it, at their next yield point.
+//! - Parsing and the checks of `policy` run on a blocking thread, a few
+//!   at a time, with their memory reserved in the service's pool first
+//!   (a statement's tree is several hundred times its text and is in no
+//!   pool otherwise); a statement refused there is also dropped there,
+//!   since dropping a deep tree recurses.
+//! - Planning and execution run as a job: a thread of the query runtime's
+//!   blocking pool driving a single-threaded tokio runtime of its own, so
+//!   DataFusion's tasks for that query stay on that thread. The operating
+//!   system time-slices the threads, so a CPU-bound query (a nested-loop
+//!   join, a poll that takes seconds) delays another connection's
+//!   `SELECT 1` by a time slice, not by its own length, whatever the number
+//!   of heavy queries. What runs is the plan of the statement that was
+//!   checked; no text is parsed again.
+//! - A job has its own deadline and is cancelled when the connection stops
+//!   reading (time limit, cancel request, the client gone, the session
+//!   ended): every operator stops at its next yield point.
 
 use crate::guard::{guard_physical, guard_plan};
 use crate::inspect::Complexity;
@@ -27,8 +31,8 @@ use futures::{Stream, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use vru_queries::datafusion::error::DataFusionError;
 use vru_queries::datafusion::execution::TaskContext;
 use vru_queries::datafusion::execution::disk_manager::DiskManager;
@@ -57,23 +61,36 @@ pub enum ParseFailure {
     Syntax(String),
     /// The parser's nesting limit (parentheses, subqueries).
     TooDeep,
+    /// The service's memory cannot hold the statement's tree now.
+    Busy,
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop<T>(JoinHandle<T>);
+/// Cancels a job when dropped.
+struct CancelOnDrop(CancellationToken);
 
-impl<T> Drop for AbortOnDrop<T> {
+impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.cancel();
     }
 }
+
+/// A job's runtime. It checks its timers (the deadline) and wake-ups (a
+/// cancellation) after every 2 task polls rather than tokio's default 61:
+/// one poll of a CPU-bound operator can take hundreds of milliseconds, and
+/// 61 of them would put the deadline off by minutes.
+fn job_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().event_interval(2).enable_all().build()
+}
+
+/// Bytes of parser memory reserved per byte of statement text: measured
+/// at up to ~630 for the densest text (`1+1+...+1`), 420 for long IN lists.
+pub const PARSE_BYTES_PER_BYTE: usize = 640;
 
 pub struct Engine {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    /// Parsing and planning at once: each holds a statement's tree, whose
-    /// memory is not in any pool.
-    planning: Arc<Semaphore>,
+    /// Parses at once, so they cannot take every core.
+    parsing: Arc<Semaphore>,
     pub service_pool: Arc<dyn MemoryPool>,
     disk: Arc<DiskManager>,
     parser: Arc<PostgresCompatibilityParser>,
@@ -108,9 +125,11 @@ fn df_error(e: DataFusionError) -> PgWireError {
 impl Engine {
     pub fn new(threads: usize, service_pool: Arc<dyn MemoryPool>, disk: Arc<DiskManager>) -> std::io::Result<Engine> {
         let threads = threads.max(1);
+        // The workers only warm the catalogs; queries run on blocking
+        // threads, one each, as many as there are queries.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
-            .max_blocking_threads(threads * 2 + 4)
+            .max_blocking_threads(1024)
             .thread_name("vru-query")
             .thread_stack_size(QUERY_STACK_BYTES)
             .enable_all()
@@ -118,7 +137,7 @@ impl Engine {
         Ok(Engine {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
-            planning: Arc::new(Semaphore::new(threads * 2)),
+            parsing: Arc::new(Semaphore::new(threads)),
             service_pool,
             disk,
             parser: Arc::new(PostgresCompatibilityParser::new()),
@@ -129,9 +148,35 @@ impl Engine {
         &self.handle
     }
 
+    /// Runs `job` to completion on a thread of its own (see the module
+    /// documentation); it is cancelled if the returned future is dropped.
+    pub async fn job<F, Fut, T>(&self, job: F) -> Option<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let token = CancellationToken::new();
+        let cancelled = token.clone();
+        let _cancel = CancelOnDrop(token);
+        let handle = self.handle.spawn_blocking(move || {
+            let rt = job_runtime().ok()?;
+            rt.block_on(async move {
+                tokio::select! {
+                    biased;
+                    _ = cancelled.cancelled() => None,
+                    r = job() => Some(r),
+                }
+            })
+        });
+        handle.await.ok().flatten()
+    }
+
     /// Parses `sql` and checks each statement for `role`.
     pub async fn check(&self, sql: Arc<str>, role: Role, allowed: Arc<Allowed>, limits: Complexity) -> Result<Checked, ParseFailure> {
-        let _permit = self.planning.acquire().await.expect("never closed");
+        let reservation = MemoryConsumer::new("parser").register(&self.service_pool);
+        reservation.try_grow(sql.len().saturating_mul(PARSE_BYTES_PER_BYTE)).map_err(|_| ParseFailure::Busy)?;
+        let _permit = self.parsing.acquire().await.expect("never closed");
         let parser = self.parser.clone();
         let job = self.handle.spawn_blocking(move || {
             let statements = parser.parse(&sql).map_err(|e| match e {
@@ -153,11 +198,9 @@ impl Engine {
 
     /// Plans a checked statement in `state` (the connection's session).
     pub async fn plan(&self, state: SessionState, stmt: Statement) -> PgWireResult<LogicalPlan> {
-        let _permit = self.planning.acquire().await.expect("never closed");
-        let job = AbortOnDrop(self.handle.spawn(async move { state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await }));
-        match (&mut { job }.0).await {
-            Ok(r) => r.map_err(df_error),
-            Err(e) => Err(df_error(DataFusionError::Execution(format!("planning failed: {e}")))),
+        match self.job(move || async move { state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await }).await {
+            Some(r) => r.map_err(df_error),
+            None => Err(df_error(DataFusionError::Execution("planning was stopped".into()))),
         }
     }
 
@@ -167,34 +210,35 @@ impl Engine {
         let service = self.service_pool.clone();
         let disk = self.disk.clone();
         let start = futures::stream::once(async move {
-            let (tx, rx) = mpsc::channel::<
-                PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>,
-            >(2);
-            let deadline = job.deadline;
-            let timeout = job.timeout;
-            let errors = tx.clone();
-            let task = handle.spawn(async move {
-                let body = run(job.state, job.plan, job.fields, service, job.query_memory, disk, tx);
-                let result = match tokio::time::timeout_at(deadline, body).await {
-                    Ok(r) => r,
-                    Err(_) => Err(timeout),
-                };
-                if let Err(e) = result {
-                    let _ = errors.send(Err(e)).await;
-                }
+            let (tx, rx) = mpsc::channel::<Chunk>(2);
+            let token = CancellationToken::new();
+            let cancelled = token.clone();
+            handle.spawn_blocking(move || {
+                let Ok(rt) = job_runtime() else { return };
+                rt.block_on(async move {
+                    let errors = tx.clone();
+                    let body = run(job.state, job.plan, job.fields, service, job.query_memory, disk, tx);
+                    let result = tokio::select! {
+                        biased;
+                        _ = cancelled.cancelled() => return,
+                        r = tokio::time::timeout_at(job.deadline, body) => r.unwrap_or(Err(job.timeout)),
+                    };
+                    if let Err(e) = result {
+                        let _ = errors.send(Err(e)).await;
+                    }
+                });
             });
-            let guard = Arc::new(AbortOnDrop(task));
-            tokio_stream_from(rx, guard)
+            rows_from(rx, Arc::new(CancelOnDrop(token)))
         });
         Box::pin(start.flatten())
     }
 }
 
-/// Rows from the channel; the task is aborted when the stream is dropped.
-fn tokio_stream_from<T: Send + 'static>(
-    rx: mpsc::Receiver<PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>>,
-    guard: Arc<AbortOnDrop<T>>,
-) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
+/// Encoded rows with the reservation that holds their memory.
+type Chunk = PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>;
+
+/// Rows from the channel; the job is cancelled when the stream is dropped.
+fn rows_from(rx: mpsc::Receiver<Chunk>, guard: Arc<CancelOnDrop>) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
     futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
         let item = rx.recv().await?;
         Some((item, (rx, guard)))
@@ -217,7 +261,7 @@ async fn run(
     service: Arc<dyn MemoryPool>,
     query_memory: usize,
     disk: Arc<DiskManager>,
-    tx: mpsc::Sender<PgWireResult<(Vec<DataRow>, Option<vru_queries::datafusion::execution::memory_pool::MemoryReservation>)>>,
+    tx: mpsc::Sender<Chunk>,
 ) -> PgWireResult<()> {
     let pool: Arc<dyn MemoryPool> = QueryPool::new(service, query_memory);
     let plan = guard_plan(plan, &pool).map_err(df_error)?;

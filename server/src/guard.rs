@@ -16,20 +16,24 @@
 //! - `array_agg` and `string_agg` as window functions are refused: their
 //!   results grow with the square of the frame;
 //! - after physical planning, window operators' input is reserved while
-//!   they buffer it, and the output of operators that multiply rows
-//!   (`UNNEST`, nested-loop and cross joins) is reserved as it flows.
+//!   they buffer it, the output of operators that multiply rows
+//!   (`UNNEST`, nested-loop and cross joins) is reserved as it flows, and a
+//!   nested-loop join's probe side gets yield points
+//!   ([`crate::cooperate`]).
 
-use crate::memory::{HoldExec, account, would_fit};
+use crate::cooperate::{PROBE_ROWS, YieldExec};
+use crate::memory::{AccountExec, HoldExec, account, would_fit};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use vru_queries::datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use vru_queries::datafusion::arrow::compute::{cast, kernels::length::length};
 use vru_queries::datafusion::arrow::datatypes::{DataType, FieldRef, IntervalMonthDayNanoType, TimeUnit};
-use vru_queries::datafusion::common::tree_node::{Transformed, TreeNode};
+use vru_queries::datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use vru_queries::datafusion::error::{DataFusionError, Result};
 use vru_queries::datafusion::execution::memory_pool::MemoryPool;
 use vru_queries::datafusion::logical_expr::expr::ScalarFunction;
 use vru_queries::datafusion::logical_expr::expr_rewriter::NamePreserver;
+use vru_queries::datafusion::logical_expr::utils::split_conjunction;
 use vru_queries::datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Documentation, Expr, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility, WindowFunctionDefinition,
@@ -320,6 +324,51 @@ impl ScalarUDFImpl for Reserve {
     }
 }
 
+/// Conjuncts of one filter pushed into a table scan at most; beyond,
+/// the scan's per-conjunct work grows with the square of their number
+/// (500 `<>` conditions took 10 s over a 60,000-row lake table), so the
+/// filter is evaluated above the scan instead, in linear time.
+pub const MAX_PUSHED_CONJUNCTS: usize = 32;
+/// Expression nodes of one filter pushed into a table scan at most (a
+/// 40,000-value `NOT IN` took 3-5 s in the scan's pruning).
+pub const MAX_PUSHED_TERMS: usize = 1024;
+
+fn terms(e: &Expr) -> usize {
+    let mut n = 0;
+    let _ = e.apply(|_| {
+        n += 1;
+        Ok(if n > MAX_PUSHED_TERMS { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    n
+}
+
+/// Identity on a predicate, volatile so the optimiser keeps it where it is
+/// and does not push it into the table scan.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Barrier {
+    signature: Signature,
+}
+
+pub const BARRIER: &str = "vru_unpushed";
+
+impl ScalarUDFImpl for Barrier {
+    fn name(&self) -> &str {
+        BARRIER
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args.swap_remove(0))
+    }
+}
+
 /// A refusal made while guarding a plan, explained to the client as
 /// "not supported" (0A000).
 #[derive(Debug, thiserror::Error)]
@@ -355,7 +404,26 @@ pub fn guard_plan(plan: LogicalPlan, pool: &Arc<dyn MemoryPool>) -> Result<Logic
             other => Ok(Transformed::no(other)),
         })
     };
+    let barrier = Arc::new(ScalarUDF::new_from_impl(Barrier { signature: Signature::any(1, Volatility::Volatile) }));
+    let unpushed = |e: Expr| -> Expr {
+        if split_conjunction(&e).len() > MAX_PUSHED_CONJUNCTS || terms(&e) > MAX_PUSHED_TERMS {
+            Expr::ScalarFunction(ScalarFunction::new_udf(barrier.clone(), vec![e]))
+        } else {
+            e
+        }
+    };
     plan.transform_up_with_subqueries(|node| {
+        let node = match node {
+            LogicalPlan::Filter(mut f) => {
+                f.predicate = unpushed(f.predicate);
+                LogicalPlan::Filter(f)
+            }
+            LogicalPlan::Join(mut j) => {
+                j.filter = j.filter.map(unpushed);
+                LogicalPlan::Join(j)
+            }
+            other => other,
+        };
         let preserver = NamePreserver::new(&node);
         node.map_expressions(|e| {
             let saved = preserver.save(&e);
@@ -369,18 +437,28 @@ pub fn guard_plan(plan: LogicalPlan, pool: &Arc<dyn MemoryPool>) -> Result<Logic
 /// Reserves what window operators buffer and what row-multiplying
 /// operators produce; see the module documentation.
 pub fn guard_physical(plan: Arc<dyn ExecutionPlan>, pool: &Arc<dyn MemoryPool>) -> Result<Arc<dyn ExecutionPlan>> {
+    let keep = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep);
     plan.transform_up(|node| {
-        let name = node.name();
-        let holds = matches!(name, "WindowAggExec" | "BoundedWindowAggExec");
-        let multiplies = matches!(name, "UnnestExec" | "NestedLoopJoinExec" | "CrossJoinExec");
-        if holds {
-            let children: Vec<Arc<dyn ExecutionPlan>> =
-                node.children().into_iter().map(|c| Arc::new(HoldExec::new(c.clone(), pool.clone())) as Arc<dyn ExecutionPlan>).collect();
+        let name = node.name().to_string();
+        let name = name.as_str();
+        if matches!(name, "WindowAggExec" | "BoundedWindowAggExec") {
             // A HoldExec has its child's properties.
-            return Ok(Transformed::yes(node.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Keep))?));
+            let children =
+                node.children().into_iter().map(|c| Arc::new(HoldExec::new(c.clone(), pool.clone())) as Arc<dyn ExecutionPlan>).collect();
+            return Ok(Transformed::yes(node.replace_children(children, keep)?));
         }
-        if multiplies {
-            return Ok(Transformed::yes(Arc::new(crate::memory::AccountExec::new(node, pool.clone())) as Arc<dyn ExecutionPlan>));
+        let mut node = node;
+        if name == "NestedLoopJoinExec" {
+            // The probe side (right) in small batches, with a yield after
+            // each; see `crate::cooperate`.
+            let mut children: Vec<Arc<dyn ExecutionPlan>> = node.children().into_iter().cloned().collect();
+            if let Some(probe) = children.get_mut(1) {
+                *probe = Arc::new(YieldExec::new(probe.clone(), PROBE_ROWS));
+            }
+            node = node.replace_children(children, keep)?;
+        }
+        if matches!(name, "UnnestExec" | "NestedLoopJoinExec" | "CrossJoinExec") {
+            return Ok(Transformed::yes(Arc::new(AccountExec::new(node, pool.clone())) as Arc<dyn ExecutionPlan>));
         }
         Ok(Transformed::no(node))
     })

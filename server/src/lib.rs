@@ -18,6 +18,7 @@
 //! | [`exec`] | the query runtime: parsing, planning and running off the I/O threads |
 //! | [`memory`] | one pool for the service, a share per query, unaccounted memory |
 //! | [`guard`] | bounds on what expressions and operators build |
+//! | [`cooperate`] | yield points in operators that compute long inside one poll |
 //! | [`catalog`] | one session per role, rebuilt and warmed when the lake moves on |
 //! | [`cached`] | measure views computed once per lake snapshot |
 //! | [`limits`] | the limits, and errors an analyst can act on |
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod cached;
 pub mod catalog;
+pub mod cooperate;
 pub mod exec;
 pub mod frame;
 pub mod guard;

@@ -36,7 +36,7 @@ impl Default for Limits {
             memory_bytes: 1 << 30,
             total_memory_bytes: 2 << 30,
             query_timeout: Duration::from_secs(300),
-            max_statement_bytes: 1 << 20,
+            max_statement_bytes: 256 << 10,
             max_expression_depth: 1000,
             max_expression_terms: 100_000,
             startup_timeout: Duration::from_secs(5),

@@ -76,6 +76,10 @@ fn parse_error(f: ParseFailure) -> PgWireError {
         ParseFailure::TooDeep => refusal_error(&Refusal::TooComplex {
             what: "parentheses or subqueries nested too deep for the parser (its limit is 50 levels)".into(),
         }),
+        ParseFailure::Busy => user_error(
+            "53200",
+            "the service's memory (server.total_memory_limit) cannot hold this statement while other queries run: try again shortly, or send a shorter one".into(),
+        ),
     }
 }
 

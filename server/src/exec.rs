@@ -116,7 +116,15 @@ pub struct Job {
     pub deadline: Instant,
     /// The error to report when the deadline passes.
     pub timeout: PgWireError,
+    /// The connection's job slots: a job holds one until its thread is
+    /// done, so a client cannot pile up jobs still finishing a long poll
+    /// after their deadline.
+    pub slots: Arc<Semaphore>,
 }
+
+/// Jobs one connection may have running at once (portals read in turn
+/// each keep one).
+pub const JOBS_PER_CONNECTION: usize = 4;
 
 fn df_error(e: DataFusionError) -> PgWireError {
     PgWireError::ApiError(Box::new(e))
@@ -213,7 +221,9 @@ impl Engine {
             let (tx, rx) = mpsc::channel::<Chunk>(2);
             let token = CancellationToken::new();
             let cancelled = token.clone();
+            let slot = job.slots.clone().acquire_owned().await.expect("never closed");
             handle.spawn_blocking(move || {
+                let _slot = slot;
                 let Ok(rt) = job_runtime() else { return };
                 rt.block_on(async move {
                     let errors = tx.clone();

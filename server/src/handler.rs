@@ -165,6 +165,8 @@ pub struct Conn {
     /// Names of the prepared statements the client holds.
     pub prepared: Mutex<HashSet<String>>,
     pub session: OnceLock<u64>,
+    /// See [`crate::exec::Job::slots`].
+    pub jobs: Arc<tokio::sync::Semaphore>,
 }
 
 impl Conn {
@@ -182,6 +184,7 @@ impl Conn {
             kill_reason: Mutex::new(None),
             prepared: Mutex::new(HashSet::new()),
             session: OnceLock::new(),
+            jobs: Arc::new(tokio::sync::Semaphore::new(crate::exec::JOBS_PER_CONNECTION)),
         }
     }
 

@@ -152,6 +152,7 @@ impl Link {
             query_memory: self.shared.limits.memory_bytes,
             deadline,
             timeout: self.shared.limits.timeout_error(),
+            slots: self.conn.jobs.clone(),
         }
     }
 

@@ -61,17 +61,7 @@ fn main() {
     let mut keep = Keep(Vec::new());
     let t = Instant::now();
     for (partner, path) in files(&landing) {
-        ExtractJob {
-            path: &path,
-            partner: &partner,
-            catalogue: &cat,
-            rules: &rules,
-            now: chrono::Utc::now(),
-            quarantine: None,
-            kind: None,
-        }
-        .run(&mut keep)
-        .unwrap();
+        ExtractJob::new(&path, &partner, &cat, &rules, chrono::Utc::now()).run(&mut keep).unwrap();
     }
     let d = t.elapsed();
     row("read + validate extracts (2 passes)", keep.0.len(), "rows", d);

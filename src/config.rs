@@ -31,6 +31,38 @@ pub struct Config {
     pub landing: LandingConfig,
     /// The PostgreSQL-wire SQL service (`vru serve`).
     pub server: ServerConfig,
+    /// Disclosure control of reports and the audit.
+    pub disclosure: DisclosureConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisclosureConfig {
+    /// Protection level of the `public` policy: an intruder's interval for
+    /// a suppressed count of 1-7 must reach this far above its true value
+    /// (and down to 1). Reports and `vru disclosure audit`; the SQL service
+    /// uses the default.
+    pub public_protection: i64,
+    /// The same for the `partner` policy (counts 1-4).
+    pub partner_protection: i64,
+}
+
+impl Default for DisclosureConfig {
+    fn default() -> Self {
+        DisclosureConfig { public_protection: 7, partner_protection: 4 }
+    }
+}
+
+impl DisclosureConfig {
+    pub fn rules(&self, policy: vru_queries::disclosure::Policy) -> vru_queries::disclosure::Rules {
+        use vru_queries::disclosure::Policy;
+        let rules = policy.rules();
+        match policy {
+            Policy::Public => rules.with_protection(self.public_protection),
+            Policy::Partner => rules.with_protection(self.partner_protection),
+            Policy::Analyst => rules,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +182,7 @@ impl Default for Config {
             measures: MeasureConfig::default(),
             landing: LandingConfig::default(),
             server: ServerConfig::default(),
+            disclosure: DisclosureConfig::default(),
         }
     }
 }

@@ -22,7 +22,8 @@ use vru_model::ids::EventId;
 async fn publish(b: &Backend, opts: &vru_ingest::kafka::KafkaOptions, files: Vec<(String, PathBuf)>) -> (u64, u64) {
     let mut sink = KafkaSink::new(opts, &b.bootstrap(), ConfirmBy::Broker).unwrap();
     let receipts = tokio::task::spawn_blocking(move || {
-        pipeline::ingest_files(&files, None, &mut sink, &ExtractRules::default(), &Catalogue::builtin()).unwrap()
+        pipeline::ingest_files(&files, None, &mut sink, &ExtractRules::default(), &Catalogue::builtin(), &vru_ingest::extract::NothingKnown)
+            .unwrap()
     })
     .await
     .unwrap();

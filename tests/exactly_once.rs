@@ -25,6 +25,8 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     let summary = generate(dir.path(), &small_city(3));
     let again = dir.path().join("landing-again");
     copy_tree(&landing_dir(&summary), &again);
+    let crlf = dir.path().join("landing-crlf");
+    copy_tree(&landing_dir(&summary), &crlf);
     let lake = Lake::new(dir.path().join("lake"));
 
     let first = run_landing(&lake, &landing_dir(&summary)).await;
@@ -33,12 +35,13 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     assert!(written_first > 5_000, "{written_first}");
 
     // The same extracts again, through a fresh broker (as after a restart)
-    // and a landing folder that has never seen them: all dropped as duplicates.
+    // and a landing folder that has never seen them: the lake's receipts
+    // know every file, so nothing is published at all.
     let second = run_landing(&lake, &again).await;
     let stats = second.normaliser.unwrap();
-    let published: u64 = second.receipts.iter().map(|r| r.rows_published + 1).sum();
     assert_eq!(stats.events_written, 0, "{stats:?}");
-    assert_eq!(stats.duplicates_dropped, published, "every re-sent event (and receipt) is recognised");
+    assert!(second.receipts.iter().all(|r| r.status.as_str() == "duplicate" && r.rows_published == 0));
+    assert_eq!(second.receipts.len(), first.receipts.len());
     assert_eq!(event_counts(lake.root()).await, after_first);
 
     // And the same file dropped into the landing folder that already
@@ -52,6 +55,29 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     assert_eq!(third.receipts[0].status.as_str(), "duplicate");
     assert_eq!(third.receipts[0].rows_published, 0);
     assert_eq!(event_counts(lake.root()).await, after_first);
+
+    // The same rows in other bytes (another export of the same data, CRLF
+    // line endings): each row is known to the lake with the same content,
+    // so none is published again and the receipt counts them as duplicates.
+    let mut rows = 0;
+    for (_, path) in extract_files(&crlf) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        rows += text.lines().count() as u64 - 1;
+        std::fs::write(&path, text.replace('\n', "\r\n")).unwrap();
+    }
+    let fourth = run_landing(&lake, &crlf).await;
+    // Only the new files' receipts are new events.
+    let files = fourth.receipts.len() as i64;
+    assert_eq!(fourth.normaliser.unwrap().events_written, files as u64);
+    assert!(
+        fourth.receipts.iter().all(|r| r.rows_published == 0),
+        "{:?}",
+        fourth.receipts.iter().map(|r| r.issue_lines()).collect::<Vec<_>>()
+    );
+    assert_eq!(fourth.receipts.iter().map(|r| r.rows_duplicate).sum::<u64>(), rows);
+    let expected: Vec<(String, i64)> =
+        after_first.iter().map(|(t, n)| (t.clone(), if t == "extract_receipts" { n + files } else { *n })).collect();
+    assert_eq!(event_counts(lake.root()).await, expected);
 }
 
 /// Every extract file of the generated city, with its partner.
@@ -80,9 +106,7 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     let mut expected = HashSet::new();
     for (partner, path) in &files {
         let mut sink = VecSink::default();
-        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None, kind: None }
-            .run(&mut sink)
-            .unwrap();
+        ExtractJob::new(path, partner, &cat, &rules, chrono::Utc::now()).run(&mut sink).unwrap();
         expected.extend(sink.events.iter().map(|e| e.envelope.event_id));
     }
 
@@ -91,8 +115,11 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     kafka::ensure_topics(&kafka_opts, Some(&broker)).await.unwrap();
     let bootstrap = broker.bootstrap_servers();
     let mut sink = KafkaSink::new(&kafka_opts, &bootstrap, ConfirmBy::Broker).unwrap();
-    let produced =
-        tokio::task::spawn_blocking(move || pipeline::ingest_files(&files, None, &mut sink, &rules, &cat).unwrap()).await.unwrap();
+    let produced = tokio::task::spawn_blocking(move || {
+        pipeline::ingest_files(&files, None, &mut sink, &rules, &cat, &vru_ingest::extract::NothingKnown).unwrap()
+    })
+    .await
+    .unwrap();
     let produced: u64 = produced.iter().map(|r| r.rows_published + 1).sum();
 
     let lake = Lake::new(dir.path().join("lake"));
@@ -215,6 +242,7 @@ fn asb_event(i: usize) -> vru_model::Event {
             sex: None,
             home_lsoa: None,
             event_lsoa: Some("E01000001".into()),
+            content_hash: None,
         },
         attributes: Attributes::AsbIncident(AsbIncident { category: "nuisance".into() }),
     }

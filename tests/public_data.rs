@@ -99,3 +99,50 @@ async fn public_h1_equals_the_published_rows_and_d1_runs_with_imd() {
     let deciles = count(&s, "SELECT count(DISTINCT imd_decile) FROM measure_d1_public").await;
     assert_eq!(deciles, 10);
 }
+
+/// Re-downloading a month (other line endings, one outcome updated) through
+/// the other route adds only the revised crime: ASB rows are not doubled,
+/// the crime counts once with its newest outcome, and both routes ingest
+/// under one partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redownloaded_month_adds_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let month = shared().join("police_uk/2022-03-cleveland-street.csv");
+    let text = std::fs::read_to_string(&month).unwrap();
+    let rows = text.lines().count() as i64 - 1;
+    // First route: a landing folder of any police_uk-* name.
+    let landing = dir.path().join("landing/police_uk-cleveland");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::copy(&month, landing.join("2022-03-cleveland-street.csv")).unwrap();
+    let lake = Lake::new(dir.path().join("lake"));
+    run_landing(&lake, &dir.path().join("landing")).await;
+    let s = session(lake.root(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes_log").await, rows);
+    let asb = count(&s, "SELECT count(*) FROM police_uk_crimes WHERE crime_type = 'Anti-social behaviour'").await;
+
+    // Second route, `--format police-uk`: the month again with CRLF line
+    // endings and the first crime's outcome revised.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let revised = lines.iter().position(|l| !l.starts_with(',') && !l.starts_with("Crime ID")).unwrap();
+    let (crime_id, _) = lines[revised].split_once(',').unwrap();
+    let crime_id = crime_id.to_string();
+    let mut fields: Vec<String> = lines[revised].split(',').map(str::to_string).collect();
+    fields[10] = "Offender given a caution".into();
+    lines[revised] = fields.join(",");
+    let again = dir.path().join("2022-03-cleveland-street.csv");
+    std::fs::write(&again, lines.join("\r\n") + "\r\n").unwrap();
+    let broker = EmbeddedBroker::start().unwrap();
+    let partner = vru_model::sources::police_uk::PUBLIC_PARTNER.to_string();
+    let work = Work::Files { files: vec![(partner, again)], kind: Some(ExtractKind::StreetCrimes) };
+    pipeline::run(&lake, &kafka(), Some(&broker), work, fast_normaliser(), ExtractRules::default(), std::future::pending()).await.unwrap();
+
+    let s = session(lake.root(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes_log").await, rows + 1, "only the revised crime is new");
+    assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes").await, rows, "each crime and incident counted once");
+    assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes WHERE crime_type = 'Anti-social behaviour'").await, asb);
+    let newest = format!(
+        "SELECT count(*) FROM police_uk_crimes WHERE crime_id = '{crime_id}' AND last_outcome_category = 'Offender given a caution'"
+    );
+    assert_eq!(count(&s, &newest).await, 1, "the newest outcome wins");
+    assert_eq!(count(&s, "SELECT count(DISTINCT partner) FROM police_uk_crimes_log").await, 1);
+}

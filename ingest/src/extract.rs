@@ -5,17 +5,21 @@
 //! line, to carry raw identifiers.
 
 use crate::limits::Limits;
+use crate::quarantine::Quarantine;
 use crate::reader::{ExtractReader, FileContext, Outcome};
 use crate::sink::{Confirmation, EventSink, Offsets, SinkError};
+use crate::tracker::{self, RecordTracker, Seen};
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::HashSet;
 use std::path::Path;
 use vru_model::Event;
 use vru_model::classification::Catalogue;
 use vru_model::event::{Attributes, Envelope, ExtractReceipt, Kind, Source};
-use vru_model::extract::ExtractKind;
+use vru_model::extract::{ExtractKind, normalise_header};
+use vru_model::identifiers::{self, shown};
 use vru_model::ids::EventId;
 use vru_model::receipt::{Issue, MAX_ISSUES_LISTED, Receipt, Status};
+use vru_model::sources::police_uk::PUBLIC_PARTNER;
+use vru_model::tables::Table;
 
 /// How long a file may wait for its events to reach the lake.
 pub const LAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -28,16 +32,18 @@ pub struct ExtractRules {
     /// errors mean a systematic fault (wrong date format, shifted columns)
     /// that the partner should fix at source.
     pub max_rejected_fraction: f64,
-    /// In-file duplicate detection keeps one 8-byte hash per row; beyond
-    /// this many rows it stops (the lake still drops duplicates) so memory
-    /// stays bounded on multi-gigabyte files.
+    /// Duplicate and conflict detection keeps 16 bytes per row (a hash of
+    /// its id, its content and line); beyond this many rows it stops (the
+    /// normaliser still drops duplicates by event id) so memory stays
+    /// bounded on multi-gigabyte files. 3.5M rows fill a table of 4M
+    /// slots (~70 MB); 4M would double it to 8M slots.
     pub max_tracked_rows: usize,
     pub limits: Limits,
 }
 
 impl Default for ExtractRules {
     fn default() -> Self {
-        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 4_000_000, limits: Limits::default() }
+        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 3_500_000, limits: Limits::default() }
     }
 }
 
@@ -67,8 +73,29 @@ pub fn extract_date(file_name: &str, arrived: DateTime<Utc>) -> NaiveDate {
         .unwrap_or_else(|| arrived.date_naive())
 }
 
+/// What the lake already holds, so a file can be checked against it: a
+/// record re-sent with the same id and version but other content is a
+/// conflict (the partner must bump the version), and one re-sent unchanged
+/// is not published again.
+pub trait KnownEvents {
+    /// Calls `f` with the event id and content hash of every event of
+    /// `partner` in `table`. An error means the lake cannot be read now: the
+    /// file is left for the next sweep.
+    fn for_each(&self, table: Table, partner: &str, f: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), String>;
+}
+
+/// No lake to ask (files checked on their own).
+pub struct NothingKnown;
+
+impl KnownEvents for NothingKnown {
+    fn for_each(&self, _: Table, _: &str, _: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 pub struct ExtractJob<'a> {
     pub path: &'a Path,
+    /// The partner as its folder (or `--partner`) names it.
     pub partner: &'a str,
     pub catalogue: &'a Catalogue,
     pub rules: &'a ExtractRules,
@@ -77,26 +104,65 @@ pub struct ExtractJob<'a> {
     pub quarantine: Option<&'a Path>,
     /// The extract kind when it is not named by the file (`--format police-uk`).
     pub kind: Option<ExtractKind>,
+    pub known: &'a dyn KnownEvents,
+    /// How the file is named in the receipt, when its own name is unsafe
+    /// to repeat.
+    pub display_name: Option<&'a str>,
 }
 
 fn file_issue(reason: impl Into<String>) -> Issue {
     Issue { line: 0, column: 0, column_name: String::new(), reason: reason.into() }
 }
 
-impl ExtractJob<'_> {
-    fn file_name(&self) -> String {
+/// The partner name events carry: the folder's, except for public data,
+/// which is one partner whichever route it came by.
+pub fn event_partner(partner: &str, kind: ExtractKind) -> &str {
+    if kind.source() == Source::PoliceUk { PUBLIC_PARTNER } else { partner }
+}
+
+impl<'a> ExtractJob<'a> {
+    pub fn new(path: &'a Path, partner: &'a str, catalogue: &'a Catalogue, rules: &'a ExtractRules, now: DateTime<Utc>) -> Self {
+        ExtractJob { path, partner, catalogue, rules, now, quarantine: None, kind: None, known: &NothingKnown, display_name: None }
+    }
+
+    pub fn quarantine(mut self, path: &'a Path) -> Self {
+        self.quarantine = Some(path);
+        self
+    }
+
+    pub fn kind(mut self, kind: Option<ExtractKind>) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    pub fn known(mut self, known: &'a dyn KnownEvents) -> Self {
+        self.known = known;
+        self
+    }
+
+    /// The file's own name: what its kind and date are read from.
+    fn own_name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
 
+    /// The name receipts and logs show.
+    fn file_name(&self) -> String {
+        if let Some(d) = self.display_name {
+            return d.to_string();
+        }
+        display_name(&self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+
     fn receipt(&self, kind: Option<ExtractKind>) -> Receipt {
-        let bytes = std::fs::metadata(self.path).map(|m| m.len()).unwrap_or(0);
+        let bytes = std::fs::symlink_metadata(self.path).map(|m| m.len()).unwrap_or(0);
+        let partner = kind.map_or(self.partner, |k| event_partner(self.partner, k));
         Receipt {
             file: self.file_name(),
-            partner: self.partner.to_string(),
+            partner: partner.to_string(),
             extract_kind: kind.map(|k| k.prefix().to_string()),
             sha256: String::new(),
             bytes,
-            extract_date: extract_date(&self.file_name(), self.now),
+            extract_date: extract_date(&self.own_name(), self.now),
             started_at: self.now,
             finished_at: self.now,
             status: Status::Rejected,
@@ -130,28 +196,46 @@ impl ExtractJob<'_> {
         let kind = match self
             .kind
             .map(Ok)
-            .unwrap_or_else(|| source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &receipt.file)))
+            .unwrap_or_else(|| source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &self.own_name())))
         {
             Ok(k) => k,
             Err(reason) => return Ok((self.reject(receipt, vec![file_issue(reason)]), None)),
         };
+        let partner = event_partner(self.partner, kind);
+        receipt.partner = partner.to_string();
         receipt.extract_kind = Some(kind.prefix().to_string());
-        let today = self.now.date_naive();
+        let dates = (self.now.date_naive(), receipt.extract_date.min(self.now.date_naive()));
         // Pass 1: validate everything, publish nothing.
         let hash_placeholder = "0".repeat(64);
-        let fctx = FileContext { partner: self.partner, extract_id: &hash_placeholder, ingested_at: self.now, catalogue: self.catalogue };
-        let mut reader = match ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, today) {
+        let fctx = FileContext { partner, extract_id: &hash_placeholder, ingested_at: self.now, catalogue: self.catalogue };
+        let mut reader = match ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, dates) {
             Ok(r) => r,
             Err(issues) => return Ok((self.reject(receipt, issues), None)),
         };
         let mut issues = Vec::new();
         let mut raw_identifier = false;
         let mut fatal = None;
-        let mut dupes = DuplicateTracker::new(self.rules.max_tracked_rows);
+        let mut records = RecordTracker::new(self.rules.max_tracked_rows);
+        let mut conflicts = Vec::new();
         for outcome in reader.by_ref() {
             receipt.rows_read += 1;
             match outcome {
-                Outcome::Event(e) => receipt.rows_duplicate += u64::from(dupes.seen(&e.envelope.event_id)),
+                Outcome::Event { event, line } => {
+                    match records.observe(tracker::key(&event), tracker::content32(event.envelope.content_hash.as_deref()), line) {
+                        Seen::New => {}
+                        Seen::Duplicate => receipt.rows_duplicate += 1,
+                        Seen::Conflict { first_line } => conflicts.push(Issue {
+                            line,
+                            column: 0,
+                            column_name: String::new(),
+                            reason: format!(
+                                "record `{}` version {} is also on line {first_line} with different content: a conflict, not a duplicate. Keep one row per record and version; send a correction with a higher record_version",
+                                shown(&event.envelope.record_id),
+                                event.envelope.record_version
+                            ),
+                        }),
+                    }
+                }
                 Outcome::Rejected { issue, raw_identifier: raw, .. } => {
                     raw_identifier |= raw;
                     receipt.rows_rejected += 1;
@@ -164,21 +248,69 @@ impl ExtractJob<'_> {
             }
         }
         receipt.sha256 = reader.sha256();
-        let suspicious = reader.sniffer.suspicious();
+        let verdicts = reader.profile.verdicts();
         let names = reader.header_names();
         drop(reader);
         if let Some(f) = fatal {
             issues.insert(0, f);
             return Ok((self.reject(receipt, issues), None));
         }
-        for (col, what) in &suspicious {
-            raw_identifier = true;
-            let reason = format!("most values in this column look like {what}; raw identifiers must never be sent: run `vru pseudonymise`");
-            issues.insert(0, Issue { line: 0, column: col + 1, column_name: names[*col].clone(), reason });
+        let mut systematic = Vec::new();
+        for v in verdicts {
+            raw_identifier |= v.raw_identifier;
+            let column_name = names.get(v.column).map(|n| normalise_header(n)).unwrap_or_default();
+            systematic.push(Issue { line: v.line, column: v.column + 1, column_name, reason: v.reason });
         }
         if raw_identifier {
+            issues.splice(0..0, systematic);
             issues.insert(0, file_issue("the file carries raw identifiers and was refused whole; nothing from it was published"));
             return Ok((self.reject(receipt, issues), None));
+        }
+        if !systematic.is_empty() || !conflicts.is_empty() {
+            let why = if conflicts.is_empty() {
+                "the file has a systematic fault and was refused whole; nothing from it was published".to_string()
+            } else {
+                let n = conflicts.len();
+                let rows = if n == 1 { "1 row repeats".to_string() } else { format!("{n} rows repeat") };
+                format!("{rows} a record with different content; the file was refused whole, nothing from it was published")
+            };
+            let mut all = vec![file_issue(why)];
+            all.extend(systematic);
+            all.extend(conflicts);
+            all.extend(issues);
+            return Ok((self.reject(receipt, all), None));
+        }
+        // Against the lake: a record it holds with other content is a
+        // correction sent without a new version; one it holds unchanged is
+        // not published again.
+        if !kind.source().content_addressed() && !records.is_empty() {
+            let mut resent = Vec::new();
+            self.known
+                .for_each(kind.kind().table(), partner, &mut |id, content| {
+                    if let Some(line) = records.against_lake(tracker::id_key(id), tracker::content32(content)) {
+                        resent.push(line);
+                    }
+                })
+                .map_err(SinkError::Lake)?;
+            if !resent.is_empty() {
+                resent.sort_unstable();
+                let mut all = vec![file_issue(format!(
+                    "{} rows change records already received without a new record_version; the file was refused whole and nothing from it was published. To correct a record, send it with a higher record_version",
+                    resent.len()
+                ))];
+                all.extend(resent.into_iter().map(|line| Issue {
+                    line,
+                    column: 0,
+                    column_name: "record_version".into(),
+                    reason: "this record (same id and version) was received before with different content: bump record_version to send a correction".into(),
+                }));
+                return Ok((self.reject(receipt, all), None));
+            }
+            let known = records.in_lake();
+            if known > 0 {
+                receipt.rows_duplicate += known;
+                issues.insert(0, file_issue(format!("{known} rows were received before in earlier extracts (same record, version and content) and were not published again")));
+            }
         }
         let fraction = receipt.rows_rejected as f64 / receipt.rows_read.max(1) as f64;
         if receipt.rows_rejected > 0 && fraction > self.rules.max_rejected_fraction {
@@ -198,23 +330,21 @@ impl ExtractJob<'_> {
 
         // Pass 2: publish valid rows, quarantine invalid ones.
         let extract_id = receipt.sha256.clone();
-        let fctx = FileContext { partner: self.partner, extract_id: &extract_id, ingested_at: self.now, catalogue: self.catalogue };
-        let mut reader = ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, today)
+        let fctx = FileContext { partner, extract_id: &extract_id, ingested_at: self.now, catalogue: self.catalogue };
+        let mut reader = ExtractReader::open(self.path, kind, fctx.context(), &self.rules.limits, dates)
             .map_err(|i| SinkError::FileChanged(format!("{}: {}", self.file_name(), i[0].reason)))?;
-        let mut quarantine = self.open_quarantine(&reader.header_record, receipt.rows_rejected);
-        // Reused, not rebuilt: one tracker's memory, not two (the 2 GB extract
-        // measurement in BENCHMARKS.md).
-        dupes.clear();
+        let mut quarantine = self.open_quarantine(&reader, receipt.rows_rejected);
         for outcome in reader.by_ref() {
             match outcome {
-                Outcome::Event(e) if !dupes.seen(&e.envelope.event_id) => {
-                    sink.send(&e)?;
-                    receipt.rows_published += 1;
+                Outcome::Event { event, .. } => {
+                    if records.publish(tracker::key(&event)) {
+                        sink.send(&event)?;
+                        receipt.rows_published += 1;
+                    }
                 }
-                Outcome::Event(_) => {}
-                Outcome::Rejected { record, .. } => {
+                Outcome::Rejected { record, issue, .. } => {
                     if let Some(q) = quarantine.as_mut()
-                        && let Err(e) = q.write_byte_record(&record)
+                        && let Err(e) = q.write(&record, issue.column)
                     {
                         tracing::warn!(file = %self.file_name(), error = %e, "cannot write the rejected-rows file; the receipt still lists every issue");
                         quarantine = None;
@@ -242,13 +372,15 @@ impl ExtractJob<'_> {
         Ok((receipt, awaiting_lake))
     }
 
-    fn open_quarantine(&self, header: &csv::ByteRecord, rejected: u64) -> Option<csv::Writer<std::fs::File>> {
+    fn open_quarantine(&self, reader: &ExtractReader<'_>, rejected: u64) -> Option<Quarantine> {
         let path = self.quarantine.filter(|_| rejected > 0)?;
-        // Flexible: a rejected row may have any number of fields, and each
-        // must stay a row of its own.
-        let mut w = csv::WriterBuilder::new().flexible(true).from_path(path).ok()?;
-        w.write_byte_record(header).ok()?;
-        Some(w)
+        match Quarantine::create(path, &reader.header_record, reader.column_types()) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                tracing::warn!(file = %self.file_name(), error = %e, "cannot create the rejected-rows file; the receipt still lists every issue");
+                None
+            }
+        }
     }
 
     fn reject(&self, mut receipt: Receipt, issues: Vec<Issue>) -> Receipt {
@@ -263,6 +395,20 @@ impl ExtractJob<'_> {
     }
 }
 
+/// A file name as receipts and logs may show it: as written, unless it is
+/// long, holds control characters or looks like it carries an identifier.
+pub fn display_name(name: &str) -> String {
+    let unsafe_name = name.len() > MAX_NAME_BYTES
+        || name.chars().any(char::is_control)
+        || identifiers::scan(name, identifiers::Place::Text).strong.is_some()
+        || identifiers::scan(name, identifiers::Place::Text).weak.is_some();
+    if unsafe_name { format!("[file name withheld: {}]", shown(name)) } else { name.to_string() }
+}
+
+/// Longest file name read as given; longer ones are refused (a receipt
+/// name adds 30 bytes, and file systems stop at 255).
+pub const MAX_NAME_BYTES: usize = 200;
+
 fn set_issues(receipt: &mut Receipt, mut issues: Vec<Issue>) {
     receipt.issues_total = issues.len() as u64;
     issues.truncate(MAX_ISSUES_LISTED);
@@ -272,7 +418,7 @@ fn set_issues(receipt: &mut Receipt, mut issues: Vec<Issue>) {
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::reader::open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -308,6 +454,7 @@ pub fn receipt_event(r: &Receipt, now: DateTime<Utc>) -> Event {
             sex: None,
             home_lsoa: None,
             event_lsoa: None,
+            content_hash: None,
         },
         attributes: Attributes::ExtractReceipt(ExtractReceipt {
             file_name: r.file.clone(),
@@ -319,34 +466,5 @@ pub fn receipt_event(r: &Receipt, now: DateTime<Utc>) -> Event {
             rows_rejected: r.rows_rejected,
             rows_duplicate: r.rows_duplicate,
         }),
-    }
-}
-
-/// Rows repeated within one file, tracked by an 8-byte hash of the event id
-/// up to a row limit.
-struct DuplicateTracker {
-    seen: HashSet<u64>,
-    limit: usize,
-}
-
-impl DuplicateTracker {
-    fn new(limit: usize) -> Self {
-        DuplicateTracker { seen: HashSet::new(), limit }
-    }
-
-    fn clear(&mut self) {
-        self.seen.clear();
-    }
-
-    /// True when this id was already seen in the file.
-    fn seen(&mut self, id: &EventId) -> bool {
-        let h = u64::from_le_bytes(id.as_bytes()[..8].try_into().expect("8 bytes"));
-        if self.seen.contains(&h) {
-            return true;
-        }
-        if self.seen.len() < self.limit {
-            self.seen.insert(h);
-        }
-        false
     }
 }

@@ -5,7 +5,7 @@
 
 use deltalake::arrow::array::{Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, Schema, SchemaRef};
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
@@ -55,10 +55,12 @@ impl Lake {
         move |source| LakeError::Delta { table: name.to_string(), source: Box::new(source) }
     }
 
-    /// Opens the table, creating it with `schema` when it does not exist.
+    /// Opens the table, creating it with `schema` when it does not exist,
+    /// and adding any nullable column of `schema` an older table lacks (the
+    /// one way our tables evolve: `content_hash` came this way).
     pub async fn open_or_create(&self, name: &str, schema: SchemaRef) -> Result<DeltaTable, LakeError> {
         if let Some(table) = self.open(name).await? {
-            return Ok(table);
+            return evolve(table, name, &schema).await;
         }
         // Not probed first: the kernel logs an error for a log-less directory.
         let url = ensure_table_uri(self.table_dir(name).to_string_lossy()).map_err(Self::delta_err(name))?;
@@ -92,6 +94,22 @@ impl Lake {
         };
         t.map(Some).map_err(Self::delta_err(name))
     }
+}
+
+async fn evolve(table: DeltaTable, name: &str, schema: &SchemaRef) -> Result<DeltaTable, LakeError> {
+    let have: HashSet<String> = match table.snapshot() {
+        Ok(s) => s.schema().fields().map(|f| f.name().clone()).collect(),
+        Err(_) => return Ok(table),
+    };
+    let missing: Vec<_> =
+        schema.fields().iter().filter(|f| f.is_nullable() && !have.contains(f.name())).map(|f| f.as_ref().clone()).collect();
+    if missing.is_empty() {
+        return Ok(table);
+    }
+    let delta: StructType =
+        (&Schema::new(missing)).try_into_kernel().map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
+    tracing::info!(table = name, columns = ?delta.fields().map(|f| f.name().clone()).collect::<Vec<_>>(), "adding new columns to an older table");
+    table.add_columns().with_fields(delta.fields().cloned().collect::<Vec<_>>()).await.map_err(Lake::delta_err(name))
 }
 
 fn writer_properties() -> WriterProperties {
@@ -153,4 +171,74 @@ pub async fn event_ids(table: &DeltaTable, name: &str) -> Result<HashSet<EventId
         }
     }
     Ok(ids)
+}
+
+async fn query(
+    table: &DeltaTable,
+    name: &str,
+    sql: &str,
+) -> Result<deltalake::datafusion::physical_plan::SendableRecordBatchStream, LakeError> {
+    let qerr = |source| LakeError::Query { table: name.to_string(), source: Box::new(source) };
+    let provider = table.table_provider().await.map_err(qerr)?;
+    let ctx = SessionContext::new();
+    ctx.register_table("t", provider).map_err(qerr)?;
+    ctx.sql(sql).await.map_err(qerr)?.execute_stream().await.map_err(qerr)
+}
+
+fn strings(batch: &RecordBatch, i: usize, name: &str) -> Result<StringArray, LakeError> {
+    let col = cast(batch.column(i), &DataType::Utf8).map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
+    Ok(col.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+}
+
+/// The SHA-256 of every extract the lake holds an accepted receipt for:
+/// the record of what was ingested, which partners cannot write.
+pub async fn accepted_extracts(lake: &Lake) -> Result<HashSet<String>, LakeError> {
+    let name = vru_model::tables::Table::ExtractReceipts.name();
+    let Some(table) = lake.open(name).await? else { return Ok(HashSet::new()) };
+    let mut stream = query(&table, name, "SELECT record_id FROM t WHERE status IN ('accepted', 'accepted_with_rejections')").await?;
+    let mut out = HashSet::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|source| LakeError::Query { table: name.into(), source: Box::new(source) })?;
+        let ids = strings(&batch, 0, name)?;
+        out.extend((0..ids.len()).map(|i| ids.value(i).to_string()));
+    }
+    Ok(out)
+}
+
+/// Calls `f` with the event id and content hash of every event `partner`
+/// sent into `table`, streaming: memory does not grow with the table.
+pub async fn for_each_event(lake: &Lake, name: &str, partner: &str, f: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), LakeError> {
+    let Some(table) = lake.open(name).await? else { return Ok(()) };
+    let has_hash = table.snapshot().is_ok_and(|s| s.schema().fields().any(|f| f.name() == "content_hash"));
+    let hash = if has_hash { "content_hash" } else { "CAST(NULL AS VARCHAR)" };
+    let sql = format!("SELECT event_id, {hash} FROM t WHERE partner = '{}'", partner.replace('\'', "''"));
+    let mut stream = query(&table, name, &sql).await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|source| LakeError::Query { table: name.into(), source: Box::new(source) })?;
+        let (ids, hashes) = (strings(&batch, 0, name)?, strings(&batch, 1, name)?);
+        for i in 0..ids.len() {
+            if let Some(id) = EventId::parse(ids.value(i)) {
+                f(&id, (!hashes.is_null(i)).then(|| hashes.value(i)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The lake as the landing folder asks it, from a blocking ingest thread.
+pub struct LakeKnown {
+    lake: Lake,
+    handle: tokio::runtime::Handle,
+}
+
+impl LakeKnown {
+    pub fn new(lake: Lake, handle: tokio::runtime::Handle) -> Self {
+        LakeKnown { lake, handle }
+    }
+}
+
+impl crate::extract::KnownEvents for LakeKnown {
+    fn for_each(&self, table: vru_model::tables::Table, partner: &str, f: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), String> {
+        self.handle.block_on(for_each_event(&self.lake, table.name(), partner, f)).map_err(|e| e.to_string())
+    }
 }

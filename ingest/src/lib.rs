@@ -6,6 +6,8 @@
 //! | [`limits`] | readers that refuse endless lines and decompression bombs |
 //! | [`reader`] | streams one extract, row by row, into events or issues |
 //! | [`extract`] | ingests one extract: validate, publish, receipt |
+//! | [`tracker`] | each record's content and line within one extract: duplicates, conflicts |
+//! | [`quarantine`] | the rejected-rows file, safe to open in a spreadsheet |
 //! | [`sink`] | where events go: the contract `send` / `confirm` |
 //! | [`producer`] | the Kafka sink: idempotent producer, delivery accounting |
 //! | [`kafka`] | topic names, client settings, the embedded broker |
@@ -25,6 +27,8 @@ pub mod limits;
 pub mod normaliser;
 pub mod pipeline;
 pub mod producer;
+pub mod quarantine;
 pub mod reader;
 pub mod reference;
 pub mod sink;
+pub mod tracker;

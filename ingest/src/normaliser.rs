@@ -355,6 +355,8 @@ impl Normaliser {
     }
 
     fn dead_letter(&mut self, msg: &rdkafka::message::OwnedMessage, reason: &str) {
+        // A decoder quotes what it could not read: never an identifier.
+        let reason = &vru_model::identifiers::scrub_quoted(reason);
         tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
         self.stats.dead_lettered += 1;
         let topic = self.kafka.dlq_topic();

@@ -4,8 +4,7 @@
 //! broker forgets everything when the process stops; with a real broker,
 //! when the broker has acknowledged them.
 
-use crate::extract::ExtractRules;
-use crate::extract::LAKE_TIMEOUT;
+use crate::extract::{ExtractJob, ExtractRules, KnownEvents, LAKE_TIMEOUT, NothingKnown};
 use crate::kafka::{self, EmbeddedBroker, KafkaOptions};
 use crate::lake::Lake;
 use crate::landing::{Ingested, Landing};
@@ -64,12 +63,12 @@ pub fn ingest_files(
     sink: &mut dyn EventSink,
     rules: &ExtractRules,
     catalogue: &Catalogue,
+    known: &dyn KnownEvents,
 ) -> Result<Vec<Receipt>, PipelineError> {
     let mut published = Vec::new();
     for (partner, path) in files {
         let quarantine = sibling(path, "rejected-rows.csv");
-        let job =
-            crate::extract::ExtractJob { path, partner, catalogue, rules, now: chrono::Utc::now(), quarantine: Some(&quarantine), kind };
+        let job = ExtractJob::new(path, partner, catalogue, rules, chrono::Utc::now()).quarantine(&quarantine).kind(kind).known(known);
         published.push((path, job.run_unsettled(sink)?));
     }
     let mut receipts = Vec::new();
@@ -83,6 +82,27 @@ pub fn ingest_files(
         receipts.push(receipt);
     }
     Ok(receipts)
+}
+
+/// Reads each file exactly as ingest would and says what would happen,
+/// publishing nothing and writing nothing: what a partner's data officer
+/// runs before sending. The lake is not asked (nothing is known).
+pub fn check_files(
+    files: &[(String, PathBuf)],
+    kind: Option<vru_model::ExtractKind>,
+    rules: &ExtractRules,
+    catalogue: &Catalogue,
+) -> Vec<Receipt> {
+    files
+        .iter()
+        .map(|(partner, path)| {
+            let mut sink = crate::sink::NullSink::default();
+            let job = ExtractJob::new(path, partner, catalogue, rules, chrono::Utc::now()).kind(kind);
+            let mut r = job.run(&mut sink).expect("a null sink never fails");
+            r.confirmed_by = String::new();
+            r
+        })
+        .collect()
 }
 
 /// `dir/name.csv` -> `dir/name.csv.<suffix>`
@@ -101,81 +121,127 @@ pub struct PipelineReport {
 /// makes the pipeline read again.
 const MAX_UNSETTLED: usize = 64;
 
+/// What the lake says before a sweep: the extracts it holds, and a reader
+/// of the events it holds for checking each file. Without a lake (or when
+/// it cannot be read at start), nothing is known and the normaliser's
+/// event-id check is what keeps re-sent rows out.
+pub fn lake_knowledge(lake: Option<&Lake>) -> (HashSet<String>, Box<dyn KnownEvents + Send + Sync>) {
+    let Some(lake) = lake else { return (HashSet::new(), Box::new(NothingKnown)) };
+    let handle = tokio::runtime::Handle::current();
+    let accepted = match handle.block_on(crate::lake::accepted_extracts(lake)) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the lake's extract receipts; files already ingested will be recognised by their event ids instead");
+            HashSet::new()
+        }
+    };
+    (accepted, Box::new(crate::lake::LakeKnown::new(lake.clone(), handle)))
+}
+
+fn log_receipt(r: &Receipt) {
+    tracing::info!(file = %r.file, partner = %r.partner, status = r.status.as_str(), rows_read = r.rows_read,
+        rows_published = r.rows_published, rows_rejected = r.rows_rejected, "extract ingested");
+    for line in r.issue_lines().iter().take(5) {
+        tracing::warn!("{line}");
+    }
+}
+
 /// Watches (or sweeps once) the landing folder and publishes every file
 /// through `sink`, until `stop` is set. Files are published one after
 /// another without waiting for the lake; each is filed away once its
-/// events are durable. Blocking: run it on its own thread.
+/// events are durable. Nothing one file or one partner folder does stops
+/// the loop: a broken file is refused or left in place and logged, and only
+/// a broker that keeps failing ends a one-off sweep. Blocking: run it on
+/// its own thread.
 pub fn ingest_landing(
     opts: &LandingOptions,
-    mut sink: KafkaSink,
+    sink: &mut dyn EventSink,
     rules: &ExtractRules,
     catalogue: &Catalogue,
     stop: &AtomicBool,
+    lake: Option<&Lake>,
 ) -> Result<Vec<Receipt>, PipelineError> {
     let lerr = |source| PipelineError::Landing { path: opts.root.display().to_string(), source };
-    let mut landing = Landing::open(&opts.root, opts.settle).map_err(lerr)?;
+    let (accepted, known) = lake_knowledge(lake);
+    let mut landing = Landing::open(&opts.root, opts.settle, accepted).map_err(lerr)?;
     let mut receipts = Vec::new();
     let mut unsettled: VecDeque<Ingested> = VecDeque::new();
     let mut failures = 0u32;
-    let mut settle =
-        |landing: &mut Landing, unsettled: &mut VecDeque<Ingested>, sink: &KafkaSink, block: bool| -> Result<(), PipelineError> {
-            while let Some(front) = unsettled.front() {
-                if let Some(offsets) = &front.awaiting {
-                    if block {
-                        sink.wait_durable(offsets, LAKE_TIMEOUT)?;
-                    } else if !sink.is_durable(offsets) {
-                        break;
-                    }
-                }
-                let r = landing.file_away(unsettled.pop_front().expect("front exists"))?;
-                tracing::info!(file = %r.file, partner = %r.partner, status = r.status.as_str(), rows_read = r.rows_read,
-                rows_published = r.rows_published, rows_rejected = r.rows_rejected, "extract ingested");
-                for line in r.issue_lines().iter().take(5) {
-                    tracing::warn!("{line}");
-                }
-                receipts.push(r);
-            }
-            Ok(())
-        };
     while !stop.load(Ordering::Relaxed) {
-        settle(&mut landing, &mut unsettled, &sink, false)?;
+        settle(&mut landing, &mut unsettled, sink, false, &mut receipts);
         let in_flight: HashSet<PathBuf> = unsettled.iter().map(|u| u.candidate.path.clone()).collect();
-        let (ready, settling) = landing.scan_settling().map_err(lerr)?;
-        let candidates: Vec<_> = ready.into_iter().filter(|c| !in_flight.contains(&c.path)).collect();
+        let scan = landing.scan();
         let mut progressed = false;
-        for c in &candidates {
+        for r in &scan.refuse {
+            if let Some(receipt) = landing.refuse(r) {
+                log_receipt(&receipt);
+                receipts.push(receipt);
+                progressed = true;
+            }
+        }
+        for c in scan.ready.iter().filter(|c| !in_flight.contains(&c.path)) {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             if unsettled.len() >= MAX_UNSETTLED {
-                settle(&mut landing, &mut unsettled, &sink, true)?;
+                settle(&mut landing, &mut unsettled, sink, true, &mut receipts);
             }
-            match landing.ingest(c, &mut sink, catalogue, rules) {
-                Ok(done) => {
+            match landing.ingest(c, sink, catalogue, rules, known.as_ref()) {
+                Ok(Some(done)) => {
                     unsettled.push_back(done);
                     progressed = true;
                 }
+                Ok(None) => {}
                 Err(e) => {
                     failures += 1;
-                    tracing::error!(file = %c.path.display(), error = %e, "extract not ingested; will retry");
+                    tracing::error!(file = %c.shown, partner = %c.partner, error = %e, "extract not ingested; will retry");
                     if opts.once && failures >= 3 {
+                        settle(&mut landing, &mut unsettled, sink, true, &mut receipts);
                         return Err(e.into());
                     }
                 }
             }
         }
-        if opts.once && candidates.is_empty() && settling == 0 {
+        if opts.once && !progressed && scan.settling == 0 {
             if unsettled.is_empty() {
                 break;
             }
-            settle(&mut landing, &mut unsettled, &sink, true)?;
+            settle(&mut landing, &mut unsettled, sink, true, &mut receipts);
             continue;
         }
         if !progressed {
             std::thread::sleep(opts.poll);
         }
     }
+    // Stopping: what is durable is filed away; the rest is read again.
+    settle(&mut landing, &mut unsettled, sink, false, &mut receipts);
     Ok(receipts)
+}
+
+/// Files away, in order, every published file whose events are durable
+/// (waiting for them when `block`). One that does not become durable in
+/// time is left in place to be read again.
+fn settle(landing: &mut Landing, unsettled: &mut VecDeque<Ingested>, sink: &dyn EventSink, block: bool, receipts: &mut Vec<Receipt>) {
+    while let Some(front) = unsettled.front() {
+        if let Some(offsets) = &front.awaiting {
+            if !block && !sink.is_durable(offsets) {
+                break;
+            }
+            if let Err(e) = sink.wait_durable(offsets, LAKE_TIMEOUT) {
+                let done = unsettled.pop_front().expect("front exists");
+                tracing::error!(file = %done.candidate.shown, partner = %done.candidate.partner, error = %e, "left in place: its events did not reach the lake in time; it will be read again");
+                done.abandon();
+                continue;
+            }
+        }
+        match landing.file_away(unsettled.pop_front().expect("front exists")) {
+            Ok(r) => {
+                log_receipt(&r);
+                receipts.push(r);
+            }
+            Err(e) => tracing::error!(error = %e, "extract published but not filed away; the next sweep finds it a duplicate and files it"),
+        }
+    }
 }
 
 /// Runs ingest and the normaliser side by side until the landing folder is
@@ -214,11 +280,16 @@ pub async fn run(
     });
     let stop = Arc::new(AtomicBool::new(false));
     let stop_ingest = stop.clone();
+    let lake_for_ingest = lake.clone();
     let ingest_task = tokio::task::spawn_blocking(move || match work {
-        Work::Landing(landing) => ingest_landing(&landing, sink, &rules, &Catalogue::builtin(), &stop_ingest),
+        Work::Landing(landing) => {
+            let mut sink = sink;
+            ingest_landing(&landing, &mut sink, &rules, &Catalogue::builtin(), &stop_ingest, Some(&lake_for_ingest))
+        }
         Work::Files { files, kind } => {
             let mut sink = sink;
-            ingest_files(&files, kind, &mut sink, &rules, &Catalogue::builtin())
+            let (_, known) = lake_knowledge(Some(&lake_for_ingest));
+            ingest_files(&files, kind, &mut sink, &rules, &Catalogue::builtin(), known.as_ref())
         }
     });
     tokio::pin!(shutdown);

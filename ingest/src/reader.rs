@@ -10,22 +10,19 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 use vru_model::classification::Catalogue;
-use vru_model::extract::{ExtractKind, FieldType, Header, Row};
-use vru_model::identifiers::ColumnSniffer;
+use vru_model::extract::{ExtractKind, Header, Row};
+use vru_model::identifiers::profile::FileProfile;
 use vru_model::receipt::Issue;
 use vru_model::sources::{self, Context};
 use vru_model::{Event, FieldError};
 
 /// What one record of the file turned out to be.
 pub enum Outcome {
-    Event(Box<Event>),
+    /// A valid row, with the line it starts on.
+    Event { event: Box<Event>, line: u64 },
     /// A bad row: the issue, whether it looks like a raw identifier, and the
     /// raw record (for the quarantine file).
-    Rejected {
-        issue: Issue,
-        raw_identifier: bool,
-        record: csv::ByteRecord,
-    },
+    Rejected { issue: Issue, raw_identifier: bool, record: csv::ByteRecord },
     /// The file cannot be read further (I/O error, a line too long, a
     /// decompression bomb): the whole file must be rejected.
     Fatal(Issue),
@@ -39,9 +36,11 @@ pub struct ExtractReader<'a> {
     kind: ExtractKind,
     ctx: Context<'a>,
     today: NaiveDate,
+    extract_date: NaiveDate,
     record: csv::ByteRecord,
-    text_columns: Vec<bool>,
-    pub sniffer: ColumnSniffer,
+    /// Column-level evidence (weak identifiers, month-first dates,
+    /// scientific-notation ids), judged once the file is read.
+    pub profile: FileProfile,
     hasher: std::sync::Arc<std::sync::Mutex<Sha256>>,
     lines: std::sync::Arc<std::sync::Mutex<LineBreaks>>,
     done: bool,
@@ -55,12 +54,25 @@ pub fn field_issue(line: u64, e: FieldError) -> Issue {
     Issue { line, column: e.column, column_name: e.column_name, reason: e.reason }
 }
 
+/// Opens a partner's file for reading without following a symbolic link and
+/// without blocking on a FIFO someone swapped in after the scan: anything
+/// but a regular file is an error.
+pub fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Opens the file, undoing gzip if present, behind the size limits.
 fn open_stream(path: &Path, limits: &Limits, hasher: std::sync::Arc<std::sync::Mutex<Sha256>>) -> Result<Box<dyn Read + Send>, Issue> {
-    let file = File::open(path).map_err(|e| issue(0, 0, "", format!("cannot open: {e}")))?;
+    let mut file = open_regular(path).map_err(|e| issue(0, 0, "", format!("cannot open: {e}")))?;
     let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = [0u8; 4];
-    let n = File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    let n = file.read(&mut head).unwrap_or(0);
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|e| issue(0, 0, "", format!("cannot read: {e}")))?;
     let hashed = HashingReader::new(BufReader::with_capacity(256 * 1024, file), hasher);
     if n >= 4 && head == *b"PK\x03\x04" {
         return Err(issue(0, 0, "", "zip archives are not accepted: send the CSV itself, or gzip it (.csv.gz)"));
@@ -77,7 +89,13 @@ fn open_stream(path: &Path, limits: &Limits, hasher: std::sync::Arc<std::sync::M
 impl<'a> ExtractReader<'a> {
     /// Reads and checks the header. File-level problems come back as issues
     /// and mean the file is rejected whole.
-    pub fn open(path: &Path, kind: ExtractKind, ctx: Context<'a>, limits: &Limits, today: NaiveDate) -> Result<Self, Vec<Issue>> {
+    pub fn open(
+        path: &Path,
+        kind: ExtractKind,
+        ctx: Context<'a>,
+        limits: &Limits,
+        (today, extract_date): (NaiveDate, NaiveDate),
+    ) -> Result<Self, Vec<Issue>> {
         let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
         let stream = open_stream(path, limits, hasher.clone()).map_err(|i| vec![i])?;
         let lines = std::sync::Arc::new(std::sync::Mutex::new(LineBreaks::default()));
@@ -106,15 +124,6 @@ impl<'a> ExtractReader<'a> {
             }
             issues
         })?;
-        let text_columns = names
-            .iter()
-            .map(|n| {
-                // Normalised as Header::check does, and extra columns
-                // included: a raw identifier must not hide behind a spelling.
-                let n = n.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().replace(' ', "_");
-                kind.columns().iter().find(|c| c.name == n).is_none_or(|c| c.ty == FieldType::Text)
-            })
-            .collect();
         Ok(ExtractReader {
             csv,
             header,
@@ -122,9 +131,9 @@ impl<'a> ExtractReader<'a> {
             kind,
             ctx,
             today,
+            extract_date,
             record: csv::ByteRecord::new(),
-            text_columns,
-            sniffer: ColumnSniffer::default(),
+            profile: FileProfile::default(),
             hasher,
             lines,
             done: false,
@@ -147,6 +156,11 @@ impl<'a> ExtractReader<'a> {
                 _ => self.done = true,
             };
         }
+    }
+
+    /// The declared type of each of the file's columns.
+    pub fn column_types(&self) -> Vec<Option<vru_model::extract::FieldType>> {
+        self.header.columns.iter().map(|c| c.map(|c| c.ty)).collect()
     }
 
     pub fn header_names(&self) -> Vec<String> {
@@ -208,19 +222,22 @@ impl Iterator for ExtractReader<'_> {
                 Ok(s) => fields.push(s),
                 Err(e) => {
                     let name = String::from_utf8_lossy(&self.header_record[i]).into_owned();
+                    // A person column holds a pseudonym or nothing: these
+                    // bytes are not one, so the file is refused.
+                    let person = matches!(self.header.columns.get(i), Some(Some(c)) if c.ty == vru_model::extract::FieldType::Pseudonym);
                     let why = format!("not valid UTF-8 (bad byte at offset {} of the field): save the file as UTF-8", e.valid_up_to());
-                    return Some(reject(issue(line, i + 1, &name, why), false, &self.record));
+                    return Some(reject(issue(line, i + 1, &name, why), person, &self.record));
                 }
             }
         }
-        for (i, f) in fields.iter().enumerate() {
-            if self.text_columns[i] && !f.is_empty() {
-                self.sniffer.observe(i, f.trim());
-            }
+        let row = Row { header: &self.header, fields: &fields, line, today: self.today, extract_date: self.extract_date, kind: self.kind };
+        // Identifiers first: a row holding one refuses the file, whatever
+        // else is wrong with it.
+        if let Err(e) = row.screen(&mut self.profile) {
+            return Some(reject(field_issue(line, e), true, &self.record));
         }
-        let row = Row { header: &self.header, fields: &fields, line, today: self.today, kind: self.kind };
         Some(match sources::parse(&self.ctx, &row) {
-            Ok(event) => Outcome::Event(Box::new(event)),
+            Ok(event) => Outcome::Event { event: Box::new(event), line },
             Err(e) => {
                 let raw = e.raw_identifier;
                 reject(field_issue(line, e), raw, &self.record)
@@ -239,6 +256,6 @@ pub struct FileContext<'a> {
 
 impl<'a> FileContext<'a> {
     pub fn context(&self) -> Context<'a> {
-        Context { partner: self.partner, extract_id: self.extract_id, ingested_at: self.ingested_at, catalogue: self.catalogue }
+        Context::new(self.partner, self.extract_id, self.ingested_at, self.catalogue)
     }
 }

@@ -14,6 +14,8 @@ pub enum SinkError {
     Kafka(String),
     #[error("{0}")]
     FileChanged(String),
+    #[error("cannot check the file against the lake: {0}; the file stays in the landing folder and will be retried")]
+    Lake(String),
 }
 
 /// Per topic and partition, the highest offset that must be durable.
@@ -61,5 +63,22 @@ impl EventSink for VecSink {
     }
     fn confirm(&mut self) -> Result<Confirmation, SinkError> {
         Ok(Confirmation { confirmed_by: "memory".into(), awaiting_lake: None })
+    }
+}
+
+/// Counts events and keeps none: `vru check`, which reads a file exactly
+/// as ingest would and publishes nothing.
+#[derive(Default)]
+pub struct NullSink {
+    pub events: u64,
+}
+
+impl EventSink for NullSink {
+    fn send(&mut self, _: &Event) -> Result<(), SinkError> {
+        self.events += 1;
+        Ok(())
+    }
+    fn confirm(&mut self) -> Result<Confirmation, SinkError> {
+        Ok(Confirmation { confirmed_by: "nothing (checked only)".into(), awaiting_lake: None })
     }
 }

@@ -51,7 +51,8 @@ fn ingest(path: &Path, quarantine: Option<&Path>) -> (Receipt, VecSink) {
     let mut sink = VecSink::default();
     let cat = Catalogue::builtin();
     let rules = ExtractRules::default();
-    let job = ExtractJob { path, partner: "police-test", catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine, kind: None };
+    let mut job = ExtractJob::new(path, "police-test", &cat, &rules, chrono::Utc::now());
+    job.quarantine = quarantine;
     let r = job.run(&mut sink).unwrap();
     (r, sink)
 }
@@ -141,7 +142,11 @@ fn raw_identifiers_refuse_the_whole_file() {
     assert_eq!(r.status, Status::Rejected);
     assert!(sink.events.is_empty());
     let lines = r.issue_lines().join("\n");
-    assert!(lines.contains(&format!("offences_raw.csv:52:{}: (person_id) looks like an NHS number", col("person_id"))), "{lines}");
+    assert!(
+        lines.contains(&format!("offences_raw.csv:52:{}: (person_id) holds [NHS number] (an NHS number)", col("person_id"))),
+        "{lines}"
+    );
+    assert!(!lines.contains("943 476 5919"), "the identifier is never repeated: {lines}");
     assert!(lines.contains("vru pseudonymise"), "{lines}");
 }
 

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use vru_ingest::extract::{ExtractJob, ExtractRules};
+use vru_ingest::extract::{ExtractJob, ExtractRules, NothingKnown};
 use vru_ingest::landing::Landing;
 use vru_ingest::sink::VecSink;
 use vru_model::Event;
@@ -16,133 +16,30 @@ use vru_model::classification::Catalogue;
 use vru_model::event::{Attributes, Kind, Sex};
 use vru_model::receipt::{MAX_ISSUES_LISTED, Receipt, Status};
 
-/// `line`, `column`, and a piece of the reason (after the column name).
-type Expect = (u64, usize, &'static str);
+mod corpus;
 
-struct Case {
-    /// The file, in its partner's folder under `tests/hostile/` (see [`path`]).
-    file: &'static str,
-    status: Status,
-    /// rows_read, rows_published, rows_rejected, rows_duplicate.
-    counts: (u64, u64, u64, u64),
-    issues: &'static [Expect],
+use corpus::{ACC, AWR, Case, Expect, NONE, PSEUDO, RAW, REJ};
+
+/// Every case of the corpus, old and new.
+fn all_cases() -> impl Iterator<Item = &'static Case> {
+    corpus::CASES.iter().chain(corpus::identifiers::CASES)
 }
-
-const ACC: Status = Status::Accepted;
-const AWR: Status = Status::AcceptedWithRejections;
-const REJ: Status = Status::Rejected;
-const NONE: (u64, u64, u64, u64) = (0, 0, 0, 0);
-const RAW: Expect = (0, 0, "the file carries raw identifiers and was refused whole; nothing from it was published");
-const PSEUDO: &str = "`vru pseudonymise`";
-
-const fn c(file: &'static str, status: Status, counts: (u64, u64, u64, u64), issues: &'static [Expect]) -> Case {
-    Case { file, status, counts, issues }
-}
-
-const NHS_IDS: Expect = (0, 1, "(record_id) most values in this column look like NHS numbers");
-const NAME_DOB: &[Expect] = &[
-    (1, 18, "(forename) column looks like a raw identifier (name)"),
-    (1, 19, "(surname) column looks like a raw identifier (name)"),
-    (1, 20, "(date_of_birth) column looks like a raw identifier (date of birth)"),
-];
-const POSTCODE_TEXT: Expect =
-    (11, 8, "(location_description) free text contains what looks like a full UK postcode; remove it before sending");
-const SHORT_ROWS: &[Expect] = &[(6, 0, "row has 9 fields; the header has 17"), (16, 0, "row has 5 fields; the header has 17")];
-
-const CASES: &[Case] = &[
-    // Header and structure: the whole file is refused, nothing is read.
-    c("offences_missing_column.csv", REJ, NONE, &[(1, 0, "(offence_code) required column is missing")]),
-    c("offences_extra_column.csv", REJ, NONE, &[(1, 18, "(notes) unknown column for a offences extract")]),
-    c("offences_duplicate_column.csv", REJ, NONE, &[(1, 18, "(age) column appears twice")]),
-    c("offences_semicolon.csv", REJ, NONE, &[(1, 1, "contains ';', tab or '|': extracts must be comma-separated")]),
-    c("offences_tab.csv", REJ, NONE, &[(1, 1, "contains ';', tab or '|': extracts must be comma-separated")]),
-    c("offences_utf16.csv", REJ, NONE, &[(1, 1, "header is not valid UTF-8: save the file as UTF-8 CSV")]),
-    c("offences_empty.csv", REJ, NONE, &[(1, 0, "the file is empty: an extract needs a header row")]),
-    c("offences_header_only.csv", ACC, NONE, &[(1, 0, "the extract has a header but no rows")]),
-    c("crimes_2024-05-31.csv", REJ, NONE, &[(0, 0, "file name must start with one of: offences_*.csv, asb_*.csv")]),
-    c("attendances_zipped.csv", REJ, NONE, &[(0, 0, "zip archives are not accepted")]),
-    // Encodings, line endings and quoting that must simply work.
-    c("offences_bom.csv", ACC, (12, 12, 0, 0), &[]),
-    c("offences_crlf.csv", ACC, (12, 12, 0, 0), &[]),
-    c("offences_quoted_fields.csv", ACC, (10, 10, 0, 0), &[]),
-    c("offences_no_final_newline.csv", ACC, (12, 12, 0, 0), &[]),
-    c("asb_bom_quoted_header.csv", ACC, (8, 8, 0, 0), &[]),
-    c("attendances_quoted_newline.csv", ACC, (10, 10, 0, 0), &[]),
-    c("offences_unknown_lsoa.csv", ACC, (8, 8, 0, 0), &[]),
-    c("offences_duplicate_rows.csv", ACC, (15, 13, 0, 2), &[]),
-    c("offences_conflicting_duplicate.csv", ACC, (7, 6, 0, 1), &[]),
-    // One bad row among good ones: quarantined and listed; the rest published.
-    c("offences_non_utf8.csv", AWR, (12, 11, 1, 0), &[(8, 1, "(record_id) not valid UTF-8 (bad byte at offset 7")]),
-    c("offences_future_date.csv", AWR, (12, 11, 1, 0), &[(6, 5, "(committed_at) 2031-01-01 is in the future")]),
-    c("offences_before_1900.csv", AWR, (12, 11, 1, 0), &[(4, 5, "(committed_at) 1899-12-31 is before 1900")]),
-    c("offences_age_minus_one.csv", AWR, (12, 11, 1, 0), &[(9, 10, "(age) -1 is out of range 0-120")]),
-    c("offences_age_200.csv", AWR, (12, 11, 1, 0), &[(12, 10, "(age) 200 is out of range 0-120")]),
-    c("offences_unknown_offence_code.csv", AWR, (12, 11, 1, 0), &[(5, 4, "(offence_code) `99Z` is not a Home Office offence code")]),
-    c(
-        "offences_malformed_lsoa.csv",
-        AWR,
-        (20, 18, 2, 0),
-        &[(7, 7, "(offence_lsoa) `E0100000` is not"), (14, 12, "(home_lsoa) `E02000123`")],
-    ),
-    c("offences_truncated_row.csv", AWR, (12, 11, 1, 0), &[(13, 0, "row has 9 fields; the header has 17")]),
-    c("offences_truncated_in_field.csv", AWR, (12, 11, 1, 0), &[(13, 17, "(outcome_date) `2024-1` is not a date")]),
-    c("offences_unterminated_quote.csv", AWR, (11, 10, 1, 0), &[(12, 0, "row has 1 fields; the header has 17")]),
-    c("offences_nul_padding.csv", AWR, (13, 12, 1, 0), &[(14, 0, "row has 1 fields; the header has 17")]),
-    c("offences_nul_in_field.csv", AWR, (12, 11, 1, 0), &[(10, 7, "(offence_lsoa) `E0100\0")]),
-    c("asb_header_repeated.csv", AWR, (15, 14, 1, 0), &[(8, 3, "(incident_at) `incident_at` is not a date and time")]),
-    c("asb_empty_row.csv", AWR, (12, 11, 1, 0), &[(8, 3, "(incident_at) required value is blank")]),
-    c("attendances_bad_row_after_multiline.csv", AWR, (11, 10, 1, 0), &[(9, 6, "(assault_method) `stabbing` is not one of")]),
-    c("attendances_assault_after_arrival.csv", AWR, (12, 11, 1, 0), &[(7, 5, "(assault_at) 2024-02-10 23:50:00 is after the")]),
-    c("outcomes_age_26.csv", AWR, (12, 11, 1, 0), &[(10, 4, "(age) 26 is out of range 0-25")]),
-    c("outcomes_unknown_offence_code.csv", AWR, (12, 11, 1, 0), &[(3, 7, "(offence_code) `ZZ9` is not a Home Office offence")]),
-    c("suspensions_before_1900.csv", AWR, (12, 11, 1, 0), &[(11, 8, "(start_date) 1899-12-31 is before 1900")]),
-    // The partial-file rule: at most 10% bad rows (strictly more refuses the file).
-    c("offences_ten_percent_bad.csv", AWR, (10, 9, 1, 0), &[(6, 10, "(age) `abc` is not a whole number")]),
-    c(
-        "offences_eleven_percent_bad.csv",
-        REJ,
-        (9, 0, 1, 0),
-        &[(0, 0, "1 of 9 rows (11.1%) are invalid, more than the 10%"), (6, 10, "(age)")],
-    ),
-    c("offences_unterminated_quote_early.csv", REJ, (2, 0, 1, 0), &[(0, 0, "1 of 2 rows (50.0%) are invalid"), (3, 0, "row has 1 fields")]),
-    // Raw identifiers: refused whole, whatever the share of bad rows.
-    c("offences_raw_nhs_column.csv", REJ, NONE, &[(1, 18, "(nhs_number) column looks like a raw identifier (NHS number)")]),
-    c("offences_raw_postcode_column.csv", REJ, NONE, &[(1, 18, "(home_postcode) column looks like a raw identifier (postcode)")]),
-    c("offences_raw_name_dob_columns.csv", REJ, NONE, NAME_DOB),
-    c("exclusions_dob_column.csv", REJ, NONE, &[(1, 12, "(dob) column looks like a raw identifier (date of birth)")]),
-    c("offences_raw_nhs_in_person_id.csv", REJ, (31, 0, 1, 0), &[RAW, (9, 9, "(person_id) looks like an NHS number")]),
-    c("offences_raw_nhs_record_ids.csv", REJ, (12, 0, 0, 0), &[RAW, NHS_IDS]),
-    c("census_raw_upn.csv", REJ, (16, 0, 1, 0), &[RAW, (14, 3, "(pupil_id) looks like a unique pupil number")]),
-    c(
-        "census_postcodes_in_school.csv",
-        REJ,
-        (10, 0, 0, 0),
-        &[RAW, (0, 7, "(school) most values in this column look like full UK postcodes")],
-    ),
-    c("attendances_postcode_in_free_text.csv", REJ, (21, 0, 1, 0), &[RAW, POSTCODE_TEXT]),
-    // Defects: see the ignored tests at the end.
-    c("offences_crlf_bad_row.csv", AWR, (12, 11, 1, 0), &[(7, 7, "(offence_lsoa) `E01XXXXXX` is not an LSOA")]),
-    c("asb_cr_line_endings.csv", AWR, (12, 11, 1, 0), &[(5, 4, "(lsoa) `E01XXXXXX` is not an LSOA")]),
-    c("asb_blank_lines.csv", AWR, (13, 12, 1, 0), &[(10, 4, "(lsoa) `nowhere` is not an LSOA")]),
-    c(
-        "offences_raw_nhs_record_ids_spaced_header.csv",
-        REJ,
-        (12, 0, 0, 0),
-        &[RAW, (0, 1, "(Record ID) most values in this column look like NHS numbers")],
-    ),
-    c("offences_two_short_rows.csv", AWR, (22, 20, 2, 0), SHORT_ROWS),
-];
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/hostile")
 }
 
-/// The partner folder by extract kind: police, A&E, youth justice, education.
+/// The partner folder by extract kind: police, A&E, youth justice, ACE,
+/// survey, commitments, public data (named by month), education.
 fn partner_of(file: &str) -> &'static str {
     match file.split(['_', '-']).next().unwrap() {
         "offences" | "asb" | "crimes" => "police-northshire",
         "attendances" => "ae-northshire",
         "outcomes" => "yjs-northshire",
+        "screenings" => "ace-northshire",
+        "responses" => "survey-northshire",
+        "commitments" => "commitments-northshire",
+        "2024" => "police_uk-public",
         _ => "education-northshire",
     }
 }
@@ -175,7 +72,7 @@ fn ingest_as(path: &Path, partner: &str, rules: &ExtractRules) -> Ingested {
     let q = dir.path().join("quarantine.csv");
     let cat = Catalogue::builtin();
     let now = chrono::DateTime::parse_from_rfc3339("2025-06-30T12:00:00Z").unwrap().to_utc();
-    let job = ExtractJob { path, partner, catalogue: &cat, rules, now, quarantine: Some(&q), kind: None };
+    let job = ExtractJob::new(path, partner, &cat, rules, now).quarantine(&q);
     let mut sink = VecSink::default();
     let receipt = job.run(&mut sink).expect("a VecSink never fails");
     let quarantined = match csv::ReaderBuilder::new().has_headers(true).flexible(true).from_path(&q) {
@@ -288,10 +185,61 @@ fn run_case(case: &Case, strict: bool) -> Vec<String> {
 #[test]
 fn every_corpus_file_ends_as_its_readme_says() {
     let mut errs = Vec::new();
-    for case in CASES {
+    for case in all_cases() {
         errs.extend(run_case(case, true));
     }
     assert!(errs.is_empty(), "{} failures:\n{}", errs.len(), errs.join("\n"));
+}
+
+/// Letters and digits only, lower-cased: how a planted value is looked for,
+/// so no spacing or case hides it.
+fn squash(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+#[test]
+fn planted_identifiers_are_never_repeated() {
+    // Every receipt, quarantine file and log line the corpus produces.
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let writer = {
+        let logs = logs.clone();
+        move || LogSink(logs.clone())
+    };
+    let subscriber = tracing_subscriber::fmt().with_writer(writer).with_max_level(tracing::Level::TRACE).finish();
+    let mut outputs = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        for case in all_cases() {
+            let got = ingest(&path(case.file));
+            let mut text = serde_json::to_string(&got.receipt).unwrap();
+            text.push_str(&got.receipt.issue_lines().join("\n"));
+            for r in &got.quarantined {
+                text.push_str(&String::from_utf8_lossy(r.as_slice()));
+            }
+            outputs.push((case.file, text));
+        }
+    });
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let mut checked = 0;
+    for (file, p) in corpus::identifiers::planted() {
+        let (_, text) = outputs.iter().find(|(f, _)| *f == file).unwrap_or_else(|| panic!("{file} is not a case"));
+        assert!(!squash(text).contains(&squash(&p)), "{file}: `{p}` is repeated in its receipt or quarantine: {text}");
+        assert!(!squash(&logs).contains(&squash(&p)), "{file}: `{p}` is repeated in the logs");
+        checked += 1;
+    }
+    assert!(checked >= 40, "{checked}");
+}
+
+#[derive(Clone)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -303,10 +251,10 @@ fn the_case_table_covers_the_corpus() {
         }
     }
     on_disk.sort();
-    let mut listed: Vec<String> = CASES.iter().map(|c| format!("{}/{}", partner_of(c.file), c.file)).collect();
+    let mut listed: Vec<String> = all_cases().map(|c| format!("{}/{}", partner_of(c.file), c.file)).collect();
     listed.sort();
     assert_eq!(on_disk, listed);
-    assert!(listed.len() >= 25);
+    assert!(listed.len() >= 120);
     let readme = std::fs::read_to_string(corpus().join("README.md")).unwrap();
     for f in &listed {
         let name = f.rsplit('/').next().unwrap();
@@ -351,11 +299,10 @@ fn accepted_files_carry_their_values_through() {
     let got = ingest_file("offences_duplicate_rows.csv");
     assert_eq!(got.data().filter(|e| e.envelope.record_id == "R-05").map(|e| e.envelope.record_version).collect::<Vec<_>>(), [1, 2]);
     got.event("R-02");
-    // Same record and version with different values: the first row wins, the
-    // second is only counted in rows_duplicate (no issue line names it).
+    // Same record and version with different values: a conflict, so the
+    // file is refused (the case table checks the issue naming both lines).
     let got = ingest_file("offences_conflicting_duplicate.csv");
-    assert_eq!(got.event("R-04").envelope.age, Some(16));
-    assert!(got.receipt.issues.is_empty());
+    assert!(got.sent.is_empty());
     // BOM and a quoted header.
     let got = ingest_file("asb_bom_quoted_header.csv");
     let Attributes::AsbIncident(a) = &got.event("R-08").attributes else { panic!() };
@@ -384,16 +331,15 @@ fn bad_rows_are_quarantined_byte_for_byte() {
 
 #[test]
 fn raw_identifiers_point_to_vru_pseudonymise() {
-    // Free text cannot be pseudonymised: that message says to remove the postcode.
-    let raw = CASES.iter().filter(|c| c.issues.iter().any(|i| *i == RAW || i.2.contains("raw identifier")));
+    let raw = all_cases().filter(|c| c.issues.iter().any(|i| *i == RAW || i.2.contains("raw identifier")));
     let mut n = 0;
-    for case in raw.filter(|c| c.file != "attendances_postcode_in_free_text.csv") {
+    for case in raw {
         let got = ingest(&path(case.file));
         let lines = got.receipt.issue_lines();
         assert!(lines.iter().any(|l| l.contains(PSEUDO)), "{}: {lines:#?}", case.file);
         n += 1;
     }
-    assert_eq!(n, 9, "every raw-identifier case in the corpus");
+    assert_eq!(n, 51, "every raw-identifier case in the corpus");
 }
 
 #[test]
@@ -415,11 +361,11 @@ fn landing_folder_with_dot_dot_names_stays_inside_the_root() {
     let partner = root.join("police-..");
     std::fs::create_dir_all(&partner).unwrap();
     std::fs::copy(path("offences_bom.csv"), partner.join("offences_..2024.csv")).unwrap();
-    let mut landing = Landing::open(&root, std::time::Duration::ZERO).unwrap();
-    let found = landing.scan().unwrap();
+    let mut landing = Landing::open(&root, std::time::Duration::ZERO, Default::default()).unwrap();
+    let found = landing.scan().ready;
     assert_eq!(found.len(), 1);
     let mut sink = VecSink::default();
-    let done = landing.ingest(&found[0], &mut sink, &Catalogue::builtin(), &ExtractRules::default()).unwrap();
+    let done = landing.ingest(&found[0], &mut sink, &Catalogue::builtin(), &ExtractRules::default(), &NothingKnown).unwrap().unwrap();
     let receipt = landing.file_away(done).unwrap();
     assert_eq!(receipt.status, Status::Rejected);
     assert!(receipt.issues[0].reason.contains("partner name `police-..` may only hold"), "{:?}", receipt.issues);

@@ -7,7 +7,7 @@
 //! independent producer write events without our code; the cost of parsing
 //! it is measured in `BENCHMARKS.md`.
 
-use crate::ids::{EventId, is_lsoa_code, is_pseudonym};
+use crate::ids::{EventId, is_lsoa_code, is_pseudonym, is_small_area_code};
 use crate::tables::Table;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -138,6 +138,11 @@ pub struct Envelope {
     pub sex: Option<Sex>,
     pub home_lsoa: Option<String>,
     pub event_lsoa: Option<String>,
+    /// A hash of what the row says ([`Event::content_hash`]): a record
+    /// re-sent with the same id and version but other content is a
+    /// conflict, not a duplicate. Absent from events other producers wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_hash: Option<String>,
 }
 
 /// One police-recorded offence as seen by one person in one role.
@@ -311,9 +316,87 @@ struct WireIn<'a> {
     attributes: &'a RawValue,
 }
 
+impl Source {
+    /// Sources whose records carry no version (data.police.uk republishes a
+    /// month with new outcomes): a change of content is a new revision,
+    /// identified by the content itself, and the latest ingested wins.
+    pub fn content_addressed(&self) -> bool {
+        *self == Source::PoliceUk
+    }
+}
+
 impl Event {
     pub fn table(&self) -> Table {
         self.envelope.kind.table()
+    }
+
+    /// 16 hex digits of SHA-256 over the row's content (everything but the
+    /// ids, the extract and the ingest time). Stable across releases: it is
+    /// kept in the lake and compared with rows sent years later, so the
+    /// encoding is fixed here, field by field: strings with their length,
+    /// absent values as a 0 tag, times as days and seconds, then the
+    /// attributes as JSON. It runs twice for every row of every extract,
+    /// which is why the envelope is not JSON (formatting dates was most of
+    /// the cost).
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        fn text(h: &mut Sha256, s: Option<&str>) {
+            match s {
+                None => h.update([0u8]),
+                Some(s) => {
+                    h.update([1u8]);
+                    h.update((s.len() as u32).to_le_bytes());
+                    h.update(s.as_bytes());
+                }
+            }
+        }
+        fn time(h: &mut Sha256, t: Option<NaiveDateTime>) {
+            use chrono::{Datelike, Timelike};
+            match t {
+                None => h.update([0u8]),
+                Some(t) => {
+                    h.update([1u8]);
+                    h.update(t.date().num_days_from_ce().to_le_bytes());
+                    h.update(t.num_seconds_from_midnight().to_le_bytes());
+                }
+            }
+        }
+        // One buffer per thread for the attributes' JSON, reused.
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let e = &self.envelope;
+        let mut h = Sha256::new();
+        h.update(b"vru-content-1");
+        text(&mut h, Some(e.kind.as_str()));
+        text(&mut h, Some(if e.source.content_addressed() { "" } else { &e.record_id }));
+        h.update(e.record_version.to_le_bytes());
+        time(&mut h, Some(e.occurred_at));
+        time(&mut h, e.recorded_at);
+        text(&mut h, e.subject.as_deref());
+        text(&mut h, e.role.map(|r| r.as_str()));
+        h.update(e.age.map_or([0, 0], |a| [1, a]));
+        text(&mut h, e.sex.map(|s| s.as_str()));
+        text(&mut h, e.home_lsoa.as_deref());
+        text(&mut h, e.event_lsoa.as_deref());
+        BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            serde_json::to_writer(&mut *buf, &self.attributes).expect("attributes serialise");
+            h.update(&buf[..]);
+        });
+        hex::encode(&h.finalize()[..8])
+    }
+
+    /// Sets the content hash and, for content-addressed sources, the event
+    /// id that depends on it. Every event a reader makes passes here.
+    pub fn seal(mut self) -> Event {
+        let hash = self.content_hash();
+        let e = &mut self.envelope;
+        if e.source.content_addressed() {
+            e.event_id = EventId::derive_revision(e.source.as_str(), &e.partner, &e.record_id, &hash);
+        }
+        e.content_hash = Some(hash);
+        self
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -351,7 +434,14 @@ impl Event {
 
 fn check_envelope(env: &Envelope) -> Result<(), DecodeError> {
     let bad = |m: String| Err(DecodeError::Envelope(m));
-    let expected = EventId::derive(env.source.as_str(), &env.partner, &env.record_id, env.record_version);
+    let expected = match (&env.content_hash, env.source.content_addressed()) {
+        (Some(hash), true) => EventId::derive_revision(env.source.as_str(), &env.partner, &env.record_id, hash),
+        (None, true) => return bad(format!("a `{}` event needs its content_hash: its id is derived from it", env.source)),
+        (_, false) => EventId::derive(env.source.as_str(), &env.partner, &env.record_id, env.record_version),
+    };
+    if env.content_hash.as_ref().is_some_and(|h| h.len() != 16 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return bad("content_hash must be 16 hex digits".into());
+    }
     if env.event_id != expected {
         return bad(format!("event_id {} does not match source/partner/record_id/record_version (expected {expected})", env.event_id));
     }
@@ -363,12 +453,15 @@ fn check_envelope(env: &Envelope) -> Result<(), DecodeError> {
     {
         return bad("subject is not a pseudonym (64 lowercase hex digits); raw identifiers are refused".into());
     }
-    for (name, lsoa) in [("home_lsoa", &env.home_lsoa), ("event_lsoa", &env.event_lsoa)] {
-        if let Some(code) = lsoa
-            && !is_lsoa_code(code)
-        {
-            return bad(format!("{name} `{code}` is not an LSOA code"));
-        }
+    if let Some(code) = &env.event_lsoa
+        && !is_lsoa_code(code)
+    {
+        return bad(format!("event_lsoa `{}` is not an LSOA code", crate::identifiers::shown(code)));
+    }
+    if let Some(code) = &env.home_lsoa
+        && !is_small_area_code(code)
+    {
+        return bad(format!("home_lsoa `{}` is not a UK small-area code", crate::identifiers::shown(code)));
     }
     if env.age.is_some_and(|a| a > 120) {
         return bad(format!("age {} is out of range 0-120", env.age.unwrap_or_default()));
@@ -398,6 +491,7 @@ pub(crate) mod tests {
             sex: Some(Sex::Male),
             home_lsoa: Some("E01000001".into()),
             event_lsoa: Some("E01000002".into()),
+            content_hash: None,
         };
         let attributes = Attributes::Offence(Offence {
             crime_ref: "c".repeat(64),
@@ -408,7 +502,19 @@ pub(crate) mod tests {
             outcome: None,
             outcome_date: None,
         });
-        Event { envelope, attributes }
+        Event { envelope, attributes }.seal()
+    }
+
+    #[test]
+    fn content_hash_ignores_where_and_when_it_was_read() {
+        let a = sample();
+        let mut b = sample();
+        b.envelope.ingested_at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        b.envelope.extract_id = "f".repeat(64);
+        assert_eq!(a.content_hash(), b.content_hash());
+        b.envelope.age = Some(18);
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_eq!(a.envelope.content_hash.as_deref().map(str::len), Some(16));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! same way and every source rejects the same things for the same reasons.
 
 use crate::event::{Kind, Sex, Source};
-use crate::identifiers;
-use crate::ids::{is_lsoa_code, is_pseudonym};
+use crate::identifiers::profile::{ColumnRole, FileProfile};
+use crate::identifiers::{self, Place, shown};
+use crate::ids::{is_lsoa_code, is_small_area_code};
 use chrono::{NaiveDate, NaiveDateTime};
 use std::collections::HashMap;
 
@@ -13,24 +14,56 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     Text,
-    /// Free text that people type (location description): checked for raw
-    /// identifiers such as postcodes and NHS numbers.
+    /// Free text that people type (location description): anything that
+    /// looks like an identifier refuses the file.
     FreeText,
-    /// A keyed pseudonym: 64 lowercase hex digits.
+    /// The partner's record id: text that must not look like a formula.
+    Id,
+    /// A keyed pseudonym: 64 hex digits (stored lower-case). Anything else
+    /// refuses the file: it is a person column.
     Pseudonym,
+    /// Where an event happened: an English or Welsh LSOA (stored upper-case).
     Lsoa,
+    /// Where a person lives: any UK small-area code (stored upper-case).
+    SmallArea,
     Date,
+    /// A date that may lie ahead (a commitment's due date).
+    PlannedDate,
     DateTime,
     Int {
         min: i64,
         max: i64,
     },
-    Decimal,
+    /// A non-negative number up to a documented maximum.
+    Decimal {
+        max: u32,
+    },
     /// A longitude or latitude in degrees (signed).
     Coordinate,
     Flag,
     Sex,
     OneOf(&'static [&'static str]),
+}
+
+impl FieldType {
+    /// How much evidence of an identifier a value of this type needs.
+    pub fn place(&self) -> Place {
+        match self {
+            FieldType::Pseudonym => Place::Person,
+            FieldType::FreeText => Place::FreeText,
+            FieldType::Id => Place::Id,
+            FieldType::Text => Place::Text,
+            _ => Place::Typed,
+        }
+    }
+
+    pub fn role(&self) -> ColumnRole {
+        match self {
+            FieldType::Date | FieldType::PlannedDate | FieldType::DateTime => ColumnRole::Date,
+            FieldType::Id => ColumnRole::Id,
+            _ => ColumnRole::Other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,24 +203,49 @@ impl ExtractKind {
     }
 }
 
+/// `Crime ID`, ` crime_id` and `\u{feff}CRIME_ID` are the same column.
+pub fn normalise_header(raw: &str) -> String {
+    raw.trim().trim_start_matches('\u{feff}').trim().to_ascii_lowercase().replace(' ', "_")
+}
+
 /// The header of an extract, checked against the kind's columns.
 #[derive(Debug, Clone)]
 pub struct Header {
-    index: HashMap<&'static str, usize>,
+    /// The declared column at each position of the file.
+    pub columns: Vec<Option<Column>>,
     pub width: usize,
 }
 
 impl Header {
+    /// Where the file has the column `name`, by a scan of at most a few
+    /// dozen names: cheaper per field than hashing the name.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.is_some_and(|c| c.name == name))
+    }
+
     /// Missing required columns, unknown columns and duplicates are file-level
     /// errors: an unknown column is how a raw identifier would slip in.
     pub fn check(kind: ExtractKind, names: &[&str]) -> Result<Header, Vec<FieldError>> {
         let cols = kind.columns();
         let mut index = HashMap::new();
+        let mut columns = Vec::with_capacity(names.len());
         let mut errors = Vec::new();
         for (i, raw) in names.iter().enumerate() {
-            // `Crime ID` and `crime_id` are the same column.
-            let name = raw.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().replace(' ', "_");
-            let err = |reason: String| FieldError { column: i + 1, column_name: name.clone(), reason, raw_identifier: false };
+            let name = normalise_header(raw);
+            // A header cell is partner text too: never repeated as written
+            // unless it is one of ours.
+            let found = identifiers::scan(raw.trim(), Place::Typed).strong;
+            let ours = cols.iter().any(|c| c.name == name);
+            let shown_name = if ours || (name.len() <= 40 && found.is_none()) { name.clone() } else { shown(raw.trim()) };
+            let err = |reason: String| FieldError { column: i + 1, column_name: shown_name.clone(), reason, raw_identifier: false };
+            columns.push(cols.iter().find(|c| c.name == name).copied());
+            if let Some(f) = found.filter(|_| !ours) {
+                errors.push(FieldError {
+                    raw_identifier: true,
+                    ..err(format!("the header holds {} ({}); raw identifiers must never be sent", f.mask(), f.describe()))
+                });
+                continue;
+            }
             if let Some(hint) = identifiers::raw_identifier_column(&name) {
                 errors.push(FieldError { raw_identifier: true, ..err(format!(
                     "column looks like a raw identifier ({hint}); raw identifiers must never be sent: pseudonymise with `vru pseudonymise` and drop the column"
@@ -210,7 +268,7 @@ impl Header {
                 raw_identifier: false,
             });
         }
-        if errors.is_empty() { Ok(Header { index, width: names.len() }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Header { columns, width: names.len() }) } else { Err(errors) }
     }
 }
 
@@ -223,6 +281,9 @@ pub struct Row<'a> {
     pub line: u64,
     /// Dates after this are refused as being in the future.
     pub today: NaiveDate,
+    /// The extract's date (from its file name, else its arrival): nothing
+    /// in it can have happened later.
+    pub extract_date: NaiveDate,
     pub kind: ExtractKind,
 }
 
@@ -230,10 +291,41 @@ fn column_of(kind: ExtractKind, name: &str) -> Column {
     *kind.columns().iter().find(|c| c.name == name).unwrap_or_else(|| panic!("column {name} not declared for {kind:?}"))
 }
 
+/// Dates systems write for "unknown": a value, not a fact.
+const PLACEHOLDER_DATES: &[(i32, u32, u32)] = &[(1899, 12, 30), (1899, 12, 31), (1900, 1, 1), (1901, 1, 1), (1970, 1, 1)];
+
+/// Starts like a spreadsheet formula: a cell `=HYPERLINK(...)` in a file a
+/// partner opens in Excel runs.
+pub fn formula_like(v: &str) -> bool {
+    v.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
 impl<'a> Row<'a> {
     /// Whether this extract kind has the column at all.
     pub fn declared(&self, name: &str) -> bool {
         self.kind.columns().iter().any(|c| c.name == name)
+    }
+
+    /// Scans every field for raw identifiers before anything else reads the
+    /// row, feeding the file's column profile; the first identifier found
+    /// comes back as an error that refuses the file. Nothing in the error
+    /// repeats the value.
+    pub fn screen(&self, profile: &mut FileProfile) -> Result<(), FieldError> {
+        let mut found = None;
+        for (i, value) in self.fields.iter().enumerate() {
+            let Some(col) = self.header.columns.get(i).copied().flatten() else { continue };
+            let scan = identifiers::scan(value, col.ty.place());
+            profile.observe(i, self.line, value, col.ty.role(), &scan);
+            if let (None, Some(f)) = (&found, scan.strong) {
+                let reason = format!(
+                    "holds {} ({}): raw identifiers must never be sent; the file was refused whole. Pseudonymise with `vru pseudonymise` or remove it, then resend",
+                    f.mask(),
+                    f.describe()
+                );
+                found = Some(FieldError { column: i + 1, column_name: col.name.into(), reason, raw_identifier: true });
+            }
+        }
+        found.map_or(Ok(()), Err)
     }
 
     /// An error about `name` in this row, for rules the typed getters cannot
@@ -243,52 +335,77 @@ impl<'a> Row<'a> {
     }
 
     fn err(&self, name: &str, reason: impl Into<String>) -> FieldError {
-        let column = self.header.index.get(name).map_or(0, |i| i + 1);
+        let column = self.header.position(name).map_or(0, |i| i + 1);
         FieldError { column, column_name: name.into(), reason: reason.into(), raw_identifier: false }
     }
 
     /// The trimmed text of a column, `None` when blank or absent. Checks the
     /// declared type, so sources cannot forget to validate a column.
     pub fn raw(&self, name: &str) -> Result<Option<&'a str>, FieldError> {
-        let col = column_of(self.kind, name);
-        let value = self.header.index.get(col.name).and_then(|i| self.fields.get(*i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        self.typed(name).map(|(_, v)| v)
+    }
+
+    /// The column's declared type and its checked value.
+    fn typed(&self, name: &str) -> Result<(FieldType, Option<&'a str>), FieldError> {
+        let (col, at) = match self.header.position(name) {
+            Some(i) => (self.header.columns[i].expect("positioned columns are declared"), Some(i)),
+            None => (column_of(self.kind, name), None),
+        };
+        let value = at.and_then(|i| self.fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
         match value {
             None if col.required => Err(self.err(name, "required value is blank")),
-            None => Ok(None),
-            Some(v) => self.check_type(col, v).map(|_| Some(v)),
+            None => Ok((col.ty, None)),
+            Some(v) => self.check_type(col, v).map(|_| (col.ty, Some(v))),
         }
     }
 
     fn check_type(&self, col: Column, v: &str) -> Result<(), FieldError> {
         let bad = |reason: String| Err(self.err(col.name, reason));
+        let chars = || v.chars().count();
         match col.ty {
-            FieldType::Pseudonym if !is_pseudonym(v) => {
-                let raw = identifiers::describe(v);
-                let what = raw.unwrap_or("not a pseudonym (64 lowercase hex digits)");
-                let e = self.err(col.name, format!("{what}; identifiers must be pseudonymised before sending: run `vru pseudonymise`"));
-                Err(FieldError { raw_identifier: raw.is_some(), ..e })
+            FieldType::Pseudonym if !identifiers::is_pseudonym_any_case(v) => {
+                let f = identifiers::scan(v, Place::Person).strong.unwrap_or(identifiers::Finding::NotAPseudonym);
+                let e = self.err(
+                    col.name,
+                    format!(
+                        "holds {} ({}) where a pseudonym (64 hex digits) must be: a person column must never carry anything else, so the file was refused whole. Run `vru pseudonymise` on it",
+                        f.mask(),
+                        f.describe()
+                    ),
+                );
+                Err(FieldError { raw_identifier: true, ..e })
             }
-            FieldType::Lsoa if !is_lsoa_code(v) => bad(format!("`{}` is not an LSOA code like E01012345", shown(v))),
-            FieldType::FreeText => match identifiers::describe(v) {
-                Some(what) => {
-                    let e = self.err(col.name, format!("free text contains what {what}; remove it before sending"));
-                    Err(FieldError { raw_identifier: true, ..e })
-                }
-                None if v.chars().count() > 1000 => bad("free text longer than 1000 characters".into()),
-                None => Ok(()),
-            },
+            FieldType::Lsoa if !is_lsoa_code(&v.to_ascii_uppercase()) => {
+                bad(format!("`{}` is not an English or Welsh LSOA code like E01012345", shown(v)))
+            }
+            FieldType::SmallArea if !is_small_area_code(&v.to_ascii_uppercase()) => {
+                bad(format!("`{}` is not a small-area code (LSOA E01/W01, data zone S01/N20/N21)", shown(v)))
+            }
+            FieldType::FreeText if chars() > 1000 => bad("free text longer than 1000 characters".into()),
+            FieldType::Id if formula_like(v) => bad(format!(
+                "record id starts with `{}`: a spreadsheet would run it as a formula; ids must start with a letter or digit",
+                v.chars().next().map(|c| c.escape_default().to_string()).unwrap_or_default()
+            )),
+            FieldType::Id | FieldType::Text if chars() > 200 => bad(format!("value is {} characters long; at most 200 allowed", chars())),
+            FieldType::Text | FieldType::FreeText if v.starts_with(['=', '@']) => {
+                bad(format!("value starts with `{}`: a spreadsheet would run it as a formula", &v[..1]))
+            }
             FieldType::OneOf(allowed) if !allowed.contains(&v.to_ascii_lowercase().as_str()) => {
                 bad(format!("`{}` is not one of: {}", shown(v), allowed.join(", ")))
-            }
-            FieldType::Text if v.chars().count() > 200 => {
-                bad(format!("value is {} characters long; at most 200 allowed", v.chars().count()))
             }
             _ => Ok(()),
         }
     }
 
+    /// The text of a column, stored the way the lake keeps it: pseudonyms
+    /// lower-case, area codes upper-case.
     pub fn text(&self, name: &str) -> Result<Option<String>, FieldError> {
-        Ok(self.raw(name)?.map(str::to_string))
+        let (ty, value) = self.typed(name)?;
+        Ok(value.map(|v| match ty {
+            FieldType::Pseudonym => v.to_ascii_lowercase(),
+            FieldType::Lsoa | FieldType::SmallArea => v.to_ascii_uppercase(),
+            _ => v.to_string(),
+        }))
     }
 
     pub fn req_text(&self, name: &str) -> Result<String, FieldError> {
@@ -305,7 +422,7 @@ impl<'a> Row<'a> {
         let Some(v) = self.raw(name)? else { return Ok(None) };
         let n: i64 = v.parse().map_err(|_| self.err(name, format!("`{}` is not a whole number", shown(v))))?;
         if n < min || n > max {
-            return Err(self.err(name, format!("{n} is out of range {min}-{max}")));
+            return Err(self.err(name, format!("{} is out of range {min}-{max}", shown(v))));
         }
         Ok(Some(n))
     }
@@ -319,9 +436,11 @@ impl<'a> Row<'a> {
     }
 
     pub fn decimal(&self, name: &str) -> Result<Option<f64>, FieldError> {
+        let FieldType::Decimal { max } = column_of(self.kind, name).ty else { panic!("{name} is not a Decimal column") };
         let Some(v) = self.raw(name)? else { return Ok(None) };
         match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+            Ok(n) if n.is_finite() && n >= 0.0 && n <= f64::from(max) => Ok(Some(n)),
+            Ok(n) if n.is_finite() && n > f64::from(max) => Err(self.err(name, format!("{} is over the maximum of {max}", shown(v)))),
             _ => Err(self.err(name, format!("`{}` is not a non-negative number", shown(v)))),
         }
     }
@@ -336,20 +455,28 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// Accepts the sexes partners' systems write, including NHS codes.
+    /// Accepts the sexes partners' systems write, including the NHS Data
+    /// Dictionary's codes (1 male, 2 female, 9 indeterminate, 0 and X not
+    /// known) and its letters.
     pub fn sex(&self, name: &str) -> Result<Option<Sex>, FieldError> {
         let Some(v) = self.raw(name)? else { return Ok(None) };
         match v.to_ascii_lowercase().as_str() {
             "m" | "male" | "1" => Ok(Some(Sex::Male)),
             "f" | "female" | "2" => Ok(Some(Sex::Female)),
-            "u" | "unknown" | "not known" | "not stated" | "9" | "0" => Ok(Some(Sex::Unknown)),
-            _ => Err(self.err(name, format!("`{}` is not a sex (M, F, U)", shown(v)))),
+            "u" | "unknown" | "not known" | "not stated" | "not specified" | "not recorded" | "9" | "0" | "x" | "i" | "indeterminate" => {
+                Ok(Some(Sex::Unknown))
+            }
+            _ => Err(self.err(name, format!("`{}` is not a sex (M, F, U; or NHS codes 1, 2, 9, 0, X)", shown(v)))),
         }
     }
 
     pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, FieldError> {
+        let ty = column_of(self.kind, name).ty;
         let Some(v) = self.raw(name)? else { return Ok(None) };
         let d = parse_date(v).ok_or_else(|| self.err(name, format!("`{}` is not a date (YYYY-MM-DD or DD/MM/YYYY)", shown(v))))?;
+        if ty == FieldType::PlannedDate {
+            return self.check_plausible(name, d).map(Some);
+        }
         self.check_date(name, d).map(Some)
     }
 
@@ -360,22 +487,28 @@ impl<'a> Row<'a> {
         self.check_date(name, dt.date()).map(|_| Some(dt))
     }
 
-    /// Refuses dates in the future or before 1900.
+    /// Refuses dates in the future, after the extract was taken, before
+    /// 1900, and the placeholders systems write for "unknown".
     pub fn check_date(&self, name: &str, d: NaiveDate) -> Result<NaiveDate, FieldError> {
         if d > self.today {
             return Err(self.err(name, format!("{d} is in the future")));
+        }
+        if d > self.extract_date {
+            return Err(self.err(name, format!("{d} is after the extract's date ({}): it cannot have happened yet", self.extract_date)));
+        }
+        self.check_plausible(name, d)
+    }
+
+    fn check_plausible(&self, name: &str, d: NaiveDate) -> Result<NaiveDate, FieldError> {
+        use chrono::Datelike;
+        if PLACEHOLDER_DATES.contains(&(d.year(), d.month(), d.day())) {
+            return Err(self.err(name, format!("{d} is a placeholder systems write for an unknown date: leave the field blank instead")));
         }
         if d < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid") {
             return Err(self.err(name, format!("{d} is before 1900")));
         }
         Ok(d)
     }
-}
-
-/// Values are echoed in errors so partners can find them, but cut short so a
-/// receipt never carries a long free-text field.
-fn shown(v: &str) -> String {
-    if v.chars().count() <= 40 { v.to_string() } else { format!("{}...", v.chars().take(40).collect::<String>()) }
 }
 
 pub fn parse_date(v: &str) -> Option<NaiveDate> {
@@ -406,6 +539,9 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("(lsoa): required column is missing")), "{text:?}");
         let errs = Header::check(ExtractKind::PoliceAsb, &["NHS_Number"]).unwrap_err();
         assert!(errs[0].reason.contains("vru pseudonymise"), "{errs:?}");
+        // A header cell holding an identifier is refused and never repeated.
+        let errs = Header::check(ExtractKind::PoliceAsb, &["record_id", "943 476 5919"]).unwrap_err();
+        assert!(errs[0].raw_identifier && errs[0].column_name == "[NHS number]", "{errs:?}");
         // BOM and case are tolerated.
         let mut names: Vec<String> = ExtractKind::PoliceAsb.columns().iter().map(|c| c.name.to_uppercase()).collect();
         names[0] = format!("\u{feff}{}", names[0]);
@@ -424,7 +560,7 @@ mod tests {
         fields[idx("knife_flag")] = "Y";
         fields[idx("person_id")] = "943 476 5919";
         let today = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
-        let row = Row { header: &h, fields: &fields, line: 2, today, kind };
+        let row = Row { header: &h, fields: &fields, line: 2, today, extract_date: today, kind };
         let e = row.int("age").unwrap_err();
         assert_eq!((e.column, e.reason.as_str()), (idx("age") + 1, "200 out of range 0-120".replace("200 out", "200 is out").as_str()));
         assert!(row.datetime("committed_at").unwrap_err().reason.contains("not a date and time"));
@@ -432,8 +568,51 @@ mod tests {
         assert!(row.flag("knife_flag").unwrap());
         assert!(!row.flag("firearm_flag").unwrap());
         assert!(row.raw("person_id").unwrap_err().reason.contains("NHS number"));
-        let row = Row { header: &h, fields: &fields, line: 2, today: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(), kind };
+        let march = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        let row = Row { header: &h, fields: &fields, line: 2, today: march, extract_date: march, kind };
         assert!(row.date("recorded_date").unwrap_err().reason.contains("in the future"));
+        let row = Row { header: &h, fields: &fields, line: 2, today, extract_date: march, kind };
+        assert!(row.date("recorded_date").unwrap_err().reason.contains("after the extract's date (2024-03-01)"));
+    }
+
+    #[test]
+    fn screening_masks_and_refuses() {
+        let kind = ExtractKind::PoliceOffences;
+        let h = header(kind);
+        let idx = |n: &str| kind.columns().iter().position(|c| c.name == n).unwrap();
+        let today = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        let mut profile = FileProfile::default();
+        for (col, value, mask) in [
+            ("offence_lsoa", "ls6 2qx", "[postcode]"),
+            ("age", "9434765919", "[NHS number]"),
+            ("person_id", "John Smith", "[not a pseudonym]"),
+            ("record_id", "943.476.5919", "[NHS number]"),
+            ("recorded_date", "DOB 01/02/2008", "[date of birth]"),
+        ] {
+            let mut fields = vec![""; h.width];
+            fields[idx(col)] = value;
+            let row = Row { header: &h, fields: &fields, line: 3, today, extract_date: today, kind };
+            let e = row.screen(&mut profile).unwrap_err();
+            assert!(e.raw_identifier && e.column == idx(col) + 1 && e.reason.contains(mask), "{col}: {e}");
+            assert!(!e.reason.to_lowercase().contains(&value.to_lowercase()), "{e}");
+        }
+        // Upper-case hex pseudonyms pass and are stored lower-case; LSOAs upper-case.
+        let mut fields = vec![""; h.width];
+        let upper = "AB".repeat(32);
+        fields[idx("person_id")] = &upper;
+        fields[idx("offence_lsoa")] = "e01000001";
+        let row = Row { header: &h, fields: &fields, line: 3, today, extract_date: today, kind };
+        assert!(row.screen(&mut profile).is_ok());
+        assert_eq!(row.text("person_id").unwrap(), Some("ab".repeat(32)));
+        assert_eq!(row.text("offence_lsoa").unwrap().as_deref(), Some("E01000001"));
+        // Formula-like ids, placeholder dates, NHS sex codes.
+        fields[idx("record_id")] = "=HYPERLINK(\"x\")";
+        fields[idx("recorded_date")] = "1900-01-01";
+        fields[idx("sex")] = "X";
+        let row = Row { header: &h, fields: &fields, line: 3, today, extract_date: today, kind };
+        assert!(row.raw("record_id").unwrap_err().reason.contains("formula"));
+        assert!(row.date("recorded_date").unwrap_err().reason.contains("placeholder"));
+        assert_eq!(row.sex("sex").unwrap(), Some(Sex::Unknown));
     }
 
     #[test]

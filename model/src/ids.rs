@@ -25,6 +25,12 @@ impl EventId {
         EventId(id)
     }
 
+    /// The id of one revision of a record that has no version number: the
+    /// record's content stands in for the version.
+    pub fn derive_revision(source: &str, partner: &str, record_id: &str, content_hash: &str) -> Self {
+        Self::derive(source, partner, &format!("{record_id}\0{content_hash}"), 0)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         if s.len() != 32 {
             return None;
@@ -78,6 +84,22 @@ pub fn is_lsoa_code(s: &str) -> bool {
     b.len() == 9 && (b[0] == b'E' || b[0] == b'W') && &b[1..3] == b"01" && b[3..].iter().all(u8::is_ascii_digit)
 }
 
+/// A small-area code of anywhere in the UK, for where a person lives: an
+/// English or Welsh LSOA (E01, W01), a Scottish data zone (S01), a Northern
+/// Irish data zone (N20, N21) or super output area (`95AA01S1`). A victim
+/// who lives in Scotland is kept, and counted as from outside the area.
+pub fn is_small_area_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    let gss = b.len() == 9 && matches!(&b[..3], b"E01" | b"W01" | b"S01" | b"N20" | b"N21") && b[3..].iter().all(u8::is_ascii_digit);
+    let ni_soa = b.len() == 8
+        && &b[..2] == b"95"
+        && b[2..4].iter().all(u8::is_ascii_uppercase)
+        && b[4..6].iter().all(u8::is_ascii_digit)
+        && b[6] == b'S'
+        && b[7].is_ascii_digit();
+    gss || ni_soa
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +121,10 @@ mod tests {
         assert!(is_lsoa_code("W01001234"));
         assert!(!is_lsoa_code("E02000001"));
         assert!(!is_lsoa_code("E0100001"));
+        for c in ["E01000001", "W01001234", "S01006506", "N21000001", "95AA01S1"] {
+            assert!(is_small_area_code(c), "{c}");
+        }
+        assert!(!is_small_area_code("S02000001") && !is_small_area_code("e01000001"));
         assert!(!is_pseudonym("9434765919"));
         assert!(is_pseudonym(&"a".repeat(64)));
         assert!(!is_pseudonym(&"A".repeat(64)));

@@ -94,9 +94,12 @@ impl Table {
         &["partner", "record_id"]
     }
 
+    /// Envelope, attributes, then `content_hash` last: it came later, and a
+    /// column added at the end is how Delta evolves an existing table.
     pub fn schema(&self) -> SchemaRef {
         let mut fields = envelope_fields();
         fields.extend(self.attribute_fields());
+        fields.push(Field::new("content_hash", DataType::Utf8, true));
         Arc::new(Schema::new(fields))
     }
 
@@ -322,6 +325,7 @@ impl serde::Serialize for ArrowRow<'_> {
                 m.serialize_entry("rows_duplicate", &a.rows_duplicate)?;
             }
         }
+        m.serialize_entry("content_hash", &e.content_hash)?;
         m.end()
     }
 }

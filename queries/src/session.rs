@@ -105,9 +105,11 @@ fn empty(schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
 }
 
-/// The current state of an event table: the latest version of each record.
-fn current_state_sql(t: Table) -> String {
-    let cols: Vec<String> = t.schema().fields().iter().map(|f| f.name().clone()).collect();
+/// The current state of an event table: the latest version of each record
+/// (for content-addressed sources, the latest revision ingested). `cols`
+/// are the log's own columns, so a table written before a column was added
+/// (or read at an old version) still has a current state.
+fn current_state_sql(t: Table, cols: &[String]) -> String {
     format!(
         "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY partner, record_id ORDER BY record_version DESC, ingested_at DESC) AS vru_rank FROM {name}_log) latest WHERE vru_rank = 1",
         cols = cols.join(", "),
@@ -158,7 +160,9 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         register(r.name(), r.schema(), relaxed).await?;
     }
     for t in Table::ALL {
-        create_view(&ctx, t.name(), &current_state_sql(*t), "current-state view").await?;
+        let log = ctx.table_provider(format!("{}_log", t.name())).await?;
+        let cols: Vec<String> = log.schema().fields().iter().map(|f| f.name().clone()).collect();
+        create_view(&ctx, t.name(), &current_state_sql(*t, &cols), "current-state view").await?;
     }
 
     let as_of = match opts.as_of {

@@ -31,6 +31,10 @@ pub struct IngestArgs {
     /// defaults to police_uk-public).
     #[arg(long)]
     pub format: Option<String>,
+    /// Check the files as ingest would and print their receipts; publish
+    /// nothing, write nothing (what a partner runs before sending).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Args)]
@@ -71,7 +75,7 @@ fn files_work(a: &IngestArgs) -> anyhow::Result<Work> {
         .map(|f| {
             let partner = match (&a.partner, kind) {
                 (Some(p), _) => p.clone(),
-                (None, Some(_)) => "police_uk-public".to_string(),
+                (None, Some(_)) => vru_model::sources::police_uk::PUBLIC_PARTNER.to_string(),
                 (None, None) => f.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             };
             source_of_partner(&partner)
@@ -101,6 +105,16 @@ async fn ctrl_c() {
 /// Without --brokers, ingest needs the normaliser in the same process (the
 /// embedded broker dies with it), so it runs the whole pipeline.
 pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
+    if a.check {
+        let Work::Files { files, kind } = files_work(&a)? else { unreachable!("files_work gives files") };
+        let receipts = pipeline::check_files(&files, kind, &config.extract, &Catalogue::builtin());
+        print_receipts(&receipts);
+        let refused = receipts.iter().filter(|r| r.status == Status::Rejected).count();
+        if refused > 0 {
+            bail!("{refused} of {} files would be refused", receipts.len());
+        }
+        return Ok(());
+    }
     let work = match (&a.watch, a.files.is_empty()) {
         (Some(dir), true) => Work::Landing(landing_options(config, Some(dir.clone()), a.once)),
         (None, false) => files_work(&a)?,
@@ -112,16 +126,20 @@ pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
     kafka::ensure_topics(&config.kafka, None).await?;
     let sink = KafkaSink::new(&config.kafka, &config.kafka.brokers, ConfirmBy::Broker)?;
     let rules = config.extract.clone();
+    // The lake, when this machine can read it, says what was ingested before.
+    let lake = Lake::new(config.lake_dir());
     let receipts = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let cat = Catalogue::builtin();
         Ok(match work {
             Work::Landing(l) => {
                 let stop = std::sync::atomic::AtomicBool::new(false);
-                pipeline::ingest_landing(&l, sink, &rules, &cat, &stop)?
+                let mut sink = sink;
+                pipeline::ingest_landing(&l, &mut sink, &rules, &cat, &stop, Some(&lake))?
             }
             Work::Files { files, kind } => {
                 let mut sink = sink;
-                pipeline::ingest_files(&files, kind, &mut sink, &rules, &cat)?
+                let (_, known) = pipeline::lake_knowledge(Some(&lake));
+                pipeline::ingest_files(&files, kind, &mut sink, &rules, &cat, known.as_ref())?
             }
         })
     })
@@ -211,6 +229,32 @@ pub enum DlqCommand {
     },
 }
 
+/// What `vru dlq list` shows of a message. Another producer's message may
+/// carry what ours never do, so every string in it is screened like a
+/// partner's value, and a message that is not JSON is shown masked.
+fn dlq_preview(payload: &[u8]) -> String {
+    use vru_model::identifiers::{Place, scan, shown};
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return shown(&String::from_utf8_lossy(&payload[..payload.len().min(80)]));
+    };
+    let mut values = Vec::new();
+    strings(&json, &mut values);
+    // Our ids and hashes are hex: their digits are not numbers of people.
+    let hex_id = |v: &str| v.len() >= 16 && v.bytes().all(|b| b.is_ascii_hexdigit()) && v.bytes().any(|b| b.is_ascii_alphabetic());
+    match values.iter().filter(|v| !hex_id(v)).find_map(|v| scan(v, Place::Typed).strong) {
+        Some(f) => format!("[payload withheld: it holds {}]", f.describe()),
+        None => String::from_utf8_lossy(payload).chars().take(80).collect(),
+    }
+}
+
 pub async fn dlq(config: &Config, a: DlqArgs) -> anyhow::Result<()> {
     if config.kafka.is_embedded() {
         bail!("the dead-letter topic lives in Kafka: give --brokers HOST:PORT (the embedded broker keeps nothing after its process ends)");
@@ -219,7 +263,7 @@ pub async fn dlq(config: &Config, a: DlqArgs) -> anyhow::Result<()> {
     match a.command {
         DlqCommand::List => {
             for d in &letters {
-                let preview: String = String::from_utf8_lossy(&d.payload).chars().take(80).collect();
+                let preview = dlq_preview(&d.payload);
                 println!(
                     "{}@{}  from {}/{}@{}  {}  {}\n    {}",
                     d.dlq_partition, d.dlq_offset, d.topic, d.partition, d.offset, d.failed_at, d.reason, preview

@@ -225,7 +225,9 @@ fn ae(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
 
 fn yjs(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
     let kind = ExtractKind::YjOutcomes;
-    let mut x = Extract::create(landing, YJS, kind, NaiveDate::from_ymd_opt(fy + 1, 4, 30).expect("date"))?;
+    // Taken with the police extract: the outcomes it carries follow police
+    // charges, which run up to that date (an extract holds nothing later).
+    let mut x = Extract::create(landing, YJS, kind, extract_date(fy))?;
     for r in city.services.yjs.iter().filter(|r| fy_of(r.offence_date) == fy) {
         let p = &city.people.youths[r.youth];
         let mut row = RowBuf::new(kind);

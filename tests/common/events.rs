@@ -25,6 +25,7 @@ pub fn offence(record: &str) -> Event {
             sex: Some(Sex::Male),
             home_lsoa: None,
             event_lsoa: Some("E01000001".into()),
+            content_hash: None,
         },
         attributes: Attributes::Offence(Offence {
             crime_ref: "c".repeat(64),

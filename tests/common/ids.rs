@@ -29,9 +29,7 @@ pub fn expected_ids(files: &[(String, PathBuf)]) -> HashSet<EventId> {
     let mut ids = HashSet::new();
     for (partner, path) in files {
         let mut sink = VecSink::default();
-        ExtractJob { path, partner, catalogue: &cat, rules: &rules, now: chrono::Utc::now(), quarantine: None, kind: None }
-            .run(&mut sink)
-            .unwrap();
+        ExtractJob::new(path, partner, &cat, &rules, chrono::Utc::now()).run(&mut sink).unwrap();
         ids.extend(sink.events.iter().map(|e| e.envelope.event_id));
     }
     ids

@@ -15,7 +15,7 @@ pub const COMMITMENT_COLUMNS: &[Column] = &[
     req("title", FieldType::Text),
     req("priority", FieldType::OneOf(PRIORITIES)),
     req("owner", FieldType::Text),
-    req("due_date", FieldType::Date),
+    req("due_date", FieldType::PlannedDate),
     req("status", FieldType::OneOf(STATUSES)),
     req("status_date", FieldType::Date),
 ];

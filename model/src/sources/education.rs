@@ -8,6 +8,9 @@ use crate::event::{Attributes, EducationEvent, Event, Kind, Role};
 use crate::extract::{Column, ExtractKind, FieldError, FieldType, Row, opt, req};
 use chrono::NaiveDate;
 
+/// A pupil can be suspended for at most 45 school days a year (90
+/// sessions), so no single suspension is longer.
+pub const MAX_SUSPENSION_SESSIONS: u32 = 90;
 pub const NEET_STATUSES: &[&str] = &["neet", "eet", "not_known"];
 const PUPIL: Column = req("pupil_id", FieldType::Pseudonym);
 const AGE_REQ: Column = req("age", FieldType::Int { min: 0, max: 25 });
@@ -28,7 +31,7 @@ pub const SUSPENSION_COLUMNS: &[Column] = &[
     HOME_LSOA,
     SCHOOL,
     req("start_date", FieldType::Date),
-    opt("sessions", FieldType::Decimal),
+    opt("sessions", FieldType::Decimal { max: MAX_SUSPENSION_SESSIONS }),
     REASONS[0],
     REASONS[1],
     REASONS[2],
@@ -114,7 +117,10 @@ fn reasons(row: &Row<'_>) -> Result<Vec<String>, FieldError> {
     for name in ["reason_1", "reason_2", "reason_3"] {
         if let Some(code) = row.raw(name)? {
             if code.len() != 2 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
-                return Err(row.error(name, format!("`{code}` is not a two-letter exclusion reason code (e.g. PP, VA, OW)")));
+                return Err(row.error(
+                    name,
+                    format!("`{}` is not a two-letter exclusion reason code (e.g. PP, VA, OW)", crate::identifiers::shown(code)),
+                ));
             }
             out.push(code.to_ascii_uppercase());
         }

@@ -23,15 +23,36 @@ pub struct Context<'a> {
     pub extract_id: &'a str,
     pub ingested_at: DateTime<Utc>,
     pub catalogue: &'a Catalogue,
+    /// Rows met so far with the same content, for sources that name
+    /// identical rows by their place among them (data.police.uk ASB).
+    pub occurrences: std::cell::RefCell<std::collections::HashMap<u64, u32>>,
 }
 
-pub(crate) const RECORD_ID: Column = req("record_id", FieldType::Text);
+impl<'a> Context<'a> {
+    pub fn new(partner: &'a str, extract_id: &'a str, ingested_at: DateTime<Utc>, catalogue: &'a Catalogue) -> Self {
+        Context { partner, extract_id, ingested_at, catalogue, occurrences: Default::default() }
+    }
+
+    /// 1 for the first row with this key in the file, 2 for the next...
+    pub fn occurrence(&self, key: u64) -> u32 {
+        let mut m = self.occurrences.borrow_mut();
+        let n = m.entry(key).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+pub(crate) const RECORD_ID: Column = req("record_id", FieldType::Id);
 /// Optional: a partner that never corrects a row need not send it; a
 /// corrected row is re-sent with a higher version and becomes a new event.
 pub(crate) const RECORD_VERSION: Column = opt("record_version", FieldType::Int { min: 1, max: 1_000_000 });
 pub(crate) const AGE: Column = opt("age", FieldType::Int { min: 0, max: 120 });
 pub(crate) const SEX: Column = opt("sex", FieldType::Sex);
-pub(crate) const HOME_LSOA: Column = opt("home_lsoa", FieldType::Lsoa);
+/// Where the person lives: anywhere in the UK, so a victim from Scotland
+/// is kept (and counted as from outside the area), not refused.
+pub(crate) const HOME_LSOA: Column = opt("home_lsoa", FieldType::SmallArea);
+/// England and Wales: no child under 10 can be charged or sentenced.
+pub const AGE_OF_CRIMINAL_RESPONSIBILITY: i64 = 10;
 
 pub fn columns(kind: ExtractKind) -> &'static [Column] {
     match kind {
@@ -53,7 +74,7 @@ pub fn columns(kind: ExtractKind) -> &'static [Column] {
 
 /// Turns one row into one event, or names the first bad field.
 pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
-    match row.kind {
+    let event = match row.kind {
         ExtractKind::PoliceOffences => police::parse_offence(ctx, row),
         ExtractKind::PoliceAsb => police::parse_asb(ctx, row),
         ExtractKind::AeAttendances => ae::parse(ctx, row),
@@ -63,7 +84,8 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         ExtractKind::Commitments => commitments::parse(ctx, row),
         ExtractKind::StreetCrimes => police_uk::parse(ctx, row),
         _ => education::parse(ctx, row),
-    }
+    }?;
+    Ok(event.seal())
 }
 
 /// The person a row is about, as its source names them.
@@ -118,6 +140,7 @@ pub(crate) fn envelope(
         sex: subject.sex,
         home_lsoa: subject.home_lsoa,
         event_lsoa,
+        content_hash: None,
     })
 }
 
@@ -126,7 +149,10 @@ pub(crate) fn envelope(
 pub(crate) fn offence_code(ctx: &Context<'_>, row: &Row<'_>, name: &str) -> Result<String, FieldError> {
     let code = row.req_text(name)?.to_ascii_uppercase();
     if ctx.catalogue.get(&code).is_none() {
-        return Err(row.error(name, format!("`{code}` is not a Home Office offence code in catalogue {}", ctx.catalogue.version)));
+        return Err(row.error(
+            name,
+            format!("`{}` is not a Home Office offence code in catalogue {}", crate::identifiers::shown(&code), ctx.catalogue.version),
+        ));
     }
     Ok(code)
 }
@@ -147,10 +173,11 @@ pub(crate) mod test_support {
         let header = Header::check(kind, &names).unwrap();
         let fields: Vec<&str> = names.iter().map(|n| pairs.iter().find(|(k, _)| k == n).map_or("", |(_, v)| *v)).collect();
         let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
-        let row = Row { header: &header, fields: &fields, line: 7, today, kind };
+        let row = Row { header: &header, fields: &fields, line: 7, today, extract_date: today, kind };
         let cat = catalogue();
-        let ctx =
-            Context { partner: "p", extract_id: "x", ingested_at: DateTime::from_timestamp(1_735_689_600, 0).unwrap(), catalogue: &cat };
+        let ctx = Context::new("p", "x", DateTime::from_timestamp(1_735_689_600, 0).unwrap(), &cat);
+        // As the reader does: screened for identifiers, then parsed.
+        row.screen(&mut crate::identifiers::profile::FileProfile::default())?;
         parse(&ctx, &row)
     }
 

@@ -1,7 +1,7 @@
 //! Police recorded crime (one row per offence and person role) and
 //! anti-social behaviour incidents.
 
-use super::{AGE, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
+use super::{AGE, AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
 use crate::event::{AsbIncident, Attributes, Event, Kind, Offence, Role};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
 
@@ -53,6 +53,17 @@ pub fn parse_offence(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldErr
         return Err(row.error("outcome_date", format!("{o} is before the offence was committed ({})", committed.date())));
     }
     let role = Role::parse(&row.code("role")?.expect("required"));
+    if role == Some(Role::Charged)
+        && let Some(age) = row.int("age")?
+        && age < AGE_OF_CRIMINAL_RESPONSIBILITY
+    {
+        return Err(row.error(
+            "age",
+            format!(
+                "{age} is under the age of criminal responsibility ({AGE_OF_CRIMINAL_RESPONSIBILITY}): no one that young can be charged"
+            ),
+        ));
+    }
     let attributes = Attributes::Offence(Offence {
         crime_ref: row.req_text("crime_ref")?,
         offence_code: offence_code(ctx, row, "offence_code")?,

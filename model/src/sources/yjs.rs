@@ -1,6 +1,6 @@
 //! Youth justice service outcomes, one row per child, offence and outcome.
 
-use super::{Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
+use super::{AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
 use crate::event::{Attributes, Event, Kind, Role, YjOutcome};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
 
@@ -32,6 +32,14 @@ pub const OUTCOME_COLUMNS: &[Column] = &[
 
 pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
     let offence_date = row.date("offence_date")?.expect("required");
+    if let Some(age) = row.int("age")?
+        && age < AGE_OF_CRIMINAL_RESPONSIBILITY
+    {
+        return Err(row.error(
+            "age",
+            format!("{age} is under the age of criminal responsibility ({AGE_OF_CRIMINAL_RESPONSIBILITY}): no youth justice outcome is possible; check the age or the date of birth it came from"),
+        ));
+    }
     let outcome_date = row.date("outcome_date")?;
     if let Some(o) = outcome_date
         && o < offence_date
@@ -70,5 +78,8 @@ mod tests {
         let mut bad = base.to_vec();
         bad[6] = ("gravity_score", "9");
         assert!(parse_pairs(ExtractKind::YjOutcomes, &bad).unwrap_err().reason.contains("out of range 1-8"));
+        let mut young = base.to_vec();
+        young[2] = ("age", "9");
+        assert!(parse_pairs(ExtractKind::YjOutcomes, &young).unwrap_err().reason.contains("age of criminal responsibility (10)"));
     }
 }

@@ -52,7 +52,7 @@ fn f1_deep_and_long_statements_are_refused_or_answered_never_fatal() {
         format!("SELECT {}", sum_or(2000, "+", |_| "1".into())),
         sum_or(2000, " UNION ALL ", |_| "SELECT 1".into()),
         format!("SELECT {}1{}", "(".repeat(60), ")".repeat(60)),
-        format!("SELECT count(*) FROM range(10) WHERE value IN ({})", sum_or(120_000, ",", |i| i.to_string())),
+        format!("SELECT count(*) FROM range(10) WHERE value IN ({})", sum_or(120_000, ",", |_| "1".into())),
     ] {
         let e = s.refused("ana", &sql);
         assert!(e.contains("statement too complex"), "{e}");
@@ -68,12 +68,18 @@ fn f1_deep_and_long_statements_are_refused_or_answered_never_fatal() {
     let n = s.rows("ana", &format!("SELECT count(*) FROM police_offences_log WHERE {ands}"))[1][0].parse::<u64>().unwrap();
     assert!(n > 0);
     let and_secs = t.elapsed().as_secs_f64();
-    assert_eq!(s.rows("ana", &format!("SELECT count(*) FROM range(100) WHERE value IN ({})", sum_or(20_000, ",", |i| i.to_string())))[1], ["100"]);
+    assert_eq!(
+        s.rows("ana", &format!("SELECT count(*) FROM range(100) WHERE value IN ({})", sum_or(20_000, ",", |i| i.to_string())))[1],
+        ["100"]
+    );
     s.assert_alive();
     let peak = s.peak_mb();
     assert!(peak < base + 400, "peak RSS {peak} MB from {base} MB");
     let refused = s.audit_until("the refusals", |r| {
-        r.iter().filter(|x| x.kind == Kind::Query && x.status == Status::Refused && x.error.as_deref().unwrap_or("").starts_with("54001")).count() >= 4
+        r.iter()
+            .filter(|x| x.kind == Kind::Query && x.status == Status::Refused && x.error.as_deref().unwrap_or("").starts_with("54001"))
+            .count()
+            >= 4
     });
     assert!(refused.iter().any(|x| x.statements == ["SELECT"] && x.error.as_deref().unwrap_or("").starts_with("54001")));
     report(&format!(
@@ -106,9 +112,11 @@ fn f2_oversized_messages_are_refused_before_they_are_buffered() {
     // Over psql: a 300 kB statement, one byte over the limit, the limit.
     let big = format!("SELECT '{}'", "x".repeat(300_000));
     assert!(s.refused("ana", &big).contains("over the server's limit"));
-    let just = format!("SELECT length('{}')", "x".repeat((256 << 10) - 20));
+    // "SELECT length('" + x... + "')": exactly max_statement_bytes.
+    let fill = (256 << 10) - "SELECT length('')".len();
+    let just = format!("SELECT length('{}')", "x".repeat(fill));
     assert!(s.refused("ana", &format!("{just} ")).contains("54000"), "one byte over");
-    assert_eq!(s.rows("ana", &just)[1], [((256 << 10) - 20).to_string()]);
+    assert_eq!(s.rows("ana", &just)[1], [fill.to_string()]);
     s.assert_alive();
     let peak = s.peak_mb();
     assert!(before_login < 64 << 20 && after_login < 64 << 20, "accepted {before_login} and {after_login} bytes");
@@ -133,7 +141,8 @@ fn f2_idle_sockets_time_out_and_cannot_lock_others_out() {
     }
     let _s = serial();
     let data = data_dir();
-    let env = [("VRU_SERVER__MAX_CONNECTIONS", "8"), ("VRU_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "4"), ("VRU_SERVER__STARTUP_TIMEOUT", "2s")];
+    let env =
+        [("VRU_SERVER__MAX_CONNECTIONS", "8"), ("VRU_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "4"), ("VRU_SERVER__STARTUP_TIMEOUT", "2s")];
     let s = Served::start(data.path(), LIMITS, &env);
     let idle = std::thread::scope(|sc| {
         let idle = sc.spawn(|| s.python("idle", &["ana", "6", "6", "127.0.0.2"]));
@@ -181,7 +190,7 @@ fn f3_settings_cannot_lift_the_limits() {
     let ext = s.python("run", &["ana", "SET \"datafusion.runtime.memory_limit\" = '1500M'"]);
     assert_eq!(ext["sqlstate"], "42501", "{ext}");
     // In one session: the refused SET, then a query over the memory limit.
-    let out = s.psql("ana", "\\set ON_ERROR_STOP 0\nSET \"datafusion.runtime.memory_limit\" = '1500M';\nSELECT value FROM range(30000000) ORDER BY value DESC LIMIT 1 OFFSET 3;\n");
+    let out = s.psql("ana", "\\set ON_ERROR_STOP 0\nSET \"datafusion.runtime.memory_limit\" = '1500M';\nSELECT count(*) FROM (SELECT DISTINCT (value * 7919) % 30000001 AS v FROM range(30000000)) t;\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("permission denied to set") && err.contains("memory limit of 128 MiB"), "{err}");
     // What clients send on connect still works, and SHOW reads no server setting.
@@ -190,7 +199,9 @@ fn f3_settings_cannot_lift_the_limits() {
     assert!(!format!("{shown:?}").contains('/'), "{shown:?}");
     s.assert_alive();
     s.audit_until("refused settings", |r| r.iter().filter(|x| x.status == Status::Refused && x.statements == ["SET"]).count() >= 7);
-    report("F3 settings: quoted, unquoted, schema-split and LOCAL SETs of datafusion.* refused (42501, both protocols) for every role; the memory limit held after");
+    report(
+        "F3 settings: quoted, unquoted, schema-split and LOCAL SETs of datafusion.* refused (42501, both protocols) for every role; the memory limit held after",
+    );
 }
 
 #[test]
@@ -238,7 +249,9 @@ fn f4_the_time_limit_ends_cpu_bound_work_and_bystanders_wait_little() {
         ));
     }
     s.assert_alive();
-    s.audit_until("the timeouts", |r| r.iter().filter(|x| x.kind == Kind::Query && x.error.as_deref().unwrap_or("").starts_with("57014")).count() >= 3);
+    s.audit_until("the timeouts", |r| {
+        r.iter().filter(|x| x.kind == Kind::Query && x.error.as_deref().unwrap_or("").starts_with("57014")).count() >= 3
+    });
 }
 
 #[test]
@@ -262,7 +275,8 @@ fn f5_select_into_and_every_write_are_refused() {
     ] {
         for user in ["ana", "pat"] {
             let e = s.refused(user, sql);
-            assert!(e.contains("read-only") || e.contains("syntax"), "{user}: {sql}: {e}");
+            // DataFusion's CREATE EXTERNAL TABLE is not even PostgreSQL syntax.
+            assert!(e.contains("read-only") || e.contains("parser error"), "{user}: {sql}: {e}");
         }
     }
     let ext = s.python("run", &["ana", "SELECT * INTO measure_h1_corrected FROM measure_h1 WHERE period = %s", "[\"2023/24\"]"]);
@@ -276,7 +290,9 @@ fn f5_select_into_and_every_write_are_refused() {
         r.iter().any(|x| x.status == Status::Refused && x.error.as_deref().unwrap_or("").starts_with("25006") && x.tables == ["measure_h1"])
     });
     assert!(r.iter().any(|x| x.status == Status::Refused && x.statements == ["CREATE TABLE"]));
-    report("F5 writes: SELECT INTO (simple and extended), CTAS, CREATE VIEW, INSERT, data-modifying CTE, COPY, CREATE EXTERNAL TABLE, DROP refused (25006) for analyst and partner; nothing planted");
+    report(
+        "F5 writes: SELECT INTO (simple and extended), CTAS, CREATE VIEW, INSERT, data-modifying CTE, COPY, CREATE EXTERNAL TABLE, DROP refused (25006) for analyst and partner; nothing planted",
+    );
 }
 
 #[path = "server/adversarial_more.rs"]

@@ -17,11 +17,13 @@
 //!   results grow with the square of the frame;
 //! - after physical planning, window operators' input is reserved while
 //!   they buffer it, the output of operators that multiply rows
-//!   (`UNNEST`, nested-loop and cross joins) is reserved as it flows, and a
+//!   (`UNNEST`, nested-loop and cross joins) is reserved as it flows
+//!   (`UNNEST`'s is sized before it is built, [`crate::fanout`]), and a
 //!   nested-loop join's probe side gets yield points
 //!   ([`crate::cooperate`]).
 
 use crate::cooperate::{PROBE_ROWS, YieldExec};
+use crate::fanout::FanoutCheckExec;
 use crate::memory::{AccountExec, HoldExec, account, would_fit};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -455,6 +457,15 @@ pub fn guard_physical(plan: Arc<dyn ExecutionPlan>, pool: &Arc<dyn MemoryPool>) 
             if let Some(probe) = children.get_mut(1) {
                 *probe = Arc::new(YieldExec::new(probe.clone(), PROBE_ROWS));
             }
+            node = node.replace_children(children, keep)?;
+        }
+        if name == "UnnestExec" {
+            // Its output sized before it is built; see `crate::fanout`.
+            let children = node
+                .children()
+                .into_iter()
+                .map(|c| Arc::new(FanoutCheckExec::new(c.clone(), pool.clone())) as Arc<dyn ExecutionPlan>)
+                .collect();
             node = node.replace_children(children, keep)?;
         }
         if matches!(name, "UnnestExec" | "NestedLoopJoinExec" | "CrossJoinExec") {

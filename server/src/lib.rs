@@ -32,6 +32,7 @@ pub mod cached;
 pub mod catalog;
 pub mod cooperate;
 pub mod exec;
+pub mod fanout;
 pub mod frame;
 pub mod guard;
 pub mod handler;
@@ -154,6 +155,7 @@ impl Server {
             );
         }
         let audit = audit::AuditLog::open(&opts.audit)?;
+        memory::limit_malloc_arenas();
         let secret = auth::load_or_create_secret(&opts.secret)?;
         let limits = opts.limits;
         let disk = limits::disk_manager(opts.spill.as_ref().map(|(d, m)| (d.as_path(), *m)))?;

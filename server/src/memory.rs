@@ -23,6 +23,7 @@ use vru_queries::datafusion::arrow::array::ArrayData;
 use vru_queries::datafusion::arrow::array::{Array, ArrayRef, make_array};
 use vru_queries::datafusion::arrow::buffer::Buffer;
 use vru_queries::datafusion::arrow::datatypes::SchemaRef;
+use vru_queries::datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use vru_queries::datafusion::common::tree_node::TreeNodeRecursion;
 use vru_queries::datafusion::error::{DataFusionError, Result};
 use vru_queries::datafusion::execution::memory_pool::{
@@ -129,6 +130,24 @@ impl MemoryPool for QueryPool {
 pub fn would_fit(pool: &Arc<dyn MemoryPool>, what: &str, bytes: usize) -> Result<()> {
     let r = MemoryConsumer::new(what).register(pool);
     r.try_grow(bytes)
+}
+
+/// malloc arenas for the whole process. glibc gives each thread that
+/// contends for the heap an arena of its own (up to 8 per core) and keeps
+/// what a query freed in it; with a thread per query, six concurrent
+/// queries under a 256 MiB service pool peaked at +630 MB RSS, +400 MB with
+/// two arenas. The pool bounds what queries hold; this keeps what they
+/// freed from piling up beside it.
+pub const MALLOC_ARENAS: i32 = 2;
+
+/// Applies [`MALLOC_ARENAS`] (glibc only; elsewhere nothing).
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; M_ARENA_MAX may
+    // be set at any time and affects arenas created afterwards.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+    }
 }
 
 /// Keeps a reservation alive for as long as any buffer holding it lives.
@@ -281,7 +300,9 @@ impl ExecutionPlan for AccountExec {
         let accounted = input.map(move |batch| {
             let batch = batch?;
             let columns = batch.columns().iter().map(|c| account(c.clone(), &pool, &what)).collect::<Result<Vec<_>>>()?;
-            Ok(vru_queries::datafusion::arrow::record_batch::RecordBatch::try_new(batch.schema(), columns)?)
+            // The row count too: a join's output may have no columns.
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(batch.schema(), columns, &options)?)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, accounted)))
     }

@@ -95,7 +95,6 @@ pub fn data_dir() -> tempfile::TempDir {
 pub struct Served {
     child: Child,
     _stdout: BufReader<ChildStdout>,
-    pub data: PathBuf,
     pub host: String,
     pub port: String,
     pub audit: PathBuf,
@@ -126,15 +125,8 @@ impl Served {
             panic!("vru serve did not start: {line}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         };
         let (host, port) = addr.rsplit_once(':').unwrap();
-        let s = Served {
-            host: host.to_string(),
-            port: port.to_string(),
-            child,
-            _stdout: stdout,
-            data: data.to_path_buf(),
-            audit: data.join("server/audit.jsonl"),
-            log,
-        };
+        let s =
+            Served { host: host.to_string(), port: port.to_string(), child, _stdout: stdout, audit: data.join("server/audit.jsonl"), log };
         let start = Instant::now();
         while !s.server_log().contains("measures precomputed") {
             assert!(start.elapsed() < Duration::from_secs(120), "measures not precomputed:\n{}", s.server_log());
@@ -217,7 +209,12 @@ impl Served {
 
     /// The server is up and answers a new session.
     pub fn assert_alive(&self) {
-        assert_eq!(self.rows("ana", "SELECT 40 + 2"), [["?column?"], ["42"]], "the server does not answer a new session");
+        self.alive_as("ana");
+    }
+
+    /// The same, as `user`.
+    pub fn alive_as(&self, user: &str) {
+        assert_eq!(self.rows(user, "SELECT 40 + 2 AS answer"), [["answer"], ["42"]], "the server does not answer a new session");
     }
 
     pub fn python(&self, mode: &str, args: &[&str]) -> serde_json::Value {
@@ -230,12 +227,7 @@ impl Served {
             .env("PGPASSWORD", PASSWORD)
             .output()
             .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "hostile.py {mode}: {}\nserver log:\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.server_log()
-        );
+        assert!(out.status.success(), "hostile.py {mode}: {}\nserver log:\n{}", String::from_utf8_lossy(&out.stderr), self.server_log());
         serde_json::from_slice(&out.stdout).unwrap()
     }
 

@@ -24,6 +24,10 @@
 
 use crate::cooperate::{PROBE_ROWS, YieldExec};
 use crate::fanout::FanoutCheckExec;
+
+/// Rows per batch out of a cross join (it makes one batch per build-side
+/// row, the size of a probe-side batch).
+const CROSS_OUTPUT_ROWS: usize = 8192;
 use crate::memory::{AccountExec, HoldExec, account, would_fit};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -467,6 +471,11 @@ pub fn guard_physical(plan: Arc<dyn ExecutionPlan>, pool: &Arc<dyn MemoryPool>) 
                 .map(|c| Arc::new(FanoutCheckExec::new(c.clone(), pool.clone())) as Arc<dyn ExecutionPlan>)
                 .collect();
             node = node.replace_children(children, keep)?;
+        }
+        if name == "CrossJoinExec" {
+            // One output batch per build-side row, all inside one poll: a
+            // yield after each lets the time limit end it.
+            node = Arc::new(YieldExec::new(node, CROSS_OUTPUT_ROWS));
         }
         if matches!(name, "UnnestExec" | "NestedLoopJoinExec" | "CrossJoinExec") {
             return Ok(Transformed::yes(Arc::new(AccountExec::new(node, pool.clone())) as Arc<dyn ExecutionPlan>));

@@ -216,7 +216,7 @@ fn f4_the_time_limit_ends_cpu_bound_work_and_bystanders_wait_little() {
     let heavy = [
         "SELECT count(*) FROM range(200000) a, range(200000) b WHERE a.value * 3 + b.value = 7",
         "SELECT count(*) FROM range(3000) a, range(3000) b, range(3000) c",
-        "SELECT count(DISTINCT regexp_replace(CAST(value AS VARCHAR), '(0|1)+$', 'x')) FROM range(500000000)",
+        "SELECT count(*) FROM range(500000000) WHERE regexp_like(CAST(value AS VARCHAR), '(0|1)+7$')",
     ];
     for sql in heavy {
         let (out, by, cpu_after) = std::thread::scope(|sc| {

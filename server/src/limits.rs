@@ -156,7 +156,34 @@ impl Limits {
                 ),
             );
         }
+        if let PgWireError::ApiError(inner) = &e
+            && let Some(code) = mistake_code(inner.as_ref())
+        {
+            let text = inner.to_string();
+            return user_error(code, text.lines().next().unwrap_or_default().chars().take(2000).collect());
+        }
         e
+    }
+}
+
+/// The SQLSTATE of a mistake in the query itself (a table or column that
+/// does not exist, types that do not fit), rather than XX000.
+fn mistake_code(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use vru_queries::datafusion::common::SchemaError;
+    use vru_queries::datafusion::error::DataFusionError;
+    let root = e.downcast_ref::<DataFusionError>()?.find_root();
+    match root {
+        DataFusionError::SchemaError(s, _) => Some(match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            _ => "42P18",
+        }),
+        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => Some("42P01"),
+        DataFusionError::Plan(m) if m.contains("coerce") || m.contains("requires") || m.contains("non-boolean") => Some("42804"),
+        DataFusionError::Plan(_) => Some("42000"),
+        DataFusionError::ArrowError(a, _) if matches!(a.as_ref(), vru_queries::datafusion::arrow::error::ArrowError::CastError(_)) => {
+            Some("22018")
+        }
+        _ => None,
     }
 }
 

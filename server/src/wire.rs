@@ -64,7 +64,9 @@ pub async fn serve(socket: TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Shar
     };
     let parts = negotiated.into_parts();
     let mut limited = FrameLimit::new(parts.io, conn.wire.clone());
-    if limited.observe_buffered(&parts.read_buf).is_err() {
+    if let Err(refused) = limited.observe_buffered(&parts.read_buf) {
+        // Came in with the startup packet.
+        audit_connection(&shared, &conn, Status::Refused, too_large_message(&refused), None);
         return;
     }
     let mut new_parts = FramedParts::new(limited, parts.codec);

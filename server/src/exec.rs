@@ -205,8 +205,19 @@ impl Engine {
     }
 
     /// Plans a checked statement in `state` (the connection's session).
+    /// Without parameters the plan is also analysed (type coercion), so the
+    /// column types a client is told are those of the rows it gets: the
+    /// raw plan of `CASE WHEN c THEN 0 ELSE 'x' END` says Int64 and the
+    /// rows are text.
     pub async fn plan(&self, state: SessionState, stmt: Statement) -> PgWireResult<LogicalPlan> {
-        match self.job(move || async move { state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await }).await {
+        let planned = self.job(move || async move {
+            let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
+            if !plan.get_parameter_types()?.is_empty() {
+                return Ok(plan);
+            }
+            state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})
+        });
+        match planned.await {
             Some(r) => r.map_err(df_error),
             None => Err(df_error(DataFusionError::Execution("planning was stopped".into()))),
         }

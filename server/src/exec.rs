@@ -205,17 +205,18 @@ impl Engine {
     }
 
     /// Plans a checked statement in `state` (the connection's session).
-    /// Without parameters the plan is also analysed (type coercion), so the
-    /// column types a client is told are those of the rows it gets: the
-    /// raw plan of `CASE WHEN c THEN 0 ELSE 'x' END` says Int64 and the
-    /// rows are text.
+    /// The plan is also analysed (type coercion), so the column types a
+    /// client is told are those of the rows it gets: the raw plan of
+    /// `CASE WHEN c THEN 0 ELSE 'x' END` says Int64 and the rows are text.
     pub async fn plan(&self, state: SessionState, stmt: Statement) -> PgWireResult<LogicalPlan> {
         let planned = self.job(move || async move {
             let plan = state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?;
-            if !plan.get_parameter_types()?.is_empty() {
-                return Ok(plan);
+            if plan.get_parameter_types()?.is_empty() {
+                return state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {});
             }
-            state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})
+            // With parameters, analysed too when their types allow it
+            // (a parameter whose type is still unknown can stop coercion).
+            Ok(state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}).unwrap_or(plan))
         });
         match planned.await {
             Some(r) => r.map_err(df_error),

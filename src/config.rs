@@ -40,8 +40,8 @@ pub struct Config {
 pub struct DisclosureConfig {
     /// Protection level of the `public` policy: an intruder's interval for
     /// a suppressed count of 1-7 must reach this far above its true value
-    /// (and down to 1). Reports and `vru disclosure audit`; the SQL service
-    /// uses the default.
+    /// (and down to 1). Reports, `vru disclosure audit` and the SQL
+    /// service.
     pub public_protection: i64,
     /// The same for the `partner` policy (counts 1-4).
     pub partner_protection: i64,
@@ -54,14 +54,12 @@ impl Default for DisclosureConfig {
 }
 
 impl DisclosureConfig {
+    pub fn protection(&self) -> vru_queries::disclosure::Protection {
+        vru_queries::disclosure::Protection { public: self.public_protection, partner: self.partner_protection }
+    }
+
     pub fn rules(&self, policy: vru_queries::disclosure::Policy) -> vru_queries::disclosure::Rules {
-        use vru_queries::disclosure::Policy;
-        let rules = policy.rules();
-        match policy {
-            Policy::Public => rules.with_protection(self.public_protection),
-            Policy::Partner => rules.with_protection(self.partner_protection),
-            Policy::Analyst => rules,
-        }
+        self.protection().rules(policy)
     }
 }
 
@@ -105,8 +103,35 @@ pub struct ServerConfig {
     pub allow_insecure_remote: bool,
     /// Memory one query may use (`512MiB`, `2GiB`); over it the query fails.
     pub memory_limit: String,
+    /// Memory all queries together may use: one pool for the service, of
+    /// which each query takes up to `memory_limit`.
+    pub total_memory_limit: String,
     /// Time one query may run (`300s`, `5m`); past it the query is cancelled.
     pub query_timeout: String,
+    /// The longest statement text accepted, in bytes; longer messages are
+    /// refused as they arrive, before they are buffered.
+    pub max_statement_bytes: usize,
+    /// How deep expressions (and UNIONs) may nest, after long AND/OR chains
+    /// are rebalanced; deeper statements are refused (SQLSTATE 54001).
+    pub max_expression_depth: usize,
+    /// How many expression terms a statement may have (54001 beyond).
+    pub max_expression_terms: usize,
+    /// Time from connecting to being logged in (`5s`).
+    pub startup_timeout: String,
+    /// Connections open at once from one address.
+    pub max_connections_per_address: usize,
+    /// Failed logins from one address within a minute before it backs off
+    /// (1 s, doubling to 60 s).
+    pub failed_logins_before_backoff: usize,
+    /// Prepared statements one connection may hold.
+    pub max_prepared_statements: usize,
+    /// Where queries may spill to disk; unset, they never spill and a query
+    /// that does not fit its memory fails.
+    pub spill_dir: Option<PathBuf>,
+    /// How much they may spill there in all (`10GiB`).
+    pub spill_limit: String,
+    /// Threads that plan and run queries (0: one per core).
+    pub query_threads: usize,
     /// Audit log, one JSON line per query and login (default
     /// `<data_dir>/server/audit.jsonl`).
     pub audit_file: Option<PathBuf>,
@@ -125,7 +150,18 @@ impl Default for ServerConfig {
             tls_key: None,
             allow_insecure_remote: false,
             memory_limit: "1GiB".into(),
+            total_memory_limit: "2GiB".into(),
             query_timeout: "300s".into(),
+            max_statement_bytes: 256 << 10,
+            max_expression_depth: 1000,
+            max_expression_terms: 100_000,
+            startup_timeout: "5s".into(),
+            max_connections_per_address: 32,
+            failed_logins_before_backoff: 5,
+            max_prepared_statements: 256,
+            spill_dir: None,
+            spill_limit: "10GiB".into(),
+            query_threads: 0,
             audit_file: None,
             refresh_ms: 2_000,
             max_connections: 64,
@@ -208,6 +244,11 @@ impl Config {
 
     pub fn users_file(&self) -> PathBuf {
         self.server.users_file.clone().unwrap_or_else(|| self.data_dir.join("server/users.toml"))
+    }
+
+    /// The decoy-salt secret of the SQL service's logins.
+    pub fn server_secret_file(&self) -> PathBuf {
+        self.data_dir.join("server/decoy-salt.key")
     }
 
     pub fn audit_file(&self) -> PathBuf {

@@ -136,7 +136,7 @@ async fn declared_relations_hold_on_the_exact_numbers() {
 async fn the_five_attacks_recover_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, focus) = lake(dir.path()).await;
-    let cats = Catalogs::new(options(&lake, focus.clone()), std::time::Duration::from_secs(3600)).await.unwrap();
+    let cats = Catalogs::new(options(&lake, focus.clone()), std::time::Duration::from_secs(3600), Default::default()).await.unwrap();
     let generation = cats.current().await;
     let partner = generation.partner("police-northshire").await.unwrap().ctx;
     let publisher = generation.publisher().await.unwrap().ctx;
@@ -257,7 +257,7 @@ async fn the_five_attacks_recover_nothing() {
         .iter()
         .map(|r| r["la"].clone().unwrap())
         .collect();
-    let cats = Catalogs::new(options(&lake, all_las.clone()), std::time::Duration::from_secs(3600)).await.unwrap();
+    let cats = Catalogs::new(options(&lake, all_las.clone()), std::time::Duration::from_secs(3600), Default::default()).await.unwrap();
     let generation = cats.current().await;
     let partner_all = generation.partner("police-northshire").await.unwrap().ctx;
     let analyst_all = build_session(&options(&lake, all_las)).await.unwrap().ctx;

@@ -1,12 +1,20 @@
-//! The audit log: one JSON line per query and per login attempt, refused or
-//! not: who, from where, when, how long, how many rows, which tables, and
-//! how it ended. Never a result value: the log must be safe to hand to an
+//! The audit log: one JSON line per login attempt, per refused connection,
+//! and two per query: `query_start` before anything runs (who, the text up
+//! to a limit with a SHA-256 of all of it, the statement kinds and tables
+//! read from the parsed statement, so a long leading comment hides
+//! nothing) and `query` when it ends (how long, how many rows, how it
+//! ended). Never a result value: the log must be safe to hand to an
 //! information-governance reviewer.
+//!
+//! Writing fails closed: a query whose start record cannot be written is
+//! refused, as is a login whose record cannot be written. The file is
+//! reopened when it has been moved away (log rotation).
 
 use crate::ServerError;
 use crate::policy::Role;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,7 +26,13 @@ const MAX_QUERY_CHARS: usize = 4000;
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Login,
+    /// Written before a query runs.
+    QueryStart,
+    /// Written when a query has ended (or was refused before starting).
     Query,
+    /// A connection turned away or ended by the server (slots, throttling,
+    /// oversized messages, startup timeout, a removed user).
+    Connection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +59,22 @@ pub struct Record {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Joins a `query_start` record to its `query` record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<u64>,
+    /// SHA-256 of the whole query text, however long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Bytes in the whole query text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_bytes: Option<usize>,
+    /// What the parsed statements are (`SELECT`, `SET`, `CREATE TABLE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<String>,
+    /// Earlier records of the same kind from the same address not written
+    /// separately (a flood of refused connections is summarised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
 }
 
 impl Record {
@@ -61,53 +91,95 @@ impl Record {
             status: Status::Ok,
             error: None,
             query: None,
+            query_id: None,
+            sha256: None,
+            query_bytes: None,
+            statements: Vec::new(),
+            repeated: None,
         }
     }
 
+    /// The text up to `MAX_QUERY_CHARS`, its size and its SHA-256.
     pub fn with_query(mut self, sql: &str) -> Record {
         let mut q: String = sql.chars().take(MAX_QUERY_CHARS).collect();
         if q.len() < sql.len() {
             q.push('…');
         }
         self.query = Some(q);
+        self.sha256 = Some(hex::encode(Sha256::digest(sql.as_bytes())));
+        self.query_bytes = Some(sql.len());
         self
     }
 }
 
-/// Appends records to a JSON-lines file, each written whole and flushed
-/// before the client hears the outcome of what it records.
+/// The open file and which file it is, to notice rotation.
+struct Open {
+    file: std::fs::File,
+    id: Option<(u64, u64)>,
+}
+
+/// Appends records to a JSON-lines file, each written whole before the
+/// client hears the outcome of what it records.
 pub struct AuditLog {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    file: Mutex<Option<Open>>,
+}
+
+#[cfg(unix)]
+fn file_id(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn open_append(path: &Path) -> std::io::Result<Open> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts.open(path)?;
+    let id = file.metadata().ok().and_then(|m| file_id(&m));
+    Ok(Open { file, id })
 }
 
 impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog, ServerError> {
-        let err = |source| ServerError::Audit { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        Ok(AuditLog { path: path.to_path_buf(), file: Mutex::new(opts.open(path).map_err(err)?) })
+        let open = open_append(path).map_err(|source| ServerError::Audit { path: path.to_path_buf(), source })?;
+        Ok(AuditLog { path: path.to_path_buf(), file: Mutex::new(Some(open)) })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Writes one record. A failure to audit is logged loudly but does not
-    /// take the service down.
-    pub fn write(&self, record: &Record) {
+    /// Writes one record. The caller decides what a failure means (a query
+    /// or login is refused); it is also logged here.
+    pub fn write(&self, record: &Record) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).expect("audit records serialise");
         line.push(b'\n');
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = f.write_all(&line) {
-            tracing::error!(path = %self.path.display(), "cannot write the audit log: {e}");
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let result = (|| {
+            // Moved away or replaced (rotation): write to the file now at
+            // the path, creating it.
+            let current = std::fs::metadata(&self.path).ok().and_then(|m| file_id(&m));
+            if guard.as_ref().is_none_or(|o| current.is_none() || o.id != current) {
+                *guard = None;
+                *guard = Some(open_append(&self.path)?);
+            }
+            guard.as_mut().expect("opened above").file.write_all(&line)
+        })();
+        if let Err(e) = &result {
+            tracing::error!(path = %self.path.display(), "cannot write the audit log, refusing what it would record: {e}");
         }
-        tracing::debug!(user = ?record.user, status = ?record.status, rows = record.rows, ms = record.duration_ms, "audit");
+        tracing::debug!(kind = ?record.kind, user = ?record.user, status = ?record.status, rows = record.rows, ms = record.duration_ms, "audit");
+        result
     }
 }
 
@@ -134,15 +206,28 @@ mod tests {
         r.user = Some("bo".into());
         r.role = Some(Role::Analyst);
         r.rows = 1;
-        log.write(&r);
+        log.write(&r).unwrap();
         let mut r2 = Record::new(Kind::Login, "127.0.0.1:6".into());
         r2.status = Status::Refused;
         r2.error = Some("wrong password".into());
-        log.write(&r2);
-        drop(log);
+        log.write(&r2).unwrap();
         let back = read(&p).unwrap();
-        assert_eq!(back, vec![r, r2]);
+        assert_eq!(back, vec![r.clone(), r2.clone()]);
         let long = Record::new(Kind::Query, String::new()).with_query(&"x".repeat(10_000));
         assert_eq!(long.query.unwrap().chars().count(), MAX_QUERY_CHARS + 1);
+        assert_eq!(long.query_bytes, Some(10_000));
+        assert_eq!(long.sha256.unwrap(), hex::encode(Sha256::digest("x".repeat(10_000).as_bytes())));
+
+        // Rotated away: the next record starts a new file.
+        std::fs::rename(&p, dir.path().join("a/audit.jsonl.1")).unwrap();
+        log.write(&r).unwrap();
+        assert_eq!(read(&p).unwrap(), vec![r.clone()]);
+        // Something that cannot be written in its place: the write fails.
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        assert!(log.write(&r).is_err());
+        std::fs::remove_dir(&p).unwrap();
+        log.write(&r2).unwrap();
+        assert_eq!(read(&p).unwrap(), vec![r2]);
     }
 }

@@ -1,14 +1,19 @@
-//! Login: SCRAM-SHA-256 against the users file, nothing else offered (no
-//! trust, no cleartext, no MD5), so there is no anonymous access and no
-//! password crosses the wire. An unknown user gets the same exchange as a
-//! known one with a wrong password (a salt derived from the name, a
-//! verifier no password matches), so names cannot be probed. Every refusal
-//! is audited, including a client that hangs up when asked for a password.
+//! Login: SCRAM-SHA-256 against the users file (with channel binding,
+//! `-PLUS`, over TLS), nothing else offered (no trust, no cleartext, no
+//! MD5), so there is no anonymous access and no password crosses the wire.
+//! An unknown user gets the same exchange as a known one with a wrong
+//! password (a salt derived from the name with a secret kept in the data
+//! directory, so it is the same after a restart, as a real user's is; a
+//! verifier no password matches), so names cannot be probed. An address
+//! that keeps failing backs off ([`crate::admission`]). Every refusal is
+//! audited, including a client that hangs up when asked for a password; a
+//! login whose record cannot be written is refused.
 
+use crate::admission::Refusal as Turned;
 use crate::audit::{Kind, Record, Status};
 use crate::handler::{Conn, Phase, Shared};
 use crate::policy::Principal;
-use crate::scram::{self, Verifier};
+use crate::scram::{self, Binding, Verifier};
 use crate::users::{User, UsersFile};
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{
@@ -22,9 +27,36 @@ use futures::{Sink, SinkExt};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt::Debug;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+
+/// The decoy-salt secret: read from `path`, or made and written there
+/// (mode 0600) on first start.
+pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], crate::ServerError> {
+    let err = |e: std::io::Error| crate::ServerError::Secret { path: path.to_path_buf(), source: e };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            return <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| err(std::io::Error::new(std::io::ErrorKind::InvalidData, "not 32 bytes: delete it to make a new one")));
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let secret: [u8; 32] = rand::random();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(&secret).and_then(|()| f.sync_all()).map_err(err)?;
+    Ok(secret)
+}
 
 /// The users file, re-read when it changes, so `vru user add` takes effect
 /// without a restart.
@@ -45,16 +77,40 @@ impl Users {
     }
 
     pub fn lookup(&self, name: &str) -> Option<User> {
+        self.reload();
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).1.users.get(name).cloned()
+    }
+
+    /// Re-reads the file if it changed; says whether it did.
+    pub fn reload(&self) -> bool {
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if mtime != c.0 {
-            match UsersFile::load(&self.path) {
-                Ok(f) => *c = (mtime, f),
-                // A broken edit keeps the last good list.
-                Err(e) => tracing::error!("users file not reloaded: {e}"),
+        if mtime == c.0 {
+            return false;
+        }
+        match UsersFile::load(&self.path) {
+            Ok(f) => {
+                *c = (mtime, f);
+                true
+            }
+            // A broken edit keeps the last good list.
+            Err(e) => {
+                tracing::error!("users file not reloaded: {e}");
+                false
             }
         }
-        c.1.users.get(name).cloned()
+    }
+
+    /// Whether `p` may still be logged in as it is: the user exists with
+    /// the same role, organisation and password.
+    pub fn still_allowed(&self, p: &Principal) -> Result<(), String> {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match c.1.users.get(&p.user) {
+            None => Err(format!("user {} was removed", p.user)),
+            Some(u) if u.role != p.role || u.partner != p.partner => Err(format!("the role of user {} changed", p.user)),
+            Some(u) if u.scram.stored_key != p.stored_key => Err(format!("the password of user {} changed", p.user)),
+            Some(_) => Ok(()),
+        }
     }
 }
 
@@ -85,13 +141,14 @@ impl ScramStartup {
         r.status = Status::Refused;
         r.error = Some(reason.to_string());
         r.duration_ms = self.conn.started.elapsed().as_millis() as u64;
-        self.shared.audit.write(&r);
+        let _ = self.shared.audit.write(&r);
         tracing::warn!(client = %self.conn.peer, user = ?user, "login refused: {reason}");
         self.conn.set_phase(Phase::Refused);
         fatal(code, shown)
     }
 
     fn password_failed(&self, user: &str, reason: &str) -> PgWireError {
+        self.shared.admission.login_failed(self.conn.peer.ip());
         self.refuse(Some(user), reason, "28P01", format!("password authentication failed for user \"{user}\""))
     }
 }
@@ -124,16 +181,40 @@ impl StartupHandler for ScramStartup {
                         "this server requires TLS for remote clients (sslmode=require)".into(),
                     ));
                 }
+                let ip = self.conn.peer.ip();
+                if let Some(wait) = self.shared.admission.backoff(ip) {
+                    let shown = Turned::Throttled.message(&self.shared.admission.limits, Some(wait));
+                    self.conn.set_phase(Phase::Refused);
+                    if let Some(repeated) = self.shared.admission.audit_now(ip, Turned::Throttled) {
+                        let mut r = Record::new(Kind::Login, self.conn.peer.to_string());
+                        r.user = Some(user.clone());
+                        r.status = Status::Refused;
+                        r.error = Some("address backing off after failed logins".into());
+                        r.repeated = (repeated > 0).then_some(repeated);
+                        let _ = self.shared.audit.write(&r);
+                    }
+                    return Err(fatal("28000", shown));
+                }
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
-                self.conn.set_phase(Phase::Asked { user });
-                client.send(PgWireBackendMessage::Authentication(Authentication::SASL(vec![scram::MECHANISM.to_owned()]))).await?;
+                let plus = client.is_secure() && self.shared.channel_binding.is_some();
+                self.conn.set_phase(Phase::Asked { user, plus });
+                let mut mechanisms = vec![scram::MECHANISM.to_owned()];
+                if plus {
+                    mechanisms.insert(0, scram::MECHANISM_PLUS.to_owned());
+                }
+                client.send(PgWireBackendMessage::Authentication(Authentication::SASL(mechanisms))).await?;
             }
             PgWireFrontendMessage::PasswordMessageFamily(msg) => match self.conn.take_phase() {
-                Phase::Asked { user } => {
+                Phase::Asked { user, plus } => {
                     let init = msg.into_sasl_initial_response().map_err(|_| self.password_failed(&user, "not a SASL initial response"))?;
-                    if init.auth_method != scram::MECHANISM {
-                        return Err(self.password_failed(&user, &format!("unsupported SASL mechanism {}", init.auth_method)));
-                    }
+                    let binding = match (init.auth_method.as_str(), plus) {
+                        (scram::MECHANISM, false) => Binding::NotOffered,
+                        (scram::MECHANISM, true) => Binding::Declined,
+                        (scram::MECHANISM_PLUS, true) => {
+                            Binding::Required(self.shared.channel_binding.as_deref().expect("offered only with binding data"))
+                        }
+                        (other, _) => return Err(self.password_failed(&user, &format!("unsupported SASL mechanism {other}"))),
+                    };
                     let data = init.data.as_deref().unwrap_or_default();
                     let text = std::str::from_utf8(data).map_err(|_| self.password_failed(&user, "client-first message is not UTF-8"))?;
                     let account = self.shared.users.lookup(&user);
@@ -142,7 +223,7 @@ impl StartupHandler for ScramStartup {
                         Some(Err(e)) => return Err(self.password_failed(&user, &format!("bad verifier in users file: {e}"))),
                         None => decoy(&self.shared.secret, &user),
                     };
-                    let exchange = scram::client_first(text, &verifier, &scram::random_nonce())
+                    let exchange = scram::client_first(text, &verifier, &scram::random_nonce(), binding)
                         .map_err(|e| self.password_failed(&user, &e.to_string()))?;
                     client
                         .send(PgWireBackendMessage::Authentication(Authentication::SASLContinue(exchange.server_first().to_owned().into())))
@@ -159,6 +240,26 @@ impl StartupHandler for ScramStartup {
                         (Some(_), Err(e)) => return Err(self.password_failed(&user, &e.to_string())),
                         (Some(a), Ok(f)) => (a, f),
                     };
+                    // Recorded before the client hears it is in.
+                    let principal = Principal {
+                        user: user.clone(),
+                        role: account.role,
+                        partner: account.partner.clone(),
+                        stored_key: account.scram.stored_key.clone(),
+                    };
+                    let mut r = Record::new(Kind::Login, self.conn.peer.to_string());
+                    r.user = Some(user.clone());
+                    r.role = Some(account.role);
+                    r.duration_ms = self.conn.started.elapsed().as_millis() as u64;
+                    if let Err(e) = self.shared.audit.write(&r) {
+                        self.conn.set_phase(Phase::Refused);
+                        return Err(fatal("58030", format!("the server cannot write its audit log, so it accepts no logins ({e})")));
+                    }
+                    // Queries may be larger than login messages from here on.
+                    self.conn.set_phase(Phase::Authenticated(principal.clone()));
+                    self.conn.wire.authenticated.store(true, Ordering::Release);
+                    let session = self.shared.sessions.add(principal.clone(), self.conn.clone());
+                    let _ = self.conn.session.set(session);
                     client.send(PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into()))).await?;
                     let (pid, secret_key) = self.shared.pids.generate(&*client);
                     client.set_pid_and_secret_key(pid, secret_key.clone());
@@ -169,14 +270,7 @@ impl StartupHandler for ScramStartup {
                     let mut params = DefaultServerParameterProvider::default();
                     params.is_superuser = false;
                     finish_authentication(client, &params).await?;
-                    let principal = Principal { user: user.clone(), role: account.role, partner: account.partner.clone() };
-                    let mut r = Record::new(Kind::Login, self.conn.peer.to_string());
-                    r.user = Some(user);
-                    r.role = Some(account.role);
-                    r.duration_ms = self.conn.started.elapsed().as_millis() as u64;
-                    self.shared.audit.write(&r);
                     tracing::info!(client = %self.conn.peer, user = %principal.user, role = %principal.role, "login");
-                    self.conn.set_phase(Phase::Authenticated(principal));
                 }
                 _ => return Err(PgWireError::InvalidSASLState),
             },

@@ -12,12 +12,13 @@
 //!
 //! Measures are computed at most once per generation (`cached`).
 //!
-//! A generation is one snapshot of the lake. Before a query, at most every
-//! `refresh` interval, the latest Delta version of every table is read from
-//! the `_delta_log` directory listings (no data read); if any moved, a new
-//! generation is built and connections switch to it at their next query.
-//! The role sessions other than the analyst's are made on first use, since
-//! disclosure control runs every measure.
+//! A generation is one snapshot of the lake. Every `refresh` interval a
+//! background task reads the latest Delta version of every table from the
+//! `_delta_log` directory listings (no data read); if any moved, it builds
+//! a new generation and *warms* it (every measure computed, then put under
+//! partner and public disclosure control) before connections switch to it
+//! at their next query. So no user's query computes measures inside its
+//! own time limit, and a slow computation cannot time out again and again.
 
 use crate::ServerError;
 use crate::cached::CachedView;
@@ -38,7 +39,7 @@ use vru_queries::datafusion::arrow::record_batch::RecordBatch;
 use vru_queries::datafusion::catalog::TableProvider;
 use vru_queries::datafusion::datasource::MemTable;
 use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
-use vru_queries::disclosure::{self, Grid, Policy};
+use vru_queries::disclosure::{self, Grid, Policy, Protection};
 use vru_queries::measures::{MEASURES, Measure};
 use vru_queries::{LakeSource, SessionOptions, build_session};
 
@@ -67,15 +68,16 @@ pub struct Generation {
     partners: Mutex<HashMap<String, RoleCatalog>>,
     target_partitions: usize,
     focus_area: Vec<String>,
+    protection: Protection,
 }
 
 struct Watch {
-    checked: Instant,
     current: Arc<Generation>,
 }
 
 pub struct Catalogs {
     template: SessionOptions,
+    protection: Protection,
     root: PathBuf,
     refresh: Duration,
     watch: Mutex<Watch>,
@@ -147,8 +149,32 @@ fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], shown:
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
+/// `measure_q1` lists each extract by file name: a partner sees its own
+/// extracts only, a publisher none of the file names.
+async fn restrict_q1(ctx: &SessionContext, partner: Option<&str>) -> Result<(), ServerError> {
+    use vru_queries::datafusion::prelude::{col, lit};
+    const Q1: &str = "measure_q1";
+    let Ok(df) = ctx.table(Q1).await else { return Ok(()) };
+    let restricted = match partner {
+        Some(org) => df.filter(col("partner").eq(lit(org)))?,
+        None => {
+            let keep: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).filter(|n| n != "file_name").collect();
+            df.select_columns(&keep.iter().map(String::as_str).collect::<Vec<_>>())?
+        }
+    };
+    let view = restricted.into_view();
+    ctx.deregister_table(Q1)?;
+    ctx.register_table(Q1, view)?;
+    Ok(())
+}
+
 impl Generation {
-    async fn build(id: u64, template: &SessionOptions, versions: BTreeMap<String, Option<u64>>) -> Result<Generation, ServerError> {
+    async fn build(
+        id: u64,
+        template: &SessionOptions,
+        protection: Protection,
+        versions: BTreeMap<String, Option<u64>>,
+    ) -> Result<Generation, ServerError> {
         let session = build_session(template).await?;
         for m in MEASURES {
             CachedView::replace(&session.ctx, m.view).await?;
@@ -166,6 +192,7 @@ impl Generation {
             partners: Mutex::new(HashMap::new()),
             target_partitions: template.target_partitions,
             focus_area: template.focus_area.clone(),
+            protection,
         })
     }
 
@@ -198,7 +225,7 @@ impl Generation {
         }
         let ctx = disclosure::Context::from_session(&self.analyst.ctx, &self.focus_area).await?;
         let outputs: Vec<_> = exact.iter().map(|(m, _, _, g)| (*m, g.clone())).collect();
-        let protected = vru_queries::report::protect_outputs(&outputs, &ctx, &policy.rules())?;
+        let protected = vru_queries::report::protect_outputs(&outputs, &ctx, &self.protection.rules(policy))?;
         if let Some(e) = protected.audit.exposed.first() {
             // Refuse rather than serve a recoverable count.
             return Err(ServerError::Invalid(format!(
@@ -233,6 +260,7 @@ impl Generation {
                 for (name, table) in self.disclosed(Policy::Public).await? {
                     ctx.register_table(name, table)?;
                 }
+                restrict_q1(&ctx, None).await?;
                 self.register_reference(&ctx).await?;
                 finish(ctx, &self.analyst.allowed.known)
             })
@@ -250,6 +278,7 @@ impl Generation {
         for (name, table) in measures {
             ctx.register_table(name.as_str(), table.clone())?;
         }
+        restrict_q1(&ctx, Some(org)).await?;
         self.register_reference(&ctx).await?;
         // The partner's own rows: tables its source sends, and the receipts
         // of its own files.
@@ -267,6 +296,26 @@ impl Generation {
         Ok(r)
     }
 
+    /// Computes what the roles' first queries would: every measure view,
+    /// and the measures under public and partner disclosure control.
+    pub async fn warm(&self) {
+        let started = Instant::now();
+        for m in MEASURES {
+            if let Ok(df) = self.analyst.ctx.sql(&format!("SELECT count(*) FROM {}", m.view)).await
+                && let Err(e) = df.collect().await
+            {
+                tracing::warn!(measure = m.view, "not precomputed: {e}");
+            }
+        }
+        if let Err(e) = self.publisher().await {
+            tracing::warn!("publisher catalog not precomputed: {e}");
+        }
+        if let Err(e) = self.partner_measures.get_or_try_init(|| self.disclosed(Policy::Partner)).await {
+            tracing::warn!("partner measures not precomputed: {e}");
+        }
+        tracing::info!(generation = self.id, ms = started.elapsed().as_millis() as u64, "measures precomputed");
+    }
+
     pub async fn for_principal(&self, p: &Principal) -> Result<RoleCatalog, ServerError> {
         match (p.role, &p.partner) {
             (Role::Analyst, _) => Ok(self.analyst.clone()),
@@ -279,38 +328,48 @@ impl Generation {
 
 impl Catalogs {
     /// Builds the first generation now, so a broken lake fails at start.
-    pub async fn new(template: SessionOptions, refresh: Duration) -> Result<Catalogs, ServerError> {
+    pub async fn new(template: SessionOptions, refresh: Duration, protection: Protection) -> Result<Catalogs, ServerError> {
         let LakeSource::Delta { root, .. } = &template.lake else {
             return Err(ServerError::Invalid("the SQL service serves a Delta lake".into()));
         };
         let root = root.clone();
         let versions = lake_versions(&root);
-        let first = Generation::build(1, &template, versions).await?;
-        Ok(Catalogs { template, root, refresh, watch: Mutex::new(Watch { checked: Instant::now(), current: Arc::new(first) }) })
+        let first = Generation::build(1, &template, protection, versions).await?;
+        Ok(Catalogs { template, protection, root, refresh, watch: Mutex::new(Watch { current: Arc::new(first) }) })
     }
 
-    /// The generation to run the next query on: the current one, rebuilt
-    /// first if the lake has a newer commit. If a rebuild fails (a commit
-    /// half-visible on a network file system), the old one keeps serving.
+    /// The generation to run the next query on.
     pub async fn current(&self) -> Arc<Generation> {
-        let mut w = self.watch.lock().await;
-        if w.checked.elapsed() < self.refresh {
-            return w.current.clone();
-        }
-        w.checked = Instant::now();
-        let versions = lake_versions(&self.root);
-        if versions == w.current.versions {
-            return w.current.clone();
-        }
-        let id = w.current.id + 1;
-        let started = Instant::now();
-        match Generation::build(id, &self.template, versions).await {
-            Ok(g) => {
-                tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "the lake moved on: serving new commits");
-                w.current = Arc::new(g);
+        self.watch.lock().await.current.clone()
+    }
+
+    /// Warms the first generation, then follows the lake: builds and warms
+    /// each new snapshot and only then serves it. If a build fails (a
+    /// commit half-visible on a network file system), the old one keeps
+    /// serving and the next round tries again.
+    pub async fn keep_fresh(&self) {
+        self.current().await.warm().await;
+        let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (id, served) = {
+                let w = self.watch.lock().await;
+                (w.current.id + 1, w.current.versions.clone())
+            };
+            let versions = lake_versions(&self.root);
+            if versions == served {
+                continue;
             }
-            Err(e) => tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}"),
+            let started = Instant::now();
+            match Generation::build(id, &self.template, self.protection, versions).await {
+                Ok(g) => {
+                    g.warm().await;
+                    self.watch.lock().await.current = Arc::new(g);
+                    tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "the lake moved on: serving new commits");
+                }
+                Err(e) => tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}"),
+            }
         }
-        w.current.clone()
     }
 }

@@ -1,47 +1,66 @@
 //! The SQL service: the lake over the PostgreSQL wire protocol, for
 //! analysts' own tools (psql, DBeaver, pandas, R), on the same DataFusion
-//! session the reports use.
+//! session the reports use, bounded so that no client, hostile or careless,
+//! can take it down, stall it, write through it, or go unaudited.
 //!
 //! | module | job |
 //! |---|---|
 //! | [`users`] | the users file: roles and SCRAM verifiers, never passwords |
-//! | [`scram`] | SCRAM-SHA-256 against stored verifiers |
-//! | [`auth`] | the login handshake; refusals audited |
-//! | [`policy`] | roles, and the statement check before planning |
-//! | [`catalog`] | one session per role, rebuilt when the lake moves on |
+//! | [`scram`] | SCRAM-SHA-256(-PLUS) against stored verifiers |
+//! | [`tls`] | the TLS acceptor and the certificate's channel-binding hash |
+//! | [`auth`] | the login handshake; refusals audited; the decoy secret |
+//! | [`admission`] | connection slots, per address, and login back-off |
+//! | [`frame`] | the message size limit, on the wire before buffering |
+//! | [`wire`] | one connection's loop: startup timeout, login first, ending sessions |
+//! | [`query`] | the simple and extended protocol handlers |
+//! | [`policy`] | roles, the statement allow-list, table checks |
+//! | [`inspect`] | a statement's shape: nesting, terms, tables, hidden writes |
+//! | [`exec`] | the query runtime: parsing, planning and running off the I/O threads |
+//! | [`memory`] | one pool for the service, a share per query, unaccounted memory |
+//! | [`guard`] | bounds on what expressions and operators build |
+//! | [`cooperate`] | yield points in operators that compute long inside one poll |
+//! | [`catalog`] | one session per role, rebuilt and warmed when the lake moves on |
 //! | [`cached`] | measure views computed once per lake snapshot |
-//! | [`limits`] | per-query memory pool and time limit |
-//! | [`audit`] | the JSON-lines audit log |
-//! | [`handler`] | the wire handlers of a connection |
+//! | [`limits`] | the limits, and errors an analyst can act on |
+//! | [`audit`] | the JSON-lines audit log, written first, failing closed |
+//! | [`handler`] | what a connection and the service share |
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod cached;
 pub mod catalog;
+pub mod cooperate;
+pub mod exec;
+pub mod fanout;
+pub mod frame;
+pub mod guard;
 pub mod handler;
+pub mod inspect;
 pub mod limits;
+pub mod memory;
 pub mod policy;
+pub mod query;
 pub mod scram;
+pub mod tls;
 pub mod users;
+pub mod wire;
 
+pub use admission::AdmissionLimits;
 pub use limits::Limits;
 pub use policy::Role;
 
-use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use admission::Admission;
+use audit::Status;
 use datafusion_postgres::pgwire::api::cancel::DefaultCancelHandler;
-use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::{ConnectionManager, PgWireServerHandlers, RandomPidSecretKeyGenerator};
-use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls::pki_types::pem::PemObject;
-use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls::{self, ServerConfig};
-use datafusion_postgres::pgwire::tokio::{TlsAcceptor, process_socket};
-use handler::{Conn, Link, Shared};
+use datafusion_postgres::pgwire::tokio::TlsAcceptor;
+use handler::{Conn, Shared};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use vru_queries::SessionOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +69,8 @@ pub enum ServerError {
     Users { path: PathBuf, message: String },
     #[error("audit log {path}: {source}")]
     Audit { path: PathBuf, source: std::io::Error },
+    #[error("decoy-salt secret {path}: {source}")]
+    Secret { path: PathBuf, source: std::io::Error },
     #[error("TLS: {0}")]
     Tls(String),
     #[error(
@@ -58,6 +79,8 @@ pub enum ServerError {
     InsecureRemote(SocketAddr),
     #[error("listening on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("starting the query runtime: {0}")]
+    Runtime(std::io::Error),
     #[error(transparent)]
     Query(Box<vru_queries::QueryError>),
     #[error("SQL: {0}")]
@@ -88,56 +111,28 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub allow_insecure_remote: bool,
     pub limits: Limits,
+    pub admission: AdmissionLimits,
     pub audit: PathBuf,
+    /// The decoy-salt secret, made on first start.
+    pub secret: PathBuf,
+    /// Where queries may spill, and how much; `None`: nowhere.
+    pub spill: Option<(PathBuf, u64)>,
     /// How often, at most, the lake is checked for new commits.
     pub refresh: Duration,
-    pub max_connections: usize,
+    /// Worker threads of the query runtime.
+    pub query_threads: usize,
+    /// Protection levels of the partner and publisher measures.
+    pub protection: vru_queries::disclosure::Protection,
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| ServerError::Tls(format!("certificate {}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(format!("no certificate in {}", cert.display())));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServerError::Tls(format!("private key {}: {e}", key.display())))?;
-    let config = ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).map_err(|e| ServerError::Tls(e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// The handlers of one connection: each connection has its own login state
-/// and session, so `process_socket` gets a fresh set.
-struct ConnHandlers {
-    startup: Arc<auth::ScramStartup>,
-    link: Arc<Link>,
-    cancel: Arc<DefaultCancelHandler>,
-}
-
-impl PgWireServerHandlers for ConnHandlers {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.link.clone()
-    }
-
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.link.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::auth::StartupHandler> {
-        self.startup.clone()
-    }
-
-    fn cancel_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::cancel::CancelHandler> {
-        self.cancel.clone()
-    }
-}
+/// How often the users file is checked, so a removed user's sessions end
+/// within a second.
+const USERS_POLL: Duration = Duration::from_millis(250);
 
 pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
-    max_connections: usize,
 }
 
 impl Server {
@@ -147,7 +142,13 @@ impl Server {
         if opts.tls.is_none() && !opts.listen.ip().is_loopback() && !opts.allow_insecure_remote {
             return Err(ServerError::InsecureRemote(opts.listen));
         }
-        let tls = opts.tls.as_ref().map(|(c, k)| tls_acceptor(c, k)).transpose()?;
+        let (tls, channel_binding) = match &opts.tls {
+            Some((c, k)) => {
+                let (a, b) = tls::acceptor(c, k)?;
+                (Some(a), b)
+            }
+            None => (None, None),
+        };
         let users = auth::Users::open(opts.users.clone())?;
         if users.count() == 0 {
             tracing::warn!(
@@ -156,21 +157,26 @@ impl Server {
             );
         }
         let audit = audit::AuditLog::open(&opts.audit)?;
-        let catalogs = catalog::Catalogs::new(session, opts.refresh).await?;
+        memory::limit_malloc_arenas();
+        let secret = auth::load_or_create_secret(&opts.secret)?;
+        let limits = opts.limits;
+        let disk = limits::disk_manager(opts.spill.as_ref().map(|(d, m)| (d.as_path(), *m)))?;
+        let engine =
+            exec::Engine::new(opts.query_threads, memory::service_pool(limits.total_memory_bytes), disk).map_err(ServerError::Runtime)?;
+        let catalogs = catalog::Catalogs::new(session, opts.refresh, opts.protection).await?;
         let listener = TcpListener::bind(opts.listen).await.map_err(|source| ServerError::Listen { addr: opts.listen, source })?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             catalogs,
             users,
             audit,
-            limits: opts.limits,
-            connections: Arc::new(ConnectionManager::new()),
-            pids: RandomPidSecretKeyGenerator::default(),
-            secret: rand::random(),
-            tls_required: tls.is_some(),
-            pg_parser: PostgresCompatibilityParser::new(),
-            plan_reader: Shared::plan_reader(),
-        });
-        Ok(Server { listener, tls, shared, max_connections: opts.max_connections.max(1) })
+            limits,
+            engine,
+            Admission::new(opts.admission),
+            secret,
+            tls.is_some(),
+            channel_binding,
+        ));
+        Ok(Server { listener, tls, shared })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
@@ -184,12 +190,32 @@ impl Server {
     /// Serves until `shutdown` completes. A connection's failure ends that
     /// connection only.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let slots = Arc::new(Semaphore::new(self.max_connections));
         let cancel = Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()));
+        // The lake's new commits, built and warmed on the query runtime,
+        // outside any user's query.
+        let refresher = {
+            let shared = self.shared.clone();
+            self.shared.engine.handle().spawn(async move { shared.catalogs.keep_fresh().await })
+        };
+        let watcher = {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(USERS_POLL);
+                loop {
+                    tick.tick().await;
+                    if shared.users.reload() {
+                        let ended = shared.sessions.end_unless(|p| shared.users.still_allowed(p));
+                        if ended > 0 {
+                            tracing::warn!(sessions = ended, "users file changed: sessions of removed or changed users ended");
+                        }
+                    }
+                }
+            })
+        };
         tokio::pin!(shutdown);
         loop {
             let (socket, peer) = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -198,27 +224,48 @@ impl Server {
                     }
                 },
             };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(client = %peer, "connection refused: {} connections open (max_connections)", self.max_connections);
-                continue;
-            };
             let _ = socket.set_nodelay(true);
             let shared = self.shared.clone();
+            let ticket = match shared.admission.admit(peer.ip()) {
+                Ok(t) => t,
+                Err(why) => {
+                    tokio::spawn(turn_away(socket, peer, why, shared));
+                    continue;
+                }
+            };
             let tls = self.tls.clone();
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                let conn = Arc::new(Conn::new(peer));
-                let handlers = ConnHandlers {
-                    startup: Arc::new(auth::ScramStartup { shared: shared.clone(), conn: conn.clone() }),
-                    link: Arc::new(Link { shared: shared.clone(), conn: conn.clone() }),
-                    cancel,
-                };
-                if let Err(e) = process_socket(socket, tls, handlers).await {
-                    tracing::debug!(client = %peer, "connection ended: {e}");
-                }
+                let conn = Arc::new(Conn::new(peer, &shared.limits));
+                wire::serve(socket, tls, shared.clone(), conn.clone(), cancel).await;
                 conn.closed(&shared);
-                drop(permit);
+                drop(ticket);
             });
         }
+        refresher.abort();
+        watcher.abort();
+        Ok(())
     }
+}
+
+/// Tells a client it got no slot (an ErrorResponse, which libpq shows),
+/// audits it (a flood as one record a second), and closes.
+async fn turn_away(mut socket: tokio::net::TcpStream, peer: SocketAddr, why: admission::Refusal, shared: Arc<Shared>) {
+    let message = why.message(&shared.admission.limits, None);
+    tracing::warn!(client = %peer, "connection refused: {message}");
+    if let Some(repeated) = shared.admission.audit_now(peer.ip(), why) {
+        let conn = Conn::new(peer, &shared.limits);
+        wire::audit_connection(&shared, &conn, Status::Refused, format!("connection refused: {message}"), Some(repeated));
+    }
+    let mut body = Vec::new();
+    for (field, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', "53300"), (b'M', message.as_str())] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![b'E'];
+    msg.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    msg.extend_from_slice(&body);
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.write_all(&msg)).await;
 }

@@ -1,25 +1,48 @@
-//! Limits, so one query cannot take the service down: a memory pool and a
-//! time limit per query. A connection runs one query at a time, so each
-//! connection gets its own pool of the configured size: a query over it
-//! fails with a clear message while other connections go on. Spilling to
-//! disk is off: a query that does not fit fails rather than filling the
-//! server's disk.
+//! Limits, so one client cannot take the service down: the size of a
+//! statement and the shape of its expressions (checked before planning),
+//! memory (a share per query of one pool for the service, see
+//! [`crate::memory`]), time (per query, and for a login), and the number of
+//! prepared statements a connection may hold. Each refusal says which
+//! setting it came from.
 
 use crate::ServerError;
+use crate::inspect::Complexity;
+use crate::memory::{QUERY_LIMIT, SERVICE_LIMIT};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
-use std::num::NonZeroUsize;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use vru_queries::datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use vru_queries::datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use vru_queries::datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use vru_queries::datafusion::execution::session_state::SessionStateBuilder;
-use vru_queries::datafusion::prelude::SessionContext;
+use vru_queries::datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Memory one query may hold.
     pub memory_bytes: usize,
+    /// Memory all queries together may hold.
+    pub total_memory_bytes: usize,
     pub query_timeout: Duration,
+    /// The longest statement text accepted.
+    pub max_statement_bytes: usize,
+    pub max_expression_depth: usize,
+    pub max_expression_terms: usize,
+    /// Time from connecting to being logged in.
+    pub startup_timeout: Duration,
+    pub max_prepared_statements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 1 << 30,
+            total_memory_bytes: 2 << 30,
+            query_timeout: Duration::from_secs(300),
+            max_statement_bytes: 256 << 10,
+            max_expression_depth: 1000,
+            max_expression_terms: 100_000,
+            startup_timeout: Duration::from_secs(5),
+            max_prepared_statements: 256,
+        }
+    }
 }
 
 /// `512MiB`, `2G`, `64 MB`, `1048576`: binary units whichever is written.
@@ -71,21 +94,28 @@ pub fn human_size(bytes: usize) -> String {
     }
 }
 
+/// Where queries may spill: nowhere (a query that does not fit fails
+/// rather than filling the server's disk), or only the configured
+/// directory, up to `max_bytes`.
+pub fn disk_manager(spill: Option<(&Path, u64)>) -> Result<Arc<DiskManager>, ServerError> {
+    let builder = match spill {
+        None => DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        Some((dir, max)) => {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()])).with_max_temp_directory_size(max)
+        }
+    };
+    Ok(Arc::new(builder.build()?))
+}
+
 impl Limits {
-    /// A runtime for one connection: its own bounded pool, no spilling,
-    /// the lake's object stores and caches shared with the base session.
-    pub fn runtime(&self, base: &RuntimeEnv) -> Result<Arc<RuntimeEnv>, ServerError> {
-        let pool = TrackConsumersPool::new(GreedyMemoryPool::new(self.memory_bytes), NonZeroUsize::new(3).expect("non-zero"));
-        Ok(RuntimeEnvBuilder::from_runtime_env(base)
-            .with_memory_pool(Arc::new(pool))
-            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
-            .build_arc()?)
+    /// The largest message accepted after login: a statement, or a Bind
+    /// carrying its parameters.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_statement_bytes.saturating_mul(2).saturating_add(64 << 10)
     }
 
-    /// The role's session with this connection's runtime: the same tables,
-    /// views and functions, a separate memory pool.
-    pub fn bind(&self, role_ctx: &SessionContext, runtime: Arc<RuntimeEnv>) -> SessionContext {
-        SessionContext::new_with_state(SessionStateBuilder::new_from_existing(role_ctx.state()).with_runtime_env(runtime).build())
+    pub fn complexity(&self) -> Complexity {
+        Complexity { max_depth: self.max_expression_depth, max_terms: self.max_expression_terms }
     }
 
     pub fn timeout_error(&self) -> PgWireError {
@@ -98,12 +128,26 @@ impl Limits {
         )
     }
 
-    /// Rewrites DataFusion's resource error into one an analyst can act on;
-    /// passes every other error through.
+    /// Rewrites DataFusion's resource errors and the guards' refusals into
+    /// ones an analyst can act on; passes every other error through.
     pub fn explain(&self, e: PgWireError) -> PgWireError {
+        if let PgWireError::ApiError(inner) = &e
+            && let Some(u) = find_unsupported(inner.as_ref())
+        {
+            return user_error("0A000", format!("not supported by the VRU SQL service: {u}"));
+        }
         let text = e.to_string();
         if text.contains("Resources exhausted") || text.contains("ResourcesExhausted") {
             let detail = text.lines().next().unwrap_or_default().chars().take(300).collect::<String>();
+            if text.contains(SERVICE_LIMIT) && !text.contains(QUERY_LIMIT) {
+                return user_error(
+                    "53200",
+                    format!(
+                        "the service's memory ({} for all queries, server.total_memory_limit) is in use by other queries: try again shortly. Detail: {detail}",
+                        human_size(self.total_memory_bytes)
+                    ),
+                );
+            }
             return user_error(
                 "53200",
                 format!(
@@ -112,8 +156,47 @@ impl Limits {
                 ),
             );
         }
+        if let PgWireError::ApiError(inner) = &e
+            && let Some(code) = mistake_code(inner.as_ref())
+        {
+            let text = inner.to_string();
+            return user_error(code, text.lines().next().unwrap_or_default().chars().take(2000).collect());
+        }
         e
     }
+}
+
+/// The SQLSTATE of a mistake in the query itself (a table or column that
+/// does not exist, types that do not fit), rather than XX000.
+fn mistake_code(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use vru_queries::datafusion::common::SchemaError;
+    use vru_queries::datafusion::error::DataFusionError;
+    let root = e.downcast_ref::<DataFusionError>()?.find_root();
+    match root {
+        DataFusionError::SchemaError(s, _) => Some(match s.as_ref() {
+            SchemaError::FieldNotFound { .. } => "42703",
+            _ => "42P18",
+        }),
+        DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => Some("42P01"),
+        DataFusionError::Plan(m) if m.contains("coerce") || m.contains("requires") || m.contains("non-boolean") => Some("42804"),
+        DataFusionError::Plan(_) => Some("42000"),
+        DataFusionError::ArrowError(a, _) if matches!(a.as_ref(), vru_queries::datafusion::arrow::error::ArrowError::CastError(_)) => {
+            Some("22018")
+        }
+        _ => None,
+    }
+}
+
+/// A guard's refusal somewhere in an error's chain.
+fn find_unsupported(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(u) = err.downcast_ref::<crate::guard::Unsupported>() {
+            return Some(u.0.clone());
+        }
+        cur = err.source();
+    }
+    None
 }
 
 pub fn user_error(code: &str, message: String) -> PgWireError {
@@ -150,17 +233,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_query_over_the_pool_fails_with_a_clear_message() {
-        let limits = Limits { memory_bytes: 8 << 20, query_timeout: Duration::from_secs(30) };
-        let base = SessionContext::new();
-        let ctx = limits.bind(&base, limits.runtime(&base.runtime_env()).unwrap());
+    async fn a_query_over_its_share_fails_with_a_clear_message() {
+        use vru_queries::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
+        let limits = Limits { memory_bytes: 8 << 20, total_memory_bytes: 64 << 20, ..Limits::default() };
+        let service = crate::memory::service_pool(limits.total_memory_bytes);
+        let pool = crate::memory::QueryPool::new(service, limits.memory_bytes);
+        let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool).build_arc().unwrap();
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
         let sql = "SELECT v, count(*) FROM (SELECT value % 3000000 AS v FROM range(6000000)) GROUP BY v ORDER BY 2 DESC";
         let err = ctx.sql(sql).await.unwrap().collect().await.unwrap_err();
         let e = limits.explain(PgWireError::ApiError(Box::new(err)));
         let (code, message) = describe(&e);
         assert_eq!(code, "53200", "{message}");
         assert!(message.contains("memory limit of 8 MiB"), "{message}");
-        // The base session has no such limit.
-        assert!(base.sql("SELECT count(*) FROM range(1000)").await.unwrap().collect().await.is_ok());
     }
 }

@@ -1,19 +1,19 @@
-//! Roles, and the check every statement passes before it is planned.
+//! Roles, and the checks every statement passes before it is planned.
 //!
 //! Two locks, so neither alone has to be perfect: each role's session has
 //! only the tables the role may read registered in it (a name that is not
 //! there cannot be planned), and every statement's table references are
 //! resolved against that list first, so a forbidden table is refused with
 //! a permission error (SQLSTATE 42501) rather than "not found", and the
-//! refusal is audited. Only reading statements are accepted: the service is
-//! read-only, and DDL such as `CREATE EXTERNAL TABLE` would otherwise reach
-//! files on the server.
+//! refusal is audited. Statements pass an allow-list ([`classify`]) on the
+//! parsed statement: reads, and a short list of harmless settings; the
+//! service is read-only, and DDL such as `CREATE EXTERNAL TABLE` would
+//! otherwise reach files on the server.
 
-use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use crate::inspect::{Complexity, inspect};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
-use vru_queries::datafusion::sql::sqlparser::ast::{ObjectName, Set, Statement, visit_relations};
+use vru_queries::datafusion::sql::sqlparser::ast::{ObjectName, Set, SetExpr, Statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +55,9 @@ pub struct Principal {
     pub user: String,
     pub role: Role,
     pub partner: Option<String>,
+    /// The SCRAM StoredKey the user logged in with: a new password ends
+    /// the session.
+    pub stored_key: String,
 }
 
 /// Schemas every role may read: they describe only the role's own session.
@@ -68,13 +71,18 @@ pub enum Refusal {
     Table { table: String, role: Role, hint: Option<String> },
     ReadOnly { statement: String },
     Setting { what: String },
+    Explain { role: Role },
+    NotSupported { what: String },
+    TooComplex { what: String },
 }
 
 impl Refusal {
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            Refusal::Table { .. } | Refusal::Setting { .. } => "42501",
+            Refusal::Table { .. } | Refusal::Setting { .. } | Refusal::Explain { .. } => "42501",
             Refusal::ReadOnly { .. } => "25006",
+            Refusal::NotSupported { .. } => "0A000",
+            Refusal::TooComplex { .. } => "54001",
         }
     }
 
@@ -86,74 +94,185 @@ impl Refusal {
                 format!("the VRU SQL service is read-only: {statement} statements are not allowed (use SELECT)")
             }
             Refusal::Setting { what } => format!("permission denied to set {what}: server settings are fixed by the administrator"),
+            Refusal::Explain { role } => {
+                format!(
+                    "permission denied for EXPLAIN ANALYZE and EXPLAIN VERBOSE (role {role}): they show the lake's files; plain EXPLAIN works"
+                )
+            }
+            Refusal::NotSupported { what } => format!("not supported by the VRU SQL service: {what}"),
+            Refusal::TooComplex { what } => format!("statement too complex: {what}"),
+        }
+    }
+
+    /// From what [`crate::inspect::inspect`] found.
+    pub fn from_finding(f: &crate::inspect::Finding) -> Refusal {
+        use crate::inspect::Finding;
+        match f {
+            Finding::TooDeep { limit } => Refusal::TooComplex {
+                what: format!(
+                    "expressions or UNIONs nested more than {limit} deep (server.max_expression_depth); split it, or use IN (...) for long lists of alternatives"
+                ),
+            },
+            Finding::TooManyTerms { limit } => Refusal::TooComplex {
+                what: format!("more than {limit} terms (server.max_expression_terms); filter with a join to a smaller query instead"),
+            },
+            Finding::SelectInto => Refusal::ReadOnly { statement: "SELECT ... INTO".into() },
+            Finding::Nested { statement } => Refusal::ReadOnly { statement: format!("{statement} (inside a query)") },
         }
     }
 }
 
-/// Table names a statement refers to, as written (`schema.table` when
-/// qualified), lower-cased. CTE names appear too: a CTE named like a
-/// forbidden table is refused, which is the safe way to be wrong.
-pub fn relations(stmt: &Statement) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    let _ = visit_relations(stmt, |name: &ObjectName| {
-        out.insert(name.to_string().to_lowercase().replace('"', ""));
-        ControlFlow::<()>::Continue(())
-    });
-    out.into_iter().collect()
-}
-
-/// Parses SQL the way the wire handlers do (with the PostgreSQL
-/// compatibility rewrites), so the statements checked are the ones run.
-pub fn parse(parser: &PostgresCompatibilityParser, sql: &str) -> Result<Vec<Statement>, String> {
-    parser.parse(sql).map_err(|e| e.to_string())
-}
-
-/// `CREATE TABLE`, `INSERT`, `COPY`: how a refusal names a statement.
-fn statement_kind(stmt: &Statement) -> String {
-    let text = stmt.to_string().to_uppercase();
-    let words: Vec<&str> = text.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty()).take(3).collect();
-    let n = match words.first() {
-        Some(&"CREATE" | &"DROP" | &"ALTER") if words.get(1).is_some_and(|w| *w == "EXTERNAL" || *w == "OR") => 3,
-        Some(&"CREATE" | &"DROP" | &"ALTER" | &"EXPLAIN") => 2,
-        _ => 1,
-    };
-    words.into_iter().take(n).collect::<Vec<_>>().join(" ")
-}
-
-/// Refuses what is not a read, and settings that would lift the server's
-/// limits (`SET datafusion.runtime.memory_limit`...) or pretend to switch
-/// role.
-fn check_kind(stmt: &Statement) -> Result<(), Refusal> {
+/// How a statement is named in refusals and in the audit log, read from
+/// the parsed statement (never from its text, which a comment can pad).
+pub fn statement_name(stmt: &Statement) -> &'static str {
     match stmt {
-        Statement::Query(_)
-        | Statement::ShowVariable { .. }
-        | Statement::ShowVariables { .. }
-        | Statement::ShowStatus { .. }
-        | Statement::StartTransaction { .. }
-        | Statement::Commit { .. }
-        | Statement::Rollback { .. }
-        | Statement::Close { .. }
-        | Statement::Fetch { .. }
-        | Statement::Discard { .. }
-        | Statement::Deallocate { .. } => Ok(()),
-        Statement::Declare { stmts } => {
-            for d in stmts {
-                if let Some(q) = &d.for_query {
-                    check_kind(&Statement::Query(q.clone()))?;
-                }
+        Statement::Query(q) => match q.body.as_ref() {
+            _ if q.with.is_some() => "WITH",
+            SetExpr::Values(_) => "VALUES",
+            _ => "SELECT",
+        },
+        Statement::Explain { analyze: true, .. } => "EXPLAIN ANALYZE",
+        Statement::Explain { .. } | Statement::ExplainTable { .. } => "EXPLAIN",
+        Statement::Set(_) => "SET",
+        Statement::ShowVariable { .. } | Statement::ShowVariables { .. } | Statement::ShowStatus { .. } => "SHOW",
+        Statement::StartTransaction { .. } => "BEGIN",
+        Statement::Commit { .. } => "COMMIT",
+        Statement::Rollback { .. } => "ROLLBACK",
+        Statement::Deallocate { .. } => "DEALLOCATE",
+        Statement::Discard { .. } => "DISCARD",
+        Statement::Insert(_) => "INSERT",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Merge(_) => "MERGE",
+        Statement::Copy { .. } | Statement::CopyIntoSnowflake { .. } => "COPY",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE",
+        Statement::CreateFunction(_) => "CREATE FUNCTION",
+        Statement::CreateRole(_) | Statement::CreateUser(_) => "CREATE ROLE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Drop { .. } => "DROP",
+        Statement::Truncate(_) => "TRUNCATE",
+        Statement::Grant(_) => "GRANT",
+        Statement::Revoke(_) => "REVOKE",
+        Statement::Declare { .. } => "DECLARE",
+        Statement::Fetch { .. } => "FETCH",
+        Statement::Close { .. } => "CLOSE",
+        Statement::Prepare { .. } => "PREPARE",
+        Statement::Execute { .. } => "EXECUTE",
+        Statement::Analyze(_) => "ANALYZE",
+        Statement::Vacuum(_) => "VACUUM",
+        Statement::Call(_) => "CALL",
+        Statement::Use(_) => "USE",
+        Statement::Reset(_) => "RESET",
+        Statement::LISTEN { .. } | Statement::UNLISTEN { .. } | Statement::NOTIFY { .. } => "LISTEN/NOTIFY",
+        Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => "SAVEPOINT",
+        Statement::Comment { .. } => "COMMENT",
+        Statement::Lock(_) | Statement::LockTables { .. } => "LOCK",
+        _ => "this kind of",
+    }
+}
+
+/// What an allowed statement does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `SELECT`, `WITH`, `VALUES`, `EXPLAIN`: planned and run by DataFusion.
+    Query,
+    /// `SET` of an allowed variable, `SHOW`: answered per connection,
+    /// never touching DataFusion's configuration.
+    Setting,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`: answered, nothing to do (read-only).
+    Transaction,
+    /// `DEALLOCATE`, `DISCARD`, `RESET`: client housekeeping, answered
+    /// without effect on the server.
+    Housekeeping,
+}
+
+/// Variables clients set on connect or that only shape how this
+/// connection's results are printed, by normalised name (unquoted,
+/// lower-case, parts joined with `.`). Nothing here reaches DataFusion's
+/// settings (memory, spilling, dialect): those names are not on the list,
+/// however they are quoted.
+const SETTABLE: &[&str] = &[
+    "application_name",
+    "bytea_output",
+    "client_encoding",
+    "client_min_messages",
+    "datestyle",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "extra_float_digits",
+    "idle_in_transaction_session_timeout",
+    "intervalstyle",
+    "jit",
+    "lc_messages",
+    "lock_timeout",
+    "search_path",
+    "standard_conforming_strings",
+    "statement_timeout",
+    "time zone",
+    "timezone",
+    "transaction_isolation",
+];
+
+/// `"Search_Path"`, `search_path`, `public.x`: the name as the server
+/// would resolve it. A quoted name keeps its dots inside one part, so
+/// `"datafusion.runtime.memory_limit"` normalises to itself and is refused.
+pub fn normalised(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.as_ident().map(|i| i.value.to_lowercase()).unwrap_or_else(|| p.to_string().to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn settable(name: &ObjectName) -> Result<(), Refusal> {
+    let n = normalised(name);
+    if SETTABLE.contains(&n.as_str()) { Ok(()) } else { Err(Refusal::Setting { what: n }) }
+}
+
+/// The allow-list: what a statement may be, for a role. Anything not named
+/// here is refused: writes as read-only (25006), settings and role changes
+/// as permission errors (42501), cursors and SQL-level `PREPARE` as not
+/// supported (0A000; they would run outside the service's limits).
+pub fn classify(stmt: &Statement, role: Role) -> Result<Action, Refusal> {
+    match stmt {
+        Statement::Query(_) => Ok(Action::Query),
+        Statement::Explain { analyze, verbose, statement, options, .. } => {
+            // The physical plan names the lake's files: analysts only.
+            let opts = options.as_deref().unwrap_or_default();
+            let named = |n: &str| opts.iter().any(|o| o.name.value.eq_ignore_ascii_case(n));
+            if role != Role::Analyst && (*analyze || *verbose || named("analyze") || named("verbose")) {
+                return Err(Refusal::Explain { role });
             }
-            Ok(())
+            match classify(statement, role)? {
+                Action::Query => Ok(Action::Query),
+                _ => Err(Refusal::NotSupported { what: "EXPLAIN of anything but a query".into() }),
+            }
         }
-        Statement::Explain { statement, .. } => check_kind(statement),
-        Statement::Set(Set::SingleAssignment { variable, .. }) => {
-            let var = variable.to_string().to_lowercase();
-            if var.starts_with("datafusion.") { Err(Refusal::Setting { what: var }) } else { Ok(()) }
+        Statement::Set(Set::SingleAssignment { hivevar: false, variable, .. }) => settable(variable).map(|()| Action::Setting),
+        Statement::Set(Set::MultipleAssignments { assignments }) => {
+            assignments.iter().try_for_each(|a| settable(&a.name)).map(|()| Action::Setting)
         }
-        Statement::Set(Set::SetTimeZone { .. }) => Ok(()),
+        Statement::Set(Set::SetTimeZone { .. } | Set::SetNames { .. } | Set::SetNamesDefault {} | Set::SetTransaction { .. }) => {
+            Ok(Action::Setting)
+        }
         Statement::Set(Set::SetRole { .. } | Set::SetSessionAuthorization(_)) => {
             Err(Refusal::Setting { what: "the role: a user's role is fixed in the users file".into() })
         }
-        other => Err(Refusal::ReadOnly { statement: statement_kind(other) }),
+        Statement::Set(_) => Err(Refusal::Setting { what: "this form of SET".into() }),
+        Statement::ShowVariable { .. } => Ok(Action::Setting),
+        Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => Ok(Action::Transaction),
+        Statement::Deallocate { .. } | Statement::Discard { .. } | Statement::Reset(_) => Ok(Action::Housekeeping),
+        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => {
+            Err(Refusal::NotSupported { what: "cursors (DECLARE, FETCH): fetch in batches on the client instead".into() })
+        }
+        Statement::Prepare { .. } | Statement::Execute { .. } => {
+            Err(Refusal::NotSupported { what: "SQL-level PREPARE and EXECUTE: use your driver's prepared statements".into() })
+        }
+        other => Err(Refusal::ReadOnly { statement: statement_name(other).to_string() }),
     }
 }
 
@@ -167,11 +286,10 @@ pub struct Allowed {
     pub known: BTreeSet<String>,
 }
 
-/// Checks one statement for a role; returns the tables it touches.
-pub fn check(stmt: &Statement, role: Role, allowed: &Allowed) -> Result<Vec<String>, Refusal> {
-    check_kind(stmt)?;
-    let names = relations(stmt);
-    for full in &names {
+/// Checks the tables a statement names (from [`crate::inspect::inspect`])
+/// for a role.
+pub fn check_tables(names: &[String], role: Role, allowed: &Allowed) -> Result<(), Refusal> {
+    for full in names {
         let parts: Vec<&str> = full.split('.').collect();
         let (schema, table) = match parts.as_slice() {
             [t] => (None, *t),
@@ -200,12 +318,42 @@ pub fn check(stmt: &Statement, role: Role, allowed: &Allowed) -> Result<Vec<Stri
         };
         return Err(Refusal::Table { table: table.to_string(), role, hint });
     }
-    Ok(names)
+    Ok(())
+}
+
+/// The outcome of the checks of one statement, with what the audit log
+/// records of it whether it passed or not.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub name: &'static str,
+    pub tables: Vec<String>,
+    pub result: Result<Action, Refusal>,
+}
+
+/// Every check a statement passes before planning: the allow-list, its
+/// shape (nesting, terms, writes inside a query) and its tables.
+pub fn check(stmt: &Statement, role: Role, allowed: &Allowed, limits: Complexity) -> Verdict {
+    let name = statement_name(stmt);
+    let mut target = stmt;
+    while let Statement::Explain { statement, .. } = target {
+        target = statement;
+    }
+    let shape = inspect(target, limits);
+    let tables = shape.as_ref().map(|s| s.relations.clone()).unwrap_or_default();
+    let result = classify(stmt, role).and_then(|action| {
+        let shape = shape.map_err(|f| Refusal::from_finding(&f))?;
+        check_tables(&shape.relations, role, allowed)?;
+        Ok(action)
+    });
+    Verdict { name, tables, result }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+    const LIMITS: Complexity = Complexity { max_depth: 200, max_terms: 10_000 };
 
     fn allowed(tables: &[&str]) -> Allowed {
         let known = ["police_offences", "police_offences_log", "crimes", "measure_h1", "lsoa_lookup", "own_police_offences"];
@@ -213,11 +361,12 @@ mod tests {
     }
 
     fn run(sql: &str, role: Role, a: &Allowed) -> Result<Vec<String>, Refusal> {
-        let parser = PostgresCompatibilityParser::new();
-        let stmts = parse(&parser, sql).unwrap();
+        let stmts = PostgresCompatibilityParser::new().parse(sql).unwrap();
         let mut all = Vec::new();
         for s in &stmts {
-            all.extend(check(s, role, a)?);
+            let v = check(s, role, a, LIMITS);
+            v.result?;
+            all.extend(v.tables);
         }
         Ok(all)
     }
@@ -239,7 +388,6 @@ mod tests {
             "SELECT * FROM datafusion.public.police_offences",
             "SELECT * FROM measure_h1; SELECT * FROM crimes",
             "EXPLAIN SELECT * FROM crimes",
-            "DECLARE c CURSOR FOR SELECT * FROM crimes",
         ] {
             assert_eq!(run(sql, Role::Partner, &a).unwrap_err().sqlstate(), "42501", "{sql}");
         }
@@ -275,8 +423,43 @@ mod tests {
         }
         let copy = run("COPY (SELECT 1) TO STDOUT", Role::Analyst, &a).unwrap_err().message();
         assert!(copy.contains(": COPY statements are not allowed"), "{copy}");
-        for sql in ["SET datafusion.runtime.memory_limit = '100G'", "SET ROLE analyst", "SET SESSION AUTHORIZATION bo"] {
+        for sql in [
+            "SET datafusion.runtime.memory_limit = '100G'",
+            "SET \"datafusion.runtime.memory_limit\" = '1500M'",
+            "SET \"datafusion\".\"runtime\".memory_limit = '1500M'",
+            "SET datafusion.runtime.temp_directory = '/tmp/x'",
+            "SET datafusion.sql_parser.dialect = 'mysql'",
+            "SET \"Search_Path\".x = 1",
+            "SET ROLE analyst",
+            "SET SESSION AUTHORIZATION bo",
+        ] {
             assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "42501", "{sql}");
+        }
+        for sql in [
+            "SELECT 1 INTO t",
+            "SELECT * INTO measure_h1_corrected FROM measure_h1",
+            "WITH x AS (DELETE FROM measure_h1 RETURNING *) SELECT * FROM x",
+            "TRUNCATE measure_h1",
+            "VACUUM",
+        ] {
+            assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "25006", "{sql}");
+        }
+        for sql in ["DECLARE c CURSOR FOR SELECT 1", "FETCH 10 FROM c", "PREPARE p AS SELECT 1", "EXECUTE p"] {
+            assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "0A000", "{sql}");
+        }
+        // Quoting does not matter for the allowed ones either.
+        for sql in ["SET \"application_name\" = 'x'", "SET Application_Name TO 'x'", "SET SESSION timezone TO 'UTC'"] {
+            assert!(run(sql, Role::Partner, &a).is_ok(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn explain_shows_files_to_analysts_only() {
+        let a = allowed(&["measure_h1"]);
+        assert!(run("EXPLAIN SELECT * FROM measure_h1", Role::Partner, &a).is_ok());
+        for sql in ["EXPLAIN ANALYZE SELECT * FROM measure_h1", "EXPLAIN VERBOSE SELECT 1", "EXPLAIN (ANALYZE) SELECT 1"] {
+            assert_eq!(run(sql, Role::Partner, &a).unwrap_err().sqlstate(), "42501", "{sql}");
+            assert!(run(sql, Role::Analyst, &a).is_ok(), "{sql}");
         }
     }
 

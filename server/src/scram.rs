@@ -2,7 +2,14 @@
 //! against the stored verifier (StoredKey, ServerKey) rather than the salted
 //! password pgwire's own SCRAM wants: a stolen users file then lets no one
 //! log in, because the client proof needs ClientKey, which only hashes to
-//! StoredKey. Channel binding (`-PLUS`) is not offered.
+//! StoredKey.
+//!
+//! Over TLS the server also offers SCRAM-SHA-256-PLUS with
+//! `tls-server-end-point` channel binding (RFC 5929): the client proves it
+//! sees the server's own certificate, so a man in the middle holding
+//! another certificate cannot relay the login. A client that says it could
+//! bind but thought the server could not (`y`) is refused when the server
+//! did offer binding: someone removed it on the way.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,6 +17,19 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub const MECHANISM: &str = "SCRAM-SHA-256";
+pub const MECHANISM_PLUS: &str = "SCRAM-SHA-256-PLUS";
+pub const CHANNEL_BINDING: &str = "tls-server-end-point";
+
+/// What the server offered and the client chose, for one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    /// No TLS (or no usable certificate hash): binding not offered.
+    NotOffered,
+    /// Offered, but the client chose plain SCRAM-SHA-256.
+    Declined,
+    /// The client chose SCRAM-SHA-256-PLUS: the certificate hash to check.
+    Required(&'a [u8]),
+}
 /// PostgreSQL's default: the iteration count only costs the client (the
 /// server checks a proof with two HMACs), so it is the client's speed that
 /// bounds it.
@@ -76,7 +96,8 @@ pub fn random_nonce() -> String {
 /// The server's half of one exchange, after the client-first message.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    gs2_header: String,
+    /// What the client-final message's `c=` must decode to.
+    binding_input: Vec<u8>,
     client_first_bare: String,
     server_first: String,
     nonce: String,
@@ -84,17 +105,21 @@ pub struct Exchange {
 
 /// Reads the client-first message and answers with the server-first
 /// message (`exchange.server_first()`).
-pub fn client_first(message: &str, verifier: &Verifier, server_nonce: &str) -> Result<Exchange, ScramError> {
+pub fn client_first(message: &str, verifier: &Verifier, server_nonce: &str, binding: Binding) -> Result<Exchange, ScramError> {
     // gs2-header = cbind-flag "," [authzid] ","
     let mut parts = message.splitn(3, ',');
     let flag = parts.next().ok_or(ScramError::Malformed("empty client-first message"))?;
     let authzid = parts.next().ok_or(ScramError::Malformed("no gs2 header"))?;
     let bare = parts.next().ok_or(ScramError::Malformed("no client-first-bare"))?;
-    match flag {
-        "n" | "y" => {}
-        f if f.starts_with("p=") => return Err(ScramError::ChannelBinding),
+    let cbind_data: &[u8] = match (flag, binding) {
+        ("n", Binding::NotOffered | Binding::Declined) | ("y", Binding::NotOffered) => &[],
+        // The client could bind and believed the server could not.
+        ("y", Binding::Declined) => return Err(ScramError::ChannelBinding),
+        (f, Binding::Required(data)) if f.strip_prefix("p=") == Some(CHANNEL_BINDING) => data,
+        (_, Binding::Required(_)) => return Err(ScramError::ChannelBinding),
+        (f, _) if f.starts_with("p=") => return Err(ScramError::ChannelBinding),
         _ => return Err(ScramError::Malformed("bad channel-binding flag")),
-    }
+    };
     if !authzid.is_empty() {
         return Err(ScramError::Malformed("authorization identities are not supported"));
     }
@@ -107,7 +132,10 @@ pub fn client_first(message: &str, verifier: &Verifier, server_nonce: &str) -> R
         bare.split(',').find_map(|a| a.strip_prefix("r=")).filter(|n| !n.is_empty()).ok_or(ScramError::Malformed("no client nonce"))?;
     let nonce = format!("{client_nonce}{server_nonce}");
     let server_first = format!("r={nonce},s={},i={}", B64.encode(&verifier.salt), verifier.iterations);
-    Ok(Exchange { gs2_header: format!("{flag},{authzid},"), client_first_bare: bare.to_string(), server_first, nonce })
+    let gs2_header = format!("{flag},{authzid},");
+    let mut binding_input = gs2_header.as_bytes().to_vec();
+    binding_input.extend_from_slice(cbind_data);
+    Ok(Exchange { binding_input, client_first_bare: bare.to_string(), server_first, nonce })
 }
 
 impl Exchange {
@@ -123,7 +151,7 @@ impl Exchange {
         let mut attrs = without_proof.split(',');
         let binding = attrs.next().and_then(|a| a.strip_prefix("c=")).ok_or(ScramError::Malformed("no channel binding"))?;
         let nonce = attrs.next().and_then(|a| a.strip_prefix("r=")).ok_or(ScramError::Malformed("no nonce"))?;
-        if B64.decode(binding).map_err(|_| ScramError::Malformed("channel binding is not base64"))? != self.gs2_header.as_bytes() {
+        if B64.decode(binding).map_err(|_| ScramError::Malformed("channel binding is not base64"))? != self.binding_input {
             return Err(ScramError::ChannelBinding);
         }
         if nonce != self.nonce {
@@ -165,20 +193,44 @@ mod tests {
     #[test]
     fn rfc_7677_example() {
         let v = Verifier::from_password("pencil", &B64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap(), 4096);
-        let ex = client_first("n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &v, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0").unwrap();
+        let ex = client_first("n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &v, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", Binding::NotOffered).unwrap();
         assert_eq!(ex.server_first(), "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
         let fin = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
         assert_eq!(ex.client_final(fin, &v).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
     }
 
     fn login(password_on_server: &str, password_typed: &str) -> Result<String, ScramError> {
-        let v = Verifier::new(password_on_server);
+        login_bound(password_on_server, password_typed, "n,,", Binding::NotOffered, b"")
+    }
+
+    /// A client that sends `header` and binds to `client_sees`.
+    fn login_bound(on_server: &str, typed: &str, header: &str, server: Binding, client_sees: &[u8]) -> Result<String, ScramError> {
+        let v = Verifier::new(on_server);
         let bare = format!("n=,r={}", random_nonce());
-        let ex = client_first(&format!("n,,{bare}"), &v, &random_nonce())?;
+        let ex = client_first(&format!("{header}{bare}"), &v, &random_nonce(), server)?;
         let nonce = ex.server_first().split(',').next().unwrap().trim_start_matches("r=").to_string();
-        let without_proof = format!("c=biws,r={nonce}");
-        let proof = client_proof(password_typed, &bare, ex.server_first(), &without_proof);
+        let c = B64.encode([header.as_bytes(), client_sees].concat());
+        let without_proof = format!("c={c},r={nonce}");
+        let proof = client_proof(typed, &bare, ex.server_first(), &without_proof);
         ex.client_final(&format!("{without_proof},p={proof}"), &v)
+    }
+
+    #[test]
+    fn channel_binding_to_the_server_certificate() {
+        let cert_hash = [7u8; 32];
+        let plus = "p=tls-server-end-point,,";
+        let ok = login_bound("pw-123456", "pw-123456", plus, Binding::Required(&cert_hash), &cert_hash);
+        assert!(ok.unwrap().starts_with("v="));
+        // A relay with another certificate: the client binds to that one.
+        let relayed = login_bound("pw-123456", "pw-123456", plus, Binding::Required(&cert_hash), &[9u8; 32]);
+        assert_eq!(relayed, Err(ScramError::ChannelBinding));
+        // "y": the client could bind but was told the server cannot.
+        assert_eq!(login_bound("pw-123456", "pw-123456", "y,,", Binding::Declined, b""), Err(ScramError::ChannelBinding));
+        assert!(login_bound("pw-123456", "pw-123456", "y,,", Binding::NotOffered, b"").is_ok());
+        // Plain SCRAM over TLS still works for clients that do not bind.
+        assert!(login_bound("pw-123456", "pw-123456", "n,,", Binding::Declined, b"").is_ok());
+        // -PLUS chosen but no binding asked for.
+        assert_eq!(login_bound("pw-123456", "pw-123456", "n,,", Binding::Required(&cert_hash), b""), Err(ScramError::ChannelBinding));
     }
 
     #[test]
@@ -190,9 +242,9 @@ mod tests {
     #[test]
     fn tampering_is_refused() {
         let v = Verifier::new("pw-123456");
-        assert_eq!(client_first("p=tls-server-end-point,,n=,r=abc", &v, "x").unwrap_err(), ScramError::ChannelBinding);
-        assert!(client_first("n,,n=,", &v, "x").is_err());
-        let ex = client_first("n,,n=,r=abc", &v, "def").unwrap();
+        assert_eq!(client_first("p=tls-server-end-point,,n=,r=abc", &v, "x", Binding::NotOffered).unwrap_err(), ScramError::ChannelBinding);
+        assert!(client_first("n,,n=,", &v, "x", Binding::NotOffered).is_err());
+        let ex = client_first("n,,n=,r=abc", &v, "def", Binding::NotOffered).unwrap();
         // A nonce the server did not issue.
         assert!(ex.client_final("c=biws,r=abcxyz,p=AAAA", &v).is_err());
         // A proof of the wrong size.

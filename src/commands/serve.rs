@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use vru_server::users::UsersFile;
-use vru_server::{Limits, Role, ServeOptions, Server, limits};
+use vru_server::{AdmissionLimits, Limits, Role, ServeOptions, Server, limits};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Memory one query may use, e.g. 512MiB, 2GiB (default 1GiB).
     #[arg(long)]
     pub memory_limit: Option<String>,
+    /// Memory all queries together may use (default 2GiB).
+    #[arg(long)]
+    pub total_memory_limit: Option<String>,
     /// Time one query may run, e.g. 300s, 5m (default 300s).
     #[arg(long)]
     pub query_timeout: Option<String>,
@@ -51,10 +54,35 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         _ => bail!("TLS needs both a certificate and a key (--tls-cert, --tls-key)"),
     };
     let memory = a.memory_limit.unwrap_or(s.memory_limit.clone());
+    let total = a.total_memory_limit.unwrap_or(s.total_memory_limit.clone());
     let timeout = a.query_timeout.unwrap_or(s.query_timeout.clone());
+    let size = |what: &str, v: &str| limits::parse_size(v).map_err(anyhow::Error::msg).with_context(|| what.to_string());
+    let duration = |what: &str, v: &str| limits::parse_duration(v).map_err(anyhow::Error::msg).with_context(|| what.to_string());
     let limits = Limits {
-        memory_bytes: limits::parse_size(&memory).map_err(anyhow::Error::msg).context("memory limit")?,
-        query_timeout: limits::parse_duration(&timeout).map_err(anyhow::Error::msg).context("query timeout")?,
+        memory_bytes: size("memory limit", &memory)?,
+        total_memory_bytes: size("total memory limit", &total)?,
+        query_timeout: duration("query timeout", &timeout)?,
+        max_statement_bytes: s.max_statement_bytes,
+        max_expression_depth: s.max_expression_depth,
+        max_expression_terms: s.max_expression_terms,
+        startup_timeout: duration("server.startup_timeout", &s.startup_timeout)?,
+        max_prepared_statements: s.max_prepared_statements,
+    };
+    if limits.total_memory_bytes < limits.memory_bytes {
+        bail!(
+            "the total memory limit ({}) is below the per-query one ({}): no query could use its share",
+            limits::human_size(limits.total_memory_bytes),
+            limits::human_size(limits.memory_bytes)
+        );
+    }
+    anyhow::ensure!(limits.max_statement_bytes >= 1024, "server.max_statement_bytes must be at least 1024");
+    let spill = match &s.spill_dir {
+        Some(dir) => Some((dir.clone(), size("server.spill_limit", &s.spill_limit)? as u64)),
+        None => None,
+    };
+    let threads = match s.query_threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
     };
     let opts = ServeOptions {
         listen,
@@ -62,9 +90,17 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         tls,
         allow_insecure_remote: a.allow_insecure_remote || s.allow_insecure_remote,
         limits,
+        admission: AdmissionLimits {
+            max_connections: s.max_connections,
+            max_per_address: s.max_connections_per_address,
+            failures_before_backoff: s.failed_logins_before_backoff,
+        },
         audit: a.audit.unwrap_or_else(|| config.audit_file()),
+        secret: config.server_secret_file(),
+        spill,
         refresh: Duration::from_millis(s.refresh_ms),
-        max_connections: s.max_connections,
+        query_threads: threads,
+        protection: config.disclosure.protection(),
     };
     let session = super::session_options(config).await?;
     let server = Server::bind(&opts, session).await?;
@@ -73,12 +109,13 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("listening on {addr} without TLS (--allow-insecure-remote): results cross the network in clear");
     }
     println!(
-        "vru serve: listening on {addr} ({}), users {}, audit log {}, memory limit {} and timeout {} per query",
+        "vru serve: listening on {addr} ({}), users {}, audit log {}, memory limit {} and timeout {} per query, {} in all",
         if server.tls() { "TLS" } else { "no TLS" },
         opts.users.display(),
         opts.audit.display(),
         limits::human_size(limits.memory_bytes),
-        timeout
+        timeout,
+        limits::human_size(limits.total_memory_bytes),
     );
     std::io::stdout().flush()?;
     server.run(shutdown()).await?;
@@ -128,8 +165,8 @@ pub enum UserCommand {
     },
     /// List users with their roles (no secrets).
     List,
-    /// Remove a user: their next login is refused (open connections run on
-    /// until they close).
+    /// Remove a user: their next login is refused, and a running server
+    /// ends their open sessions within a second.
     Remove { name: String },
 }
 

@@ -73,6 +73,33 @@ impl Policy {
     }
 }
 
+/// The protection level of each audience that publishes (`[disclosure]`
+/// in the configuration): one value, so reports, `vru disclosure audit` and
+/// the SQL service protect the same figures the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    pub public: i64,
+    pub partner: i64,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Protection { public: Policy::Public.rules().protection, partner: Policy::Partner.rules().protection }
+    }
+}
+
+impl Protection {
+    /// The policy's rules at this protection level.
+    pub fn rules(&self, policy: Policy) -> Rules {
+        let rules = policy.rules();
+        match policy {
+            Policy::Public => rules.with_protection(self.public),
+            Policy::Partner => rules.with_protection(self.partner),
+            Policy::Analyst => rules,
+        }
+    }
+}
+
 /// What a policy does, with its protection level (configurable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rules {

@@ -5,7 +5,7 @@ mod commands;
 mod config;
 
 use clap::{Parser, Subcommand};
-use config::{Config, KafkaOverride, MeasureOverride, Overrides};
+use config::{Config, KafkaOverride, MeasureOverride, Overrides, RetentionOverride};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -27,6 +27,9 @@ struct Cli {
     /// Serious-violence definition: built-in name or definition file.
     #[arg(long, global = true)]
     definition: Option<String>,
+    /// Retention policy: built-in name (default) or policy file.
+    #[arg(long, global = true)]
+    retention: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +62,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Users of the SQL service: add, list, remove.
     User(commands::serve::UserArgs),
+    /// Retention: plan what falls due, apply deletions and withdrawals.
+    Retention(commands::retention::RetentionArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
         kafka: cli.brokers.clone().map(|brokers| KafkaOverride { brokers }),
         measures: cli.definition.clone().map(|d| MeasureOverride { definition: Some(d) }),
+        retention: cli.retention.clone().map(|policy| RetentionOverride { policy }),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -94,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Report(a) => commands::report::run(&config, a).await,
             Command::Serve(a) => commands::serve::serve(&config, a).await,
             Command::User(a) => commands::serve::user(&config, a),
+            Command::Retention(a) => commands::retention::run(&config, a).await,
         }
     })
 }

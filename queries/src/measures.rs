@@ -153,7 +153,17 @@ pub const MEASURES: &[Measure] = &[
     measure!("K1", "k1", "Delivery of commitments", n: ["commitments"], spec: NONE, order: "period_type, period, priority, status"),
     measure!("Q1", "q1", "Partner data quality: extracts", n: ["rows_read", "rows_rejected"], spec: NONE, order: "period, partner, extract_date, file_name"),
     measure!("Q1 (fields)", "q1_fields", "Partner data quality: completeness of key fields", n: ["rows_total", "rows_filled"], spec: NONE, order: "period, partner, table_name, field"),
-    measure!("R1", "r1", "Retention", n: [], spec: NONE, order: "measure"),
+    // R1 counts records (not people) from the retention runs' management
+    // information: no cell can single out a person, but the counts are
+    // declared so each audience's rounding applies as to every other count.
+    measure!("R1", "r1", "Retention: deletions on time, late, held, and due", n: ["deleted_on_time", "deleted_late", "past_date_not_deleted"],
+        spec: Spec {
+            counts: &["deleted_on_time", "deleted_late", "withdrawn", "held", "past_date_not_deleted", "extended", "due_30", "due_90"],
+            derived: &[("mean_days_late", S, &["deleted_late"]), ("max_days_late", S, &["deleted_late"])],
+            margins: &[],
+            column_margins: &[],
+        },
+        order: "period, table_name"),
 ];
 
 macro_rules! view {

@@ -5,6 +5,7 @@ pub mod data;
 pub mod demo;
 pub mod query;
 pub mod report;
+pub mod retention;
 pub mod serve;
 pub mod stream;
 

@@ -161,6 +161,21 @@ impl Tally {
     pub fn erased(&self) -> u64 {
         self.deleted_on_time + self.deleted_late + self.withdrawn
     }
+
+    /// The same counts for a run that was refused (over the share limit
+    /// without `--confirm`): nothing erased, everything due is a deficit.
+    pub fn refused(&self) -> Tally {
+        Tally {
+            held_past_date: self.held_past_date + self.deleted_on_time + self.deleted_late,
+            deleted_on_time: 0,
+            deleted_late: 0,
+            days_late_total: 0,
+            days_late_max: 0,
+            withdrawn: 0,
+            events_erased: 0,
+            ..self.clone()
+        }
+    }
 }
 
 /// Tallies by table and partner.
@@ -306,6 +321,13 @@ mod tests {
         assert_eq!((t.due, t.held_past_date, t.held), (2, 2, 0), "{t:?}");
         assert_eq!(t.due, t.deleted_on_time + t.deleted_late + t.held + t.held_past_date);
         assert_eq!(t.erased(), 0);
+        // Counted as applied, then refused: the same.
+        let mut applied = Tally::default();
+        for (id, subject, date) in [("1", None, "2019-01-01"), ("2", Some(P), "2019-01-01"), ("3", None, "2026-01-01")] {
+            let x = p.decide(Table::PoliceOffences, &rec(id, subject, date), None, as_of);
+            applied.count(&x, as_of, p.grace_days, true);
+        }
+        assert_eq!(applied.refused(), t);
     }
 
     #[test]

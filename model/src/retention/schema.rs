@@ -20,6 +20,15 @@ use std::sync::Arc;
 pub const MARKERS: &str = "retention_markers";
 pub const RUNS: &str = "retention_runs";
 
+/// Delta `txn` application ids retention writes. On an event table:
+/// the latest run whose markers apply to it, and the latest run whose
+/// marked rows are physically gone; readers hide markers of runs in
+/// `(deleted, marked]`. On `retention_markers` and `retention_runs`: the
+/// latest run written there, which makes re-writing after a crash a no-op.
+pub const APP_MARKED: &str = "vru-retention:marked";
+pub const APP_DELETED: &str = "vru-retention:deleted";
+pub const APP_RUN: &str = "vru-retention:run";
+
 /// Why an event was erased.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

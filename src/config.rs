@@ -33,6 +33,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Retention runs (`vru retention`).
     pub retention: RetentionConfig,
+    /// Disclosure control of reports and the audit.
+    pub disclosure: DisclosureConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +63,36 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig { policy: "default".into(), max_share: 0.05, vacuum_grace_secs: 900, wait_for_vacuum: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisclosureConfig {
+    /// Protection level of the `public` policy: an intruder's interval for
+    /// a suppressed count of 1-7 must reach this far above its true value
+    /// (and down to 1). Reports and `vru disclosure audit`; the SQL service
+    /// uses the default.
+    pub public_protection: i64,
+    /// The same for the `partner` policy (counts 1-4).
+    pub partner_protection: i64,
+}
+
+impl Default for DisclosureConfig {
+    fn default() -> Self {
+        DisclosureConfig { public_protection: 7, partner_protection: 4 }
+    }
+}
+
+impl DisclosureConfig {
+    pub fn rules(&self, policy: vru_queries::disclosure::Policy) -> vru_queries::disclosure::Rules {
+        use vru_queries::disclosure::Policy;
+        let rules = policy.rules();
+        match policy {
+            Policy::Public => rules.with_protection(self.public_protection),
+            Policy::Partner => rules.with_protection(self.partner_protection),
+            Policy::Analyst => rules,
+        }
     }
 }
 
@@ -144,6 +176,7 @@ impl Default for Config {
             landing: LandingConfig::default(),
             server: ServerConfig::default(),
             retention: RetentionConfig::default(),
+            disclosure: DisclosureConfig::default(),
         }
     }
 }

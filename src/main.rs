@@ -58,6 +58,8 @@ enum Command {
     Measures(commands::query::MeasuresArgs),
     /// Write the annual-review report (HTML, CSVs, manifest) for one audience.
     Report(commands::report::ReportArgs),
+    /// Disclosure control: the intruder audit of what an audience is given.
+    Disclosure(commands::disclosure::DisclosureArgs),
     /// Serve the lake over the PostgreSQL wire protocol (psql, DBeaver, pandas, R).
     Serve(commands::serve::ServeArgs),
     /// Users of the SQL service: add, list, remove.
@@ -98,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Sql(a) => commands::query::sql(&config, a).await,
             Command::Measures(a) => commands::query::measures(&config, a).await,
             Command::Report(a) => commands::report::run(&config, a).await,
+            Command::Disclosure(a) => commands::disclosure::run(&config, a).await,
             Command::Serve(a) => commands::serve::serve(&config, a).await,
             Command::User(a) => commands::serve::user(&config, a),
             Command::Retention(a) => commands::retention::run(&config, a).await,

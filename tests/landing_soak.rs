@@ -1,4 +1,4 @@
-//! A soak of `vru run --watch` as a separate process: for `VRU_SOAK_SECS`
+//! A soak of `vru run --watch` as a separate process: for `VRU_TEST_SOAK_SECS`
 //! (20 in CI; the run was 10 minutes) a dropper puts into several
 //! partner folders a mix of good files (renamed into place as SFTP clients
 //! do, or written slowly in place), hostile corpus files, FIFOs, links,
@@ -68,7 +68,7 @@ fn hostile_files() -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_survives_everything_partners_drop() {
-    let secs: u64 = std::env::var("VRU_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u64 = std::env::var("VRU_TEST_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let landing = data.join("landing");
@@ -96,7 +96,12 @@ async fn the_daemon_survives_everything_partners_drop() {
     let mut n = 0u64;
     while started.elapsed() < Duration::from_secs(secs) {
         n += 1;
-        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited after {n} drops: see its log");
+        if let Some(status) = daemon.try_wait().unwrap() {
+            panic!(
+                "the daemon exited ({status}) after {n} drops:\n{}",
+                std::fs::read_to_string(dir.path().join("vru.log")).unwrap_or_default()
+            );
+        }
         let (partner, kind) = GOOD[rng.random_range(0..GOOD.len())];
         let pdir = landing.join(partner);
         std::fs::create_dir_all(&pdir).unwrap();

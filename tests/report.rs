@@ -46,10 +46,16 @@ async fn report_is_reproduced_from_its_manifest() {
         summary.focus_area.clone(),
     );
     opts.as_of = year.end_exclusive().pred_opt();
-    let first =
-        report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Public, &dir.path().join("r1"), chrono::Utc::now())
-            .await
-            .unwrap();
+    let first = report::write(
+        &build_session(&opts).await.unwrap(),
+        &opts,
+        &year,
+        &Policy::Public.rules(),
+        &dir.path().join("r1"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
 
     // New data arrives: the lake moves on.
     let more = dir.path().join("more");
@@ -67,9 +73,10 @@ async fn report_is_reproduced_from_its_manifest() {
     );
     again.as_of = Some(manifest.as_of);
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
-    let second = report::write(&build_session(&again).await.unwrap(), &again, &year, manifest.audience, &dir.path().join("r2"), later)
-        .await
-        .unwrap();
+    let second =
+        report::write(&build_session(&again).await.unwrap(), &again, &year, &manifest.audience.rules(), &dir.path().join("r2"), later)
+            .await
+            .unwrap();
     assert_eq!(Manifest { generated_at: first.generated_at, ..second.clone() }, first, "only the run time differs");
     let (a, b) = (files(&dir.path().join("r1")), files(&dir.path().join("r2")));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -84,8 +91,9 @@ async fn report_is_reproduced_from_its_manifest() {
     assert_eq!(html(&first, &a["report.html"]), html(&second, &b["report.html"]), "report.html differs beyond the run time");
 
     // At the latest versions the figures do change: time travel mattered.
-    let latest =
-        report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Public, &dir.path().join("r3"), later).await.unwrap();
+    let latest = report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Public.rules(), &dir.path().join("r3"), later)
+        .await
+        .unwrap();
     assert_ne!(latest.tables.get("police_offences"), first.tables.get("police_offences"));
     assert_ne!(files(&dir.path().join("r3"))["h1.csv"], a["h1.csv"]);
 }
@@ -102,16 +110,62 @@ fn chart_pixels(png_path: &Path) -> (usize, usize) {
     (px.iter().filter(|p| near(p, (0x1b, 0x6c, 0xa8))).count(), px.iter().filter(|p| near(p, (0xd1, 0x49, 0x5b))).count())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() {
-    let chromium = ["chromium", "chromium-browser"]
+/// Chromium if installed; without it the browser tests are skipped unless
+/// `VRU_REQUIRE_BROWSER` is set (scripts/test sets it).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
-    let Some(chromium) = chromium else {
+    if found.is_none() {
         assert!(std::env::var_os("VRU_REQUIRE_BROWSER").is_none(), "chromium is required: apt-get install chromium");
         eprintln!("SKIPPED: chromium not installed (scripts/test installs it and makes this test mandatory)");
-        return;
-    };
+    }
+    found
+}
+
+/// Renders a page headless into a PNG and checks the page raised no script error.
+fn screenshot(chromium: &str, page: &Path, dir: &Path, name: &str) -> std::path::PathBuf {
+    let shot = dir.join(name);
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .args(["--enable-logging=stderr", "--v=0", "--window-size=1200,6000"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(shot.exists(), "no screenshot: {log}");
+    for bad in ["Uncaught", "SyntaxError", "ReferenceError", "TypeError"] {
+        assert!(!log.contains(bad), "script error in the page: {log}");
+    }
+    shot
+}
+
+/// Pixels near one colour in an RGBA screenshot.
+fn pixels(png_path: &Path, c: (u8, u8, u8)) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p[0].abs_diff(c.0) < 6 && p[1].abs_diff(c.1) < 6 && p[2].abs_diff(c.2) < 6)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() {
+    let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let summary = generate(dir.path(), &small_city(4));
     let lake = Lake::new(dir.path().join("lake"));
@@ -123,7 +177,7 @@ async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() 
         Definition::builtin("local").unwrap(),
         summary.focus_area.clone(),
     );
-    report::write(&build_session(&opts).await.unwrap(), &opts, &year, Policy::Analyst, &dir.path().join("r"), chrono::Utc::now())
+    report::write(&build_session(&opts).await.unwrap(), &opts, &year, &Policy::Analyst.rules(), &dir.path().join("r"), chrono::Utc::now())
         .await
         .unwrap();
     let page = dir.path().join("r/report.html");
@@ -132,29 +186,54 @@ async fn report_renders_in_headless_chromium_with_charts_and_no_script_errors() 
         assert!(!html.contains(fetch), "self-contained: no scripts, nothing fetched ({fetch})");
     }
     assert!(html.matches("<svg").count() >= 8, "charts are in the page");
-
-    let shot = dir.path().join("shot.png");
-    let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
-        .args(["--enable-logging=stderr", "--v=0", "--window-size=1200,6000"])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(shot.exists(), "no screenshot: {log}");
-    for bad in ["Uncaught", "SyntaxError", "ReferenceError", "TypeError"] {
-        assert!(!log.contains(bad), "script error in the page: {log}");
-    }
+    let shot = screenshot(chromium, &page, dir.path(), "shot.png");
     let (blue, red) = chart_pixels(&shot);
     assert!(blue > 2_000 && red > 300, "charts look blank: {blue} blue and {red} red pixels");
+}
+
+/// The public report explains its `*` and its rounding on the page: the
+/// protection box is drawn (its colours are in the screenshot), every
+/// table with suppressed cells says how many and links to the box.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_report_explains_suppression_and_rounding_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), &small_city(4));
+    let lake = Lake::new(dir.path().join("lake"));
+    load_reference(&lake, &summary).await;
+    run_landing(&lake, &landing_dir(&summary)).await;
+    let year: FinancialYear = "2022/23".parse().unwrap();
+    let mut opts = SessionOptions::new(
+        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        Definition::builtin("local").unwrap(),
+        summary.focus_area.clone(),
+    );
+    opts.as_of = year.end_exclusive().pred_opt();
+    let manifest = report::write(
+        &build_session(&opts).await.unwrap(),
+        &opts,
+        &year,
+        &Policy::Public.rules(),
+        &dir.path().join("r"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let d = manifest.disclosure.as_ref().expect("the manifest records disclosure control");
+    assert!(d.audit.exposed.is_empty() && d.audit.cells_checked > 0, "{:?}", d.audit);
+    assert!(d.suppressed_in_report > 0, "a small city's public report has suppressed cells");
+    let page = dir.path().join("r/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("How figures are protected"));
+    assert!(html.contains("rounded to the nearest 5"));
+    assert!(html.contains(&format!("{} suppressed in this report", d.suppressed_in_report)));
+    assert!(html.contains("shown as * (suppressed: <a href=\"#protection\">why</a>)"));
+    assert!(html.contains("<td>*</td>"), "suppressed cells are in the tables");
+    eprintln!(
+        "public report: {} count cells suppressed ({} small, {} secondary over all years)",
+        d.suppressed_in_report, d.primary, d.secondary
+    );
+    let Some(chromium) = chromium() else { return };
+    let shot = screenshot(chromium, &page, dir.path(), "public.png");
+    let (box_fill, box_border) = (pixels(&shot, (0xff, 0xf4, 0xd6)), pixels(&shot, (0xe0, 0xa8, 0x00)));
+    assert!(box_fill > 20_000 && box_border > 500, "the protection box is not drawn: {box_fill} fill and {box_border} border pixels");
 }

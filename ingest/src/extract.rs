@@ -32,16 +32,18 @@ pub struct ExtractRules {
     /// errors mean a systematic fault (wrong date format, shifted columns)
     /// that the partner should fix at source.
     pub max_rejected_fraction: f64,
-    /// In-file duplicate detection keeps one 8-byte hash per row; beyond
-    /// this many rows it stops (the lake still drops duplicates) so memory
-    /// stays bounded on multi-gigabyte files.
+    /// Duplicate and conflict detection keeps 16 bytes per row (a hash of
+    /// its id, its content and line); beyond this many rows it stops (the
+    /// normaliser still drops duplicates by event id) so memory stays
+    /// bounded on multi-gigabyte files. 3.5M rows fill a table of 4M
+    /// slots (~70 MB); 4M would double it to 8M slots.
     pub max_tracked_rows: usize,
     pub limits: Limits,
 }
 
 impl Default for ExtractRules {
     fn default() -> Self {
-        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 4_000_000, limits: Limits::default() }
+        ExtractRules { max_rejected_fraction: 0.1, max_tracked_rows: 3_500_000, limits: Limits::default() }
     }
 }
 

@@ -8,6 +8,7 @@
 //! duplicates by event id).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use vru_model::Event;
 use vru_model::ids::EventId;
 
@@ -34,8 +35,26 @@ pub enum Seen {
     },
 }
 
+/// The keys are already uniform hashes (of event ids): used as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 pub struct RecordTracker {
-    map: HashMap<u64, Entry>,
+    map: HashMap<u64, Entry, BuildHasherDefault<Identity>>,
     limit: usize,
 }
 
@@ -62,7 +81,7 @@ pub fn content32(hash: Option<&str>) -> u32 {
 
 impl RecordTracker {
     pub fn new(limit: usize) -> Self {
-        RecordTracker { map: HashMap::new(), limit }
+        RecordTracker { map: HashMap::default(), limit }
     }
 
     pub fn len(&self) -> usize {

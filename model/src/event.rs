@@ -325,23 +325,6 @@ impl Source {
     }
 }
 
-/// What a row says, without where and when it was read.
-#[derive(Serialize)]
-struct Content<'a> {
-    kind: Kind,
-    record_id: &'a str,
-    record_version: u32,
-    occurred_at: NaiveDateTime,
-    recorded_at: Option<NaiveDateTime>,
-    subject: &'a Option<String>,
-    role: Option<Role>,
-    age: Option<u8>,
-    sex: Option<Sex>,
-    home_lsoa: &'a Option<String>,
-    event_lsoa: &'a Option<String>,
-    attributes: &'a Attributes,
-}
-
 impl Event {
     pub fn table(&self) -> Table {
         self.envelope.kind.table()
@@ -349,26 +332,59 @@ impl Event {
 
     /// 16 hex digits of SHA-256 over the row's content (everything but the
     /// ids, the extract and the ingest time). Stable across releases: it is
-    /// kept in the lake and compared with rows sent years later.
+    /// kept in the lake and compared with rows sent years later, so the
+    /// encoding is fixed here, field by field: strings with their length,
+    /// absent values as a 0 tag, times as days and seconds, then the
+    /// attributes as JSON. It runs twice for every row of every extract,
+    /// which is why the envelope is not JSON (formatting dates was most of
+    /// the cost).
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
+        fn text(h: &mut Sha256, s: Option<&str>) {
+            match s {
+                None => h.update([0u8]),
+                Some(s) => {
+                    h.update([1u8]);
+                    h.update((s.len() as u32).to_le_bytes());
+                    h.update(s.as_bytes());
+                }
+            }
+        }
+        fn time(h: &mut Sha256, t: Option<NaiveDateTime>) {
+            use chrono::{Datelike, Timelike};
+            match t {
+                None => h.update([0u8]),
+                Some(t) => {
+                    h.update([1u8]);
+                    h.update(t.date().num_days_from_ce().to_le_bytes());
+                    h.update(t.num_seconds_from_midnight().to_le_bytes());
+                }
+            }
+        }
+        // One buffer per thread for the attributes' JSON, reused.
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let e = &self.envelope;
-        let c = Content {
-            kind: e.kind,
-            record_id: if e.source.content_addressed() { "" } else { &e.record_id },
-            record_version: e.record_version,
-            occurred_at: e.occurred_at,
-            recorded_at: e.recorded_at,
-            subject: &e.subject,
-            role: e.role,
-            age: e.age,
-            sex: e.sex,
-            home_lsoa: &e.home_lsoa,
-            event_lsoa: &e.event_lsoa,
-            attributes: &self.attributes,
-        };
-        let json = serde_json::to_vec(&c).expect("content serialises");
-        hex::encode(&Sha256::digest(&json)[..8])
+        let mut h = Sha256::new();
+        h.update(b"vru-content-1");
+        text(&mut h, Some(e.kind.as_str()));
+        text(&mut h, Some(if e.source.content_addressed() { "" } else { &e.record_id }));
+        h.update(e.record_version.to_le_bytes());
+        time(&mut h, Some(e.occurred_at));
+        time(&mut h, e.recorded_at);
+        text(&mut h, e.subject.as_deref());
+        text(&mut h, e.role.map(|r| r.as_str()));
+        h.update(e.age.map_or([0, 0], |a| [1, a]));
+        text(&mut h, e.sex.map(|s| s.as_str()));
+        text(&mut h, e.home_lsoa.as_deref());
+        text(&mut h, e.event_lsoa.as_deref());
+        BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            serde_json::to_writer(&mut *buf, &self.attributes).expect("attributes serialise");
+            h.update(&buf[..]);
+        });
+        hex::encode(&h.finalize()[..8])
     }
 
     /// Sets the content hash and, for content-addressed sources, the event

@@ -211,13 +211,18 @@ pub fn normalise_header(raw: &str) -> String {
 /// The header of an extract, checked against the kind's columns.
 #[derive(Debug, Clone)]
 pub struct Header {
-    index: HashMap<&'static str, usize>,
     /// The declared column at each position of the file.
     pub columns: Vec<Option<Column>>,
     pub width: usize,
 }
 
 impl Header {
+    /// Where the file has the column `name`, by a scan of at most a few
+    /// dozen names: cheaper per field than hashing the name.
+    fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.is_some_and(|c| c.name == name))
+    }
+
     /// Missing required columns, unknown columns and duplicates are file-level
     /// errors: an unknown column is how a raw identifier would slip in.
     pub fn check(kind: ExtractKind, names: &[&str]) -> Result<Header, Vec<FieldError>> {
@@ -263,7 +268,7 @@ impl Header {
                 raw_identifier: false,
             });
         }
-        if errors.is_empty() { Ok(Header { index, columns, width: names.len() }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Header { columns, width: names.len() }) } else { Err(errors) }
     }
 }
 
@@ -330,19 +335,27 @@ impl<'a> Row<'a> {
     }
 
     fn err(&self, name: &str, reason: impl Into<String>) -> FieldError {
-        let column = self.header.index.get(name).map_or(0, |i| i + 1);
+        let column = self.header.position(name).map_or(0, |i| i + 1);
         FieldError { column, column_name: name.into(), reason: reason.into(), raw_identifier: false }
     }
 
     /// The trimmed text of a column, `None` when blank or absent. Checks the
     /// declared type, so sources cannot forget to validate a column.
     pub fn raw(&self, name: &str) -> Result<Option<&'a str>, FieldError> {
-        let col = column_of(self.kind, name);
-        let value = self.header.index.get(col.name).and_then(|i| self.fields.get(*i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        self.typed(name).map(|(_, v)| v)
+    }
+
+    /// The column's declared type and its checked value.
+    fn typed(&self, name: &str) -> Result<(FieldType, Option<&'a str>), FieldError> {
+        let (col, at) = match self.header.position(name) {
+            Some(i) => (self.header.columns[i].expect("positioned columns are declared"), Some(i)),
+            None => (column_of(self.kind, name), None),
+        };
+        let value = at.and_then(|i| self.fields.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
         match value {
             None if col.required => Err(self.err(name, "required value is blank")),
-            None => Ok(None),
-            Some(v) => self.check_type(col, v).map(|_| Some(v)),
+            None => Ok((col.ty, None)),
+            Some(v) => self.check_type(col, v).map(|_| (col.ty, Some(v))),
         }
     }
 
@@ -387,8 +400,8 @@ impl<'a> Row<'a> {
     /// The text of a column, stored the way the lake keeps it: pseudonyms
     /// lower-case, area codes upper-case.
     pub fn text(&self, name: &str) -> Result<Option<String>, FieldError> {
-        let ty = column_of(self.kind, name).ty;
-        Ok(self.raw(name)?.map(|v| match ty {
+        let (ty, value) = self.typed(name)?;
+        Ok(value.map(|v| match ty {
             FieldType::Pseudonym => v.to_ascii_lowercase(),
             FieldType::Lsoa | FieldType::SmallArea => v.to_ascii_uppercase(),
             _ => v.to_string(),

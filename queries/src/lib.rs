@@ -7,7 +7,7 @@
 //! | [`session`] | builds the session: lake tables, current-state views, reference and definition tables, measure views |
 //! | [`tables`] | small in-memory tables built from configuration (definition, areas, periods) |
 //! | [`measures`] | the catalogue of measure SQL files and running them |
-//! | [`disclosure`] | suppression and rounding of published outputs, per audience |
+//! | [`disclosure`] | suppression and rounding of every published output of an audience together, and the intruder audit |
 //! | [`format`] | printing results for people |
 //! | [`report`] | the annual-review report: HTML, CSVs, manifest |
 
@@ -32,6 +32,8 @@ pub enum QueryError {
     Delta { table: String, source: deltalake::DeltaTableError },
     #[error("in {file}: {source}")]
     View { file: String, source: datafusion::error::DataFusionError },
+    #[error("disclosure control: {0}")]
+    Disclosure(#[from] crate::disclosure::DisclosureError),
     #[error("{0}")]
     Invalid(String),
 }

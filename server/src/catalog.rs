@@ -38,7 +38,7 @@ use vru_queries::datafusion::arrow::record_batch::RecordBatch;
 use vru_queries::datafusion::catalog::TableProvider;
 use vru_queries::datafusion::datasource::MemTable;
 use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
-use vru_queries::disclosure::{self, Policy};
+use vru_queries::disclosure::{self, Grid, Policy};
 use vru_queries::measures::{MEASURES, Measure};
 use vru_queries::{LakeSource, SessionOptions, build_session};
 
@@ -66,6 +66,7 @@ pub struct Generation {
     partner_measures: OnceCell<Disclosed>,
     partners: Mutex<HashMap<String, RoleCatalog>>,
     target_partitions: usize,
+    focus_area: Vec<String>,
 }
 
 struct Watch {
@@ -118,10 +119,8 @@ fn finish(ctx: SessionContext, known: &BTreeSet<String>) -> Result<RoleCatalog, 
 /// A measure's rows after disclosure control, as a table. Count and
 /// derived columns become text, since a suppressed cell is `*`; the other
 /// columns keep their types.
-fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], policy: Policy) -> Result<Arc<dyn TableProvider>, ServerError> {
-    let grid = vru_queries::report::grid_of(batches)?;
-    let shown = disclosure::apply(&grid, &m.spec, policy);
-    let controlled = |name: &str| m.spec.counts.contains(&name) || m.spec.derived.iter().any(|(d, _, _)| *d == name);
+fn disclosed_table(m: &Measure, schema: &Schema, batches: &[RecordBatch], shown: &Grid) -> Result<Arc<dyn TableProvider>, ServerError> {
+    let controlled = |name: &str| m.spec.counts.contains(&name) || m.spec.derived.iter().any(|(d, _)| *d == name);
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
@@ -166,6 +165,7 @@ impl Generation {
             partner_measures: OnceCell::new(),
             partners: Mutex::new(HashMap::new()),
             target_partitions: template.target_partitions,
+            focus_area: template.focus_area.clone(),
         })
     }
 
@@ -173,10 +173,11 @@ impl Generation {
         SessionContext::new_with_config(SessionConfig::new().with_target_partitions(self.target_partitions).with_information_schema(true))
     }
 
-    /// Every measure under `policy`. A measure that fails (a lake missing a
-    /// source) is left out with a warning rather than failing the role.
+    /// Every measure under `policy`, protected together (an intruder has
+    /// every table at once). A measure that fails (a lake missing a source)
+    /// is left out with a warning rather than failing the role.
     async fn disclosed(&self, policy: Policy) -> Result<Disclosed, ServerError> {
-        let mut out = Vec::new();
+        let mut exact = Vec::new();
         for m in MEASURES {
             let df = match self.analyst.ctx.sql(&format!("SELECT * FROM {} ORDER BY {}", m.view, m.order_by)).await {
                 Ok(df) => df,
@@ -187,9 +188,30 @@ impl Generation {
             };
             let schema = df.schema().as_arrow().clone();
             match df.collect().await {
-                Ok(batches) => out.push((m.view.to_string(), disclosed_table(m, &schema, &batches, policy)?)),
+                Ok(batches) => {
+                    let mut grid = vru_queries::report::grid_of(&batches)?;
+                    grid.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+                    exact.push((m, schema, batches, grid));
+                }
                 Err(e) => tracing::warn!(measure = m.view, "left out of the {} catalog: {e}", policy.as_str()),
             }
+        }
+        let ctx = disclosure::Context::from_session(&self.analyst.ctx, &self.focus_area).await?;
+        let outputs: Vec<_> = exact.iter().map(|(m, _, _, g)| (*m, g.clone())).collect();
+        let protected = vru_queries::report::protect_outputs(&outputs, &ctx, &policy.rules())?;
+        if let Some(e) = protected.audit.exposed.first() {
+            // Refuse rather than serve a recoverable count.
+            return Err(ServerError::Invalid(format!(
+                "the {} measures are not served: the intruder audit finds {} exposed cell(s), e.g. {} ({})",
+                policy.as_str(),
+                protected.audit.exposed.len(),
+                e.cell,
+                e.interval
+            )));
+        }
+        let mut out = Vec::new();
+        for ((m, schema, batches, _), shown) in exact.iter().zip(&protected.grids) {
+            out.push((m.view.to_string(), disclosed_table(m, schema, batches, shown)?));
         }
         Ok(out)
     }

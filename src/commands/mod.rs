@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod demo;
+pub mod disclosure;
 pub mod query;
 pub mod report;
 pub mod retention;

@@ -42,7 +42,17 @@ pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
         }
     };
     let session = build_session(&opts).await?;
-    let manifest = report::write(&session, &opts, &year, policy, &a.out, chrono::Utc::now()).await?;
+    let rules = match &a.from_manifest {
+        Some(path) => manifest_rules(path)?.unwrap_or_else(|| config.disclosure.rules(policy)),
+        None => config.disclosure.rules(policy),
+    };
+    let manifest = report::write(&session, &opts, &year, &rules, &a.out, chrono::Utc::now()).await?;
+    if let Some(d) = &manifest.disclosure {
+        println!(
+            "Disclosure control: {} count cells suppressed in the report ({} small, {} to protect them, over all years); intruder audit: {} cells checked, {} LP solves, none exposed",
+            d.suppressed_in_report, d.primary, d.secondary, d.audit.cells_checked, d.audit.lp_solves
+        );
+    }
     println!(
         "Wrote {} ({} measures, audience {}, definition {} {}) in {:.1}s",
         a.out.join("report.html").display(),
@@ -53,6 +63,12 @@ pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The disclosure rules an earlier report used (its protection level).
+fn manifest_rules(path: &std::path::Path) -> anyhow::Result<Option<vru_queries::disclosure::Rules>> {
+    let m: Manifest = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok(m.disclosure.map(|d| d.rules))
 }
 
 fn from_manifest(config: &Config, path: &std::path::Path) -> anyhow::Result<(SessionOptions, FinancialYear, Policy)> {

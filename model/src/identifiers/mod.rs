@@ -118,31 +118,41 @@ pub fn scan(value: &str, place: Place) -> Scan {
             Scan { strong: Some(scan(v, Place::FreeText).strong.unwrap_or(Finding::NotAPseudonym)), ..Scan::default() }
         };
     }
-    if v.is_empty() || is_pseudonym_any_case(v) || !v.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+    // One pass over the bytes says which detectors can apply at all.
+    let (mut digit, mut at, mut alpha, mut spaced, mut hex) = (false, false, false, false, true);
+    for b in v.bytes() {
+        digit |= b.is_ascii_digit();
+        at |= b == b'@';
+        alpha |= b.is_ascii_alphabetic();
+        spaced |= b == b' ';
+        hex &= b.is_ascii_hexdigit();
+    }
+    if !(digit || at) || (hex && v.len() == 64) {
         return Scan::default();
     }
     // Anything typed, or in a value where it cannot be chance: refuse.
     let certain = matches!(place, Place::FreeText | Place::Typed);
-    let alpha = v.bytes().any(|b| b.is_ascii_alphabetic());
+    // Shapes need room: a postcode 5 characters, an NI number 9, a UPN 13.
+    let long = v.len() >= 5;
     let n = numbers::scan(v);
-    let (upn_valid, upn_shape) = if alpha { patterns::find_upns(v) } else { (false, false) };
+    let (upn_valid, upn_shape) = if alpha && v.len() >= 13 { patterns::find_upns(v) } else { (false, false) };
     let strong = if n.nhs_grouped || (certain && n.nhs_plain) {
         Some(Finding::NhsNumber)
     } else if certain && n.ten_digits {
         Some(Finding::TenDigitNumber)
-    } else if v.contains('@') && patterns::contains_email(v) {
+    } else if at && patterns::contains_email(v) {
         Some(Finding::Email)
-    } else if alpha && patterns::contains_postcode(v) {
+    } else if alpha && long && patterns::contains_postcode(v) {
         Some(Finding::Postcode)
     } else if certain && upn_shape {
         Some(Finding::Upn)
     } else if n.phone_grouped || (certain && n.phone_plain) {
         Some(Finding::Phone)
-    } else if alpha && patterns::contains_ni_number(v) {
+    } else if alpha && v.len() >= 9 && patterns::contains_ni_number(v) {
         Some(Finding::NiNumber)
     } else if alpha && patterns::contains_labelled_dob(v) {
         Some(Finding::DateOfBirth)
-    } else if alpha && place != Place::Id && patterns::contains_address(v) {
+    } else if alpha && spaced && place != Place::Id && patterns::contains_address(v) {
         Some(Finding::Address)
     } else {
         None

@@ -62,6 +62,11 @@ pub fn scan(value: &str) -> NumberFindings {
         while end < b.len() && is_span_byte(b[end]) {
             end += 1;
         }
+        // Fewer than 10 digits in the span: no NHS or telephone number.
+        if b[start..end].iter().filter(|c| c.is_ascii_digit()).count() < 10 {
+            i = end.max(start + 1);
+            continue;
+        }
         groups.clear();
         let mut j = start;
         while j < end {
@@ -81,8 +86,25 @@ pub fn scan(value: &str) -> NumberFindings {
     out
 }
 
-fn digits_of(b: &[u8], groups: &[(usize, usize)]) -> Vec<u8> {
-    groups.iter().flat_map(|(s, e)| b[*s..*e].iter().map(|c| c - b'0')).collect()
+/// The digits of consecutive groups as values 0-9, in a buffer on the
+/// stack (only the first 16 matter to any shape here).
+fn digits_of(b: &[u8], groups: &[(usize, usize)]) -> ([u8; 16], usize) {
+    let mut out = [0u8; 16];
+    let mut n = 0;
+    for (s, e) in groups {
+        for c in &b[*s..*e] {
+            if n < 16 {
+                out[n] = c - b'0';
+            }
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
+fn ten(b: &[u8], groups: &[(usize, usize)]) -> [u8; 10] {
+    let (d, _) = digits_of(b, groups);
+    d[..10].try_into().expect("10 digits")
 }
 
 /// Exactly one separator character between two groups.
@@ -96,8 +118,7 @@ fn examine(b: &[u8], groups: &[(usize, usize)], out: &mut NumberFindings) {
         let decimal = g.0 > 0 && b[g.0 - 1] == b'.' && k > 0 && groups[k - 1].1 == g.0 - 1;
         if g.1 - g.0 == 10 && !decimal {
             out.plain_ten = true;
-            let d: [u8; 10] = digits_of(b, &[*g]).try_into().expect("10 digits");
-            if nhs_check(&d) {
+            if nhs_check(&ten(b, &[*g])) {
                 out.nhs_plain = true;
             } else {
                 out.ten_digits = true;
@@ -111,8 +132,7 @@ fn examine(b: &[u8], groups: &[(usize, usize)], out: &mut NumberFindings) {
         if k + 2 < groups.len() {
             let (a, m, c) = (groups[k], groups[k + 1], groups[k + 2]);
             if a.1 - a.0 == 3 && m.1 - m.0 == 3 && c.1 - c.0 == 4 && single_sep(b, a, m) && single_sep(b, m, c) {
-                let d: [u8; 10] = digits_of(b, &[a, m, c]).try_into().expect("10 digits");
-                if nhs_check(&d) {
+                if nhs_check(&ten(b, &[a, m, c])) {
                     out.nhs_grouped = true;
                 } else {
                     out.ten_digits = true;
@@ -126,7 +146,11 @@ fn examine(b: &[u8], groups: &[(usize, usize)], out: &mut NumberFindings) {
             if !joined {
                 break;
             }
-            let d = digits_of(b, window);
+            let (buf, len) = digits_of(b, window);
+            if !(10..=16).contains(&len) {
+                continue;
+            }
+            let d = &buf[..len];
             let after_plus = window[0].0 > 0 && b[window[0].0 - 1] == b'+';
             let intl = (after_plus && d.starts_with(&[4, 4])) || d.starts_with(&[0, 0, 4, 4]);
             let national: &[u8] = if intl {

@@ -163,6 +163,10 @@ const DOB_LABELS: &[&str] = &["date of birth", "birth date", "birthdate", "d.o.b
 /// A date of birth given with its label (`DOB 01/02/2008`, `born on 3 March
 /// 2009`, `date of birth: 2008-02-01`). A bare date is an event date.
 pub fn contains_labelled_dob(value: &str) -> bool {
+    // Every label has a `b`: most values have none and stop here.
+    if !value.bytes().any(|c| c == b'b' || c == b'B') {
+        return false;
+    }
     let lower = value.to_ascii_lowercase();
     let b = lower.as_bytes();
     DOB_LABELS.iter().any(|label| {

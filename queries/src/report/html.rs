@@ -2,7 +2,7 @@
 //! no network, so it opens the same from a shared drive as from an email.
 
 use super::{Manifest, Section, figures};
-use crate::disclosure::{Derived, Grid, Policy, SUPPRESSED};
+use crate::disclosure::{Grid, Policy, SUPPRESSED};
 use crate::measures;
 use std::fmt::Write as _;
 
@@ -18,18 +18,51 @@ h1{font-size:1.7em}h2{margin-top:2em;border-bottom:2px solid #1b6ca8;padding-bot
 table{border-collapse:collapse;font-size:.85em;margin:1em 0;display:block;overflow-x:auto}\
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f0f4f8}\
 td.key{text-align:left}.about{white-space:pre-wrap;color:#444;font-size:.9em;background:#fafafa;padding:.6em;border-left:3px solid #ccc}\
-.meta{color:#555}svg.chart{max-width:100%;height:auto;margin:.5em 0}nav a{margin-right:.8em}";
+.meta{color:#555}.protect{background:#fff4d6;border-left:6px solid #e0a800;padding:.4em 1em;margin:1em 0}.protect h2{margin-top:.3em;border:0}.note{color:#555;font-size:.85em}svg.chart{max-width:100%;height:auto;margin:.5em 0}nav a{margin-right:.8em}";
 
 fn policy_text(p: Policy) -> &'static str {
     match p {
-        Policy::Public => {
-            "public: counts of 1 to 7 are shown as *, other counts are rounded to the nearest 5, and a figure that could reveal a suppressed count is suppressed too; rates on fewer than 10 events are not shown"
-        }
-        Policy::Partner => {
-            "partner: counts of 1 to 4 are shown as *, with secondary suppression; rates on fewer than 10 events are not shown"
-        }
+        Policy::Public => "public: small counts suppressed, other counts rounded to the nearest 5 (see How figures are protected)",
+        Policy::Partner => "partner: small counts suppressed (see How figures are protected)",
         Policy::Analyst => "analyst: exact counts (not for publication)",
     }
+}
+
+/// The box that tells a reader what `*` and rounded figures mean, with the
+/// protection level and what the intruder audit checked.
+fn protection_box(m: &Manifest) -> String {
+    let Some(d) = &m.disclosure else { return String::new() };
+    let r = &d.rules;
+    let mut h = String::from("<section id=\"protection\" class=\"protect\"><h2>How figures are protected</h2><ul>");
+    let _ = write!(
+        h,
+        "<li><b>*</b> means a count of 1 to {} people or events, suppressed so that no one can be identified, or another count suppressed so that a small one cannot be worked out from totals, other tables or other years. A figure computed from a suppressed count (a rate, a percentage, a change) is suppressed too.</li>",
+        r.threshold
+    );
+    if let Some(step) = r.rounding {
+        let _ = write!(
+            h,
+            "<li>Every other count is <b>rounded to the nearest {step}</b>, so totals may not equal the sum of their parts. Rates, percentages and changes are computed from the rounded counts; rates use the exact resident population.</li>"
+        );
+    }
+    let _ = write!(
+        h,
+        "<li>Zeros are true zeros. Rates on fewer than {} published events are not shown.</li><li>Checked: from every table of this report together, an intruder cannot narrow any suppressed count of 1 to {} to less than {} either side of its true value, nor recover any rounded count exactly. {} counts checked, {} suppressed in this report ({} as small, {} to protect them, over all years).</li></ul></section>",
+        r.min_rate_events, r.threshold, r.protection, d.audit.cells_checked, d.suppressed_in_report, d.primary, d.secondary
+    );
+    h
+}
+
+/// A line under a table saying how many of its cells are suppressed.
+fn table_note(s: &Section, rows: &[&Vec<Option<String>>], m: &Manifest) -> String {
+    let Some(d) = &m.disclosure else { return String::new() };
+    let cols: Vec<usize> = s.measure.spec.counts.iter().filter_map(|c| s.grid.col(c)).collect();
+    if cols.is_empty() {
+        return String::new();
+    }
+    let hidden: usize = rows.iter().map(|r| cols.iter().filter(|c| r[**c].as_deref() == Some(SUPPRESSED)).count()).sum();
+    let rounded = d.rules.rounding.map_or(String::new(), |s| format!(" Counts rounded to the nearest {s}."));
+    format!("<p class=\"note\">{hidden} count(s) in this table shown as * (suppressed: <a href=\"#protection\">why</a>).{rounded}</p>")
 }
 
 /// Rows shown in the page: the report year, and for area measures the
@@ -48,13 +81,11 @@ fn shown_rows<'a>(grid: &'a Grid, year: &str) -> Vec<&'a Vec<Option<String>>> {
 fn cell(section: &Section, row: &[Option<String>], col: usize) -> String {
     let name = &section.grid.columns[col];
     let value = row[col].as_deref().unwrap_or("");
-    let statistic = section.measure.spec.derived.iter().find(|(d, kind, _)| d == name && *kind == Derived::Statistic);
-    if let Some((_, _, sources)) = statistic
-        && name.contains("pct")
-        && !name.starts_with("change")
+    let numerator = section.measure.spec.derived.iter().find(|(d, _)| d == name).and_then(|(_, d)| d.numerator());
+    if let Some(num) = numerator
         && value != SUPPRESSED
         && !value.is_empty()
-        && let Some(n) = sources.first().and_then(|s| section.grid.col(s)).and_then(|c| row[c].as_deref())
+        && let Some(n) = section.grid.col(num).and_then(|c| row[c].as_deref())
     {
         return format!("{value}% (n={n})");
     }
@@ -85,6 +116,7 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
         let _ = write!(h, "<a href=\"#{}\">{}</a>", s.measure.view, esc(s.measure.id));
     }
     h.push_str("</nav></header>");
+    h.push_str(&protection_box(m));
     for s in sections {
         let file = format!("{}.csv", s.measure.view.trim_start_matches("measure_"));
         let _ = write!(h, "<section id=\"{}\"><h2>{} {}</h2>", s.measure.view, esc(s.measure.id), esc(s.measure.title));
@@ -110,10 +142,12 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
             }
             h.push_str("</tr>");
         }
+        h.push_str("</tbody></table>");
+        h.push_str(&table_note(s, &rows[..rows.len().min(MAX_ROWS)], m));
         let _ = write!(
             h,
-            "</tbody></table><p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>",
-            rows.len().min(200),
+            "<p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>",
+            rows.len().min(MAX_ROWS),
             s.grid.rows.len()
         );
     }

@@ -11,7 +11,7 @@ mod html;
 
 pub use html::render;
 
-use crate::disclosure::{self, Grid, Policy};
+use crate::disclosure::{self, AuditReport, Grid, Policy, Rules};
 use crate::measures::{MEASURES, Measure};
 use crate::{QueryError, Session, SessionOptions};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -39,6 +39,10 @@ pub struct Manifest {
     pub cohort_years: i32,
     /// SHA-256 of every CSV written, by file name.
     pub files: BTreeMap<String, String>,
+    /// How the figures were protected and what the intruder audit found
+    /// (absent in manifests written before the audit existed).
+    #[serde(default)]
+    pub disclosure: Option<Disclosure>,
     /// The only field allowed to differ between two runs on the same tables.
     pub generated_at: DateTime<Utc>,
 }
@@ -50,6 +54,26 @@ pub struct DefinitionRef {
     pub sha256: String,
     /// The definition file itself, so a reproduction needs nothing else.
     pub text: String,
+}
+
+/// Disclosure control of a report: the rules, the cells suppressed and the
+/// audit of every published table together.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Disclosure {
+    pub rules: Rules,
+    /// Count cells suppressed as small, and to protect them, over every
+    /// period protected (the report shows the years up to its own).
+    pub primary: usize,
+    pub secondary: usize,
+    /// Suppressed count cells in the report's own rows.
+    pub suppressed_in_report: usize,
+    pub audit: AuditReport,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure { rules: Policy::Analyst.rules(), primary: 0, secondary: 0, suppressed_in_report: 0, audit: AuditReport::default() }
+    }
 }
 
 /// A measure's published result.
@@ -76,32 +100,68 @@ pub fn grid_of(batches: &[RecordBatch]) -> Result<Grid, QueryError> {
     Ok(Grid { columns, rows })
 }
 
-/// The periods a report for `year` shows: financial years up to it.
-fn report_filter(m: &Measure, year: &FinancialYear, grid_cols: &[String]) -> String {
-    let mut conds = vec![format!("period <= '{year}'")];
-    if grid_cols.iter().any(|c| c == "period_type") {
-        conds.push("period_type = 'financial_year'".into());
-    }
-    let _ = m;
-    format!("WHERE {}", conds.join(" AND "))
-}
-
-/// Runs every measure and applies the audience's disclosure policy.
-pub async fn sections(session: &Session, year: &FinancialYear, policy: Policy) -> Result<Vec<Section>, QueryError> {
+/// Every measure's exact rows, all periods, in each measure's order.
+pub async fn exact_outputs(session: &Session) -> Result<Vec<(&'static Measure, Grid)>, QueryError> {
     let mut out = Vec::new();
     for m in MEASURES {
         let df = session.ctx.table(m.view).await?;
         let cols: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let filter = if cols.iter().any(|c| c == "period") { report_filter(m, year, &cols) } else { String::new() };
-        let sql = format!("SELECT * FROM {} {filter} ORDER BY {}", m.view, m.order_by);
+        let sql = format!("SELECT * FROM {} ORDER BY {}", m.view, m.order_by);
         let mut grid = grid_of(&session.ctx.sql(&sql).await?.collect().await?)?;
         if grid.columns.is_empty() {
             // No rows: the CSV still says what its columns are.
             grid.columns = cols;
         }
-        out.push(Section { measure: m, grid: disclosure::apply(&grid, &m.spec, policy) });
+        out.push((m, grid));
     }
     Ok(out)
+}
+
+/// Protects every measure together for one audience (see
+/// [`disclosure::protect`]): an intruder has all of them at once.
+pub fn protect_outputs(
+    outputs: &[(&'static Measure, Grid)],
+    ctx: &disclosure::Context,
+    rules: &Rules,
+) -> Result<disclosure::Protected, QueryError> {
+    let tables: Vec<disclosure::Table<'_>> =
+        outputs.iter().map(|(m, g)| disclosure::Table { view: m.view, spec: &m.spec, grid: g }).collect();
+    Ok(disclosure::protect(&tables, ctx, rules)?)
+}
+
+/// The rows a report for `year` shows: financial years up to it (the
+/// protection covered every period, so leaving rows out is safe).
+fn in_report(grid: &Grid, row: usize, year: &FinancialYear) -> bool {
+    let year = year.to_string();
+    grid.get(row, "period").is_none_or(|p| p <= year.as_str()) && grid.get(row, "period_type").is_none_or(|t| t == "financial_year")
+}
+
+/// Runs every measure and applies the audience's disclosure policy to all
+/// of them together, then keeps the report year's rows.
+pub async fn sections(
+    session: &Session,
+    opts: &SessionOptions,
+    year: &FinancialYear,
+    rules: &Rules,
+) -> Result<(Vec<Section>, Disclosure), QueryError> {
+    let outputs = exact_outputs(session).await?;
+    let ctx = disclosure::Context::from_session(&session.ctx, &opts.focus_area).await?;
+    let protected = protect_outputs(&outputs, &ctx, rules)?;
+    let mut sections = Vec::new();
+    let mut summary = Disclosure { rules: *rules, primary: protected.primary, secondary: protected.secondary, ..Default::default() };
+    for ((m, _), grid) in outputs.iter().zip(protected.grids) {
+        let keep: Vec<usize> = (0..grid.rows.len()).filter(|r| in_report(&grid, *r, year)).collect();
+        let suppressed = |g: &Grid| {
+            let cols: Vec<usize> = m.spec.counts.iter().filter_map(|c| g.col(c)).collect();
+            keep.iter().map(|r| cols.iter().filter(|c| g.rows[*r][**c].as_deref() == Some(disclosure::SUPPRESSED)).count()).sum::<usize>()
+        };
+        summary.suppressed_in_report += suppressed(&grid);
+        let grid = Grid { columns: grid.columns.clone(), rows: keep.iter().map(|r| grid.rows[*r].clone()).collect() };
+        sections.push(Section { measure: m, grid });
+    }
+    // The manifest records what the audit found, not how long it took.
+    summary.audit = AuditReport { millis: 0, ..protected.audit };
+    Ok((sections, summary))
 }
 
 pub fn csv_bytes(grid: &Grid) -> Vec<u8> {
@@ -122,13 +182,23 @@ pub async fn write(
     session: &Session,
     opts: &SessionOptions,
     year: &FinancialYear,
-    policy: Policy,
+    rules: &Rules,
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Manifest, QueryError> {
     let io = |e: std::io::Error| QueryError::Invalid(format!("writing the report to {}: {e}", out.display()));
+    let (sections, disclosure) = sections(session, opts, year, rules).await?;
+    if !disclosure.audit.exposed.is_empty() {
+        let cells: Vec<String> =
+            disclosure.audit.exposed.iter().take(10).map(|e| format!("{} ({} -> {})", e.cell, e.published, e.interval)).collect();
+        return Err(QueryError::Invalid(format!(
+            "not published: the intruder audit finds {} cell(s) narrower than the protection level {}: {}",
+            disclosure.audit.exposed.len(),
+            rules.protection,
+            cells.join("; ")
+        )));
+    }
     std::fs::create_dir_all(out).map_err(io)?;
-    let sections = sections(session, year, policy).await?;
     let mut files = BTreeMap::new();
     for s in &sections {
         let name = format!("{}.csv", s.measure.view.trim_start_matches("measure_"));
@@ -139,7 +209,7 @@ pub async fn write(
     let manifest = Manifest {
         report: "vru annual review".into(),
         year: year.to_string(),
-        audience: policy,
+        audience: rules.policy,
         definition: DefinitionRef {
             name: opts.definition.name.clone(),
             version: opts.definition.version.clone(),
@@ -153,6 +223,7 @@ pub async fn write(
         as_of: session.as_of,
         cohort_years: opts.cohort_years,
         files,
+        disclosure: (!rules.is_exact()).then_some(disclosure),
         generated_at: now,
     };
     let page = html::render(&manifest, &sections);

@@ -1,0 +1,173 @@
+//! The measure files. Each is plain SQL an analyst can read and run; the
+//! header comment says what it measures, its parameters and its
+//! denominator, and the session registers it as the view `measure_<file>`.
+//! Beside the SQL, each measure declares what disclosure control needs to
+//! know (which columns count people or events, what is derived from them,
+//! which rows add up to which) and a total order for its rows, so a report
+//! written twice from the same data is byte-identical.
+
+use crate::disclosure::Spec;
+use crate::{QueryError, Session};
+
+pub mod declared;
+use datafusion::arrow::record_batch::RecordBatch;
+
+pub struct Measure {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub view: &'static str,
+    pub sql: &'static str,
+    /// Columns that carry the n of each row, printed beside the figure.
+    pub n_columns: &'static [&'static str],
+    pub spec: Spec,
+    /// ORDER BY clause giving every row a fixed place.
+    pub order_by: &'static str,
+}
+
+macro_rules! measure {
+    ($id:literal, $file:literal, $title:literal, n: [$($n:literal),*], spec: $spec:expr, order: $order:literal) => {
+        Measure {
+            id: $id,
+            title: $title,
+            view: concat!("measure_", $file),
+            sql: include_str!(concat!("../../sql/measures/", $file, ".sql")),
+            n_columns: &[$($n),*],
+            spec: $spec,
+            order_by: $order,
+        }
+    };
+}
+
+const NONE: Spec = Spec::NONE;
+
+pub const MEASURES: &[Measure] = &[
+    measure!("H1", "h1", "Serious violence offences", n: ["offences"], spec: declared::H1, order: "period_type, period, area_code, category"),
+    measure!("H1 (public data)", "h1_public", "Serious violence offences in data.police.uk street-level data", n: ["offences"],
+        spec: declared::H1_PUBLIC, order: "period_type, period, area_type, area_name, category"),
+    measure!("H2", "h2", "Homicide", n: ["homicides", "homicides_3y"], spec: declared::H2, order: "period, area_code"),
+    measure!("H3", "h3", "Knife and sharp-object serious violence", n: ["knife_offences", "knife_offences_victim_under_25"],
+        spec: declared::H3, order: "period_type, period, area_code"),
+    measure!("H4", "h4", "A&E attendances for assault by a sharp object", n: ["attendances", "attendances_under_25"],
+        spec: declared::H4, order: "period_type, period, area_code"),
+    measure!("H5", "h5", "Share of the region's homicides and serious violent assaults", n: ["focus_offences", "region_offences"],
+        spec: declared::H5, order: "period_type, period, offence_group"),
+    measure!("V1", "v1", "Victim age profile", n: ["victims"], spec: declared::V1, order: "period_type, period, offence_group, ordinal"),
+    measure!("V2", "v2", "Robbery victims from outside the area", n: ["victims_home_known", "victims_from_outside"],
+        spec: declared::V2, order: "period_type, period, area_group"),
+    measure!("D1", "d1", "Deprivation: serious violence by IMD decile", n: ["offences"], spec: declared::D1, order: "period_type, period, imd_decile"),
+    measure!("D1 (correlation)", "d1_spearman", "Deprivation: rank correlation of LSOA rates with IMD rank", n: ["lsoas"], spec: NONE, order: "period_type, period"),
+    measure!("D1 (public data)", "d1_public", "Deprivation in data.police.uk street-level data", n: ["offences"], spec: declared::D1_PUBLIC, order: "period, imd_decile"),
+    measure!("Y1", "y1", "Serious youth violence cohort", n: ["people", "offences"], spec: declared::Y1, order: "period"),
+    measure!("C1", "c1", "Cohort risk factors", n: ["cohort_n", "cohort_denominator", "comparison_n", "comparison_denominator"],
+        spec: declared::C1, order: "period, factor"),
+    measure!("A1", "a1", "A&E violence profile: attendances aged 10-25 and ISTV completeness", n: ["n", "denominator"],
+        spec: declared::A1, order: "period_type, period, item"),
+    measure!("A1 (hour by day)", "a1_hour_day", "A&E violence profile: hour of day by day of week", n: ["attendances"],
+        spec: declared::A1_HOUR_DAY, order: "period_type, period, day_ordinal, hour"),
+    measure!("A1 (method by location)", "a1_method_location", "A&E violence profile: assault method by location type", n: ["attendances"],
+        spec: declared::A1_METHOD_LOCATION, order: "period_type, period, assault_method, location_type"),
+    measure!("P1", "p1", "Safety perception", n: ["answered", "agree"], spec: declared::P1, order: "period_type, period, area_code, respondents, dimension"),
+    // Not counts of people or events: commitments, extracts and fields,
+    // retention records, LSOAs. Published as they are.
+    measure!("K1", "k1", "Delivery of commitments", n: ["commitments"], spec: NONE, order: "period_type, period, priority, status"),
+    measure!("Q1", "q1", "Partner data quality: extracts", n: ["rows_read", "rows_rejected"], spec: NONE, order: "period, partner, extract_date, file_name"),
+    measure!("Q1 (fields)", "q1_fields", "Partner data quality: completeness of key fields", n: ["rows_total", "rows_filled"], spec: NONE, order: "period, partner, table_name, field"),
+    measure!("R1", "r1", "Retention: deletions on time, late, held, and due", n: ["deleted_on_time", "deleted_late", "past_date_not_deleted"],
+        spec: NONE, order: "period, table_name"),
+];
+
+macro_rules! view {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../sql/views/", $name, ".sql")))
+    };
+}
+
+/// Helper views, in dependency order.
+pub const VIEWS: &[(&str, &str)] = &[
+    view!("areas"),
+    view!("area_population"),
+    view!("area_population_bands"),
+    view!("fy_population_year"),
+    view!("crimes"),
+    view!("data_years"),
+    view!("report_periods"),
+    view!("placed_crimes"),
+    view!("victims"),
+    view!("youth_sv_charges"),
+    view!("cohort_windows"),
+    view!("y1_cohort_charges"),
+    view!("c1_cohort"),
+    view!("d1_lsoa_rates"),
+    view!("all_events"),
+];
+
+pub fn find(id: &str) -> Option<&'static Measure> {
+    MEASURES.iter().find(|m| m.id.eq_ignore_ascii_case(id) || m.view.trim_start_matches("measure_").eq_ignore_ascii_case(id))
+}
+
+/// The measure file's header comment, without the comment markers.
+pub fn header(m: &Measure) -> String {
+    m.sql
+        .lines()
+        .take_while(|l| l.starts_with("--"))
+        .map(|l| l.trim_start_matches("--").trim_start_matches(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs a measure, optionally for one period and one area type, in its order.
+pub async fn run(session: &Session, m: &Measure, period: Option<&str>, area_type: Option<&str>) -> Result<Vec<RecordBatch>, QueryError> {
+    let df = session.ctx.table(m.view).await?;
+    let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
+    let mut conds = Vec::new();
+    if let Some(p) = period.filter(|_| has("period")) {
+        conds.push(format!("period = '{}'", p.replace('\'', "''")));
+    }
+    if let Some(a) = area_type.filter(|_| has("area_type")) {
+        conds.push(format!("area_type = '{}'", a.replace('\'', "''")));
+    }
+    let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    let sql = format!("SELECT * FROM {}{filter} ORDER BY {}", m.view, m.order_by);
+    Ok(session.ctx.sql(&sql).await?.collect().await?)
+}
+
+/// Measures published as they are, with why: none counts people or events.
+pub const NOT_COUNTS: &[(&str, &str)] = &[
+    ("measure_d1_spearman", "a correlation over LSOAs; lsoas counts places"),
+    ("measure_k1", "commitments of the strategy"),
+    ("measure_q1", "rows of partners' extracts"),
+    ("measure_q1_fields", "rows of partners' extracts"),
+    ("measure_r1", "records a retention run erased, held or has due (counts of records by table and partner, never of people)"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_measure_declares_its_structure() {
+        let terms: Vec<_> = MEASURES.iter().flat_map(|m| m.spec.relations).flat_map(|r| r.total.iter().chain(r.parts)).collect();
+        for m in MEASURES {
+            if m.spec.counts.is_empty() {
+                assert!(NOT_COUNTS.iter().any(|(v, _)| *v == m.view), "{} declares no counts and is not listed in NOT_COUNTS", m.view);
+                continue;
+            }
+            for c in m.spec.counts {
+                assert!(m.sql.contains(c), "{}: count column {c} is not in its SQL", m.view);
+                let related = terms.iter().any(|t| t.view == m.view && t.column == *c);
+                let standalone = m.spec.standalone.iter().any(|(s, _)| s == c);
+                assert!(related || standalone, "{}.{c} is in no relation and not declared standalone", m.view);
+            }
+            for (name, d) in m.spec.derived {
+                assert!(m.sql.contains(name), "{}: derived column {name} is not in its SQL", m.view);
+                for s in d.sources() {
+                    assert!(m.spec.counts.contains(&s), "{}.{name} is derived from {s}, which is not a declared count", m.view);
+                }
+            }
+        }
+        for t in &terms {
+            let m = MEASURES.iter().find(|m| m.view == t.view).unwrap_or_else(|| panic!("a relation names {}, not a measure", t.view));
+            assert!(m.spec.counts.contains(&t.column), "a relation reads {}.{}, not a declared count", t.view, t.column);
+        }
+    }
+}

@@ -98,6 +98,7 @@ fn options(config: &Config, as_of: Option<NaiveDate>, apply: bool, confirm: bool
         landing: Some(config.landing_dir()),
         limits: config.extract.limits.clone(),
         now,
+        halt_at: None,
     }
 }
 

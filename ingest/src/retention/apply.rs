@@ -46,6 +46,29 @@ pub struct Options {
     pub landing: Option<PathBuf>,
     pub limits: Limits,
     pub now: DateTime<Utc>,
+    /// Stop a new run right after this step, as a kill there would (for
+    /// the fault tests); a resumed run is never stopped.
+    pub halt_at: Option<Step>,
+}
+
+/// The steps of a run after which it can be stopped (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The journal is written; nothing else.
+    Journal,
+    /// The markers are appended; no table is marked.
+    Markers,
+    /// Stage 1 done: every touched table marked.
+    Marked,
+    /// Stage 2's DELETEs done; nothing vacuumed.
+    Deleted,
+}
+
+fn halt(at: Option<Step>, step: Step) -> Result<(), RetentionError> {
+    if at == Some(step) {
+        return Err(RetentionError::Halted(format!("{step:?}")));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -147,7 +170,7 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
             tracing::warn!(run = %j.header.id, "completing an interrupted retention run first");
             let seq = j.header.seq;
             let same_day = j.header.as_of == opts.as_of;
-            let mut done = finish(lake, policy, j, opts).await?;
+            let mut done = finish(lake, policy, j, opts, None).await?;
             done.resumed = Some(seq);
             if same_day {
                 // The interrupted run was today's: resuming it is the run.
@@ -208,8 +231,10 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
         done: false,
     };
     journal::write(lake, &j)?;
+    halt(opts.halt_at, Step::Journal)?;
     markers::append(lake, seq, &planned.markers, opts.now).await?;
-    let mut o = finish(lake, policy, j, opts).await?;
+    halt(opts.halt_at, Step::Markers)?;
+    let mut o = finish(lake, policy, j, opts, opts.halt_at).await?;
     o.pending = planned.pending.clone();
     o.refused_withdrawals = planned.refused.iter().map(|w| w.receipt.clone()).collect();
     o.over_share = over;
@@ -222,7 +247,7 @@ fn withdrawals_refuse(root: &std::path::Path, w: &Withdrawal) -> Result<(), Rete
 }
 
 /// Stages 1 and 2 and the management information for a journaled run.
-async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options) -> Result<Outcome, RetentionError> {
+async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, halt_at: Option<Step>) -> Result<Outcome, RetentionError> {
     let seq = j.header.seq;
     // Stage 1: from each table's marking commit, its erased events are
     // hidden everywhere.
@@ -230,6 +255,7 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options) ->
         markers::mark(lake, t, seq).await?;
     }
     tracing::info!(run = %j.header.id, tables = j.tables.len(), "stage 1 done: erased events are no longer searchable");
+    halt(halt_at, Step::Marked)?;
     // Stage 2.
     for t in j.legacy.clone() {
         physical::migrate_legacy(lake, &t).await?;
@@ -253,6 +279,7 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options) ->
         tracing::info!(table = %t, rows = p.rows_deleted, files = p.files_rewritten, conflicts = p.conflicts_retried, "stage 2: rows deleted");
         phys.insert(t.clone(), p);
     }
+    halt(halt_at, Step::Deleted)?;
     if opts.wait_for_vacuum && !j.tables.is_empty() && !opts.vacuum_grace.is_zero() {
         tracing::info!(seconds = opts.vacuum_grace.as_secs(), "waiting for readers of the replaced files before vacuuming");
         tokio::time::sleep(opts.vacuum_grace).await;

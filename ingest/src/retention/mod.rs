@@ -11,12 +11,14 @@
 //! | [`physical`] | stage 2: Delta DELETE with conflict retries, verification, VACUUM, legacy log migration |
 //! | [`facts`] | reading records and people's last events from the lake |
 //! | [`files`] | landing-folder files past their date |
+//! | [`history`] | what past runs erased, for reproducing a report |
 //! | [`withdrawals`] | partners' withdrawal files: checked, matched, receipted, removed |
 //! | [`journal`] | the run journal and the one-run-at-a-time lock |
 
 pub mod apply;
 pub mod facts;
 pub mod files;
+pub mod history;
 pub mod journal;
 pub mod markers;
 pub mod physical;
@@ -35,4 +37,6 @@ pub enum RetentionError {
     Busy,
     #[error("{0}")]
     Invalid(String),
+    #[error("retention run halted after step {0} (a test stop); the next apply completes it")]
+    Halted(String),
 }

@@ -231,7 +231,23 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     let c = city(12).await;
     let lake = Lake::new(&c.lake_dir);
     let before = records(&c.lake_dir).await;
-    let kept = expected_kept(&c.policy, &before, as_of());
+    let mut kept = expected_kept(&c.policy, &before, as_of());
+    // A partner withdraws three of its records the policy would keep, and
+    // lists a fourth id that is another partner's: only its own go.
+    let asb = &kept[&Table::PoliceAsb];
+    let partner = asb.keys().next().unwrap().0.clone();
+    let own: Vec<String> = asb.keys().filter(|(p, _)| *p == partner).take(3).map(|(_, id)| id.clone()).collect();
+    let foreign = kept
+        .values()
+        .flat_map(|m| m.keys())
+        .find(|(p, id)| *p != partner && !before.values().any(|m| m.contains_key(&(partner.clone(), id.clone()))))
+        .expect("another partner's record")
+        .clone();
+    let file = c.landing.join(&partner).join("withdrawals_2024-05-30.csv");
+    std::fs::write(&file, format!("record_id\n{}\n{}\n", own.join("\n"), foreign.1)).unwrap();
+    for id in &own {
+        kept.get_mut(&Table::PoliceAsb).unwrap().remove(&(partner.clone(), id.clone()));
+    }
     let erased: usize = before.values().map(|m| m.len()).sum::<usize>() - kept.values().map(|m| m.len()).sum::<usize>();
     assert!(erased > 1_000, "the test erases a good share of the city ({erased})");
     let must_go = gone(&before, &kept);
@@ -250,8 +266,14 @@ async fn apply_erases_every_due_record_and_nothing_else() {
 
     let o = apply::run(&lake, &c.policy, &options(&c, None)).await.unwrap();
     assert_eq!(o.status, Status::Applied);
-    let deleted: u64 = o.rows.iter().map(|r| r.tally.deleted_on_time + r.tally.deleted_late).sum();
-    assert_eq!(deleted as usize, erased, "records deleted = records the policy makes due, less the held one");
+    let deleted: u64 = o.rows.iter().map(|r| r.tally.deleted_on_time + r.tally.deleted_late + r.tally.withdrawn).sum();
+    assert_eq!(deleted as usize, erased, "records deleted = records the policy makes due, less the held one, and the withdrawn");
+    assert_eq!(o.withdrawals.len(), 1);
+    let w = &o.withdrawals[0];
+    assert_eq!((w.record_ids_listed, w.records_found, w.not_found), (4, 3, 1), "{w:?}");
+    assert!(!file.exists(), "an applied withdrawal file is deleted (it lists ids)");
+    let receipt = c.landing.join(&partner).join("processed/withdrawals_2024-05-30.csv.receipt.json");
+    assert!(receipt.exists(), "the partner gets a receipt");
     assert!(o.rows.iter().all(|r| r.verified));
 
     // Exactly the records the policy keeps, in the lake and in SQL.

@@ -163,7 +163,16 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
         )));
     }
     let mut resumed = None;
-    if let Some(j) = journal::unfinished(lake)? {
+    let mut unfinished = journal::unfinished(lake)?;
+    let committed = markers::max_seq(lake).await?;
+    if let Some(j) = unfinished.take_if(|j| opts.apply && committed < j.header.seq) {
+        // Killed before its markers were committed: it changed nothing in
+        // the lake (the journal holds counts, not the events), so it is
+        // planned afresh.
+        tracing::warn!(run = %j.header.id, "an interrupted retention run had not committed its markers; planning it again");
+        journal::discard(lake, j.header.seq)?;
+    }
+    if let Some(j) = unfinished {
         if !opts.apply {
             tracing::warn!(run = %j.header.id, "an interrupted retention run will be completed by the next `vru retention apply --apply`");
         } else {
@@ -185,7 +194,8 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
     if !opts.apply {
         let mut o = outcome(Status::DryRun, header(seq, policy, opts.as_of, opts.now, "dry_run"), &planned, planned.rows(false), over);
         if let Some(root) = &opts.landing {
-            o.files = files::sweep(root, &policy.files, opts.now.into(), &planned.extracts, true)?;
+            let erased = files::Erased { extracts: planned.extracts.clone(), records: planned.records.clone() };
+            o.files = files::sweep(root, &policy.files, opts.now.into(), &erased, &opts.limits, true)?;
         }
         return Ok(o);
     }
@@ -217,6 +227,7 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
         rows: planned.rows(false),
         tables: planned.tables(),
         extracts: planned.extracts.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
+        records: planned.records.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
         withdrawals: planned
             .withdrawals
             .iter()
@@ -295,8 +306,8 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
     }
     let mut swept = files::Swept::default();
     if let Some(root) = &opts.landing {
-        let extracts: HashSet<String> = j.extracts.iter().cloned().collect();
-        swept = files::sweep(root, &policy.files, opts.now.into(), &extracts, false)?;
+        let erased = files::Erased { extracts: j.extracts.iter().cloned().collect(), records: j.records.iter().cloned().collect() };
+        swept = files::sweep(root, &policy.files, opts.now.into(), &erased, &opts.limits, false)?;
         for r in &j.withdrawals {
             let path = super::withdrawals::scan_landing(root)
                 .into_iter()

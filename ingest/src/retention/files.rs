@@ -10,6 +10,7 @@
 
 use super::RetentionError;
 use crate::landing::{PROCESSED, REJECTED};
+use crate::limits::Limits;
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
@@ -44,6 +45,36 @@ fn age(now: SystemTime, meta: &fs::Metadata) -> Duration {
     meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default()
 }
 
+/// A record's key in a run's journal: SHA-256 of partner and record id,
+/// so the journal can name what was erased without holding an id.
+pub fn record_key(partner: &str, record_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(partner.as_bytes());
+    h.update(b"\n");
+    h.update(record_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Whether a partner's raw file has a row whose record a run erased: a
+/// row the lake dropped as a re-sent duplicate is in no extract the lake
+/// names, but is still in the file. Unreadable files count as holding
+/// one (kept raw data that cannot be checked is not kept).
+fn holds_erased(path: &Path, partner: &str, erased: &HashSet<String>, limits: &Limits) -> bool {
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::default()));
+    let Ok(stream) = crate::reader::open_stream(path, limits, hasher) else { return true };
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(stream);
+    let Ok(headers) = rdr.headers() else { return true };
+    let Some(col) = headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case("record_id")) else { return false };
+    for row in rdr.records() {
+        let Ok(row) = row else { return true };
+        if row.get(col).is_some_and(|v| erased.contains(&record_key(partner, v.trim()))) {
+            return true;
+        }
+    }
+    false
+}
+
 fn is_quarantine(name: &str) -> bool {
     name.contains(".rejected-rows.csv")
 }
@@ -55,9 +86,18 @@ fn receipt_sha(path: &Path) -> Option<String> {
     v.get("sha256")?.as_str().map(str::to_string)
 }
 
-/// Sweeps every partner's `processed/` and `rejected/`. `erased_extracts`:
-/// SHA-256 of extracts holding an event this run erased.
-pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased_extracts: &HashSet<String>, dry: bool) -> Result<Swept, RetentionError> {
+/// What a run erased, as the sweep needs it.
+#[derive(Debug, Default, Clone)]
+pub struct Erased {
+    /// SHA-256 of extracts holding an event the run erased.
+    pub extracts: HashSet<String>,
+    /// [`record_key`] of every record the run erased.
+    pub records: HashSet<String>,
+}
+
+/// Sweeps every partner's `processed/` and `rejected/`.
+pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased: &Erased, limits: &Limits, dry: bool) -> Result<Swept, RetentionError> {
+    let erased_extracts = &erased.extracts;
     let mut out = Swept::default();
     let Ok(partners) = fs::read_dir(root) else { return Ok(out) };
     for partner in partners.flatten() {
@@ -72,6 +112,7 @@ pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased_extracts
             }
             let Ok(entries) = fs::read_dir(&dir) else { continue };
             let entries: Vec<_> = entries.flatten().collect();
+            let partner_name = partner.file_name().to_string_lossy().into_owned();
             // Raw files whose receipt names an erased extract.
             let mut erased_files: HashSet<String> = HashSet::new();
             if !erased_extracts.is_empty() {
@@ -101,6 +142,9 @@ pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased_extracts
                         older_than(a, policy.quarantine).then_some(&mut out.quarantine)
                     }
                 } else if erased_files.contains(&name) {
+                    Some(&mut out.erased_extracts)
+                } else if sub == PROCESSED && !erased.records.is_empty() && holds_erased(&e.path(), &partner_name, &erased.records, limits) {
+                    erased_files.insert(name.clone());
                     Some(&mut out.erased_extracts)
                 } else {
                     let c = if sub == PROCESSED { &mut out.processed } else { &mut out.rejected };
@@ -159,15 +203,22 @@ mod tests {
         w(&rej, "refused.csv.receipt.json", "{}", 20);
         w(&proc, ".vru-0123.receipt.tmp", "", 99);
         let policy = vru_model::retention::Policy::builtin("default").unwrap().files;
-        let erased: HashSet<String> = ["bbb".to_string()].into();
-        let dry = sweep(d.path(), &policy, SystemTime::now(), &erased, true).unwrap();
+        let erased = Erased { extracts: ["bbb".to_string()].into(), records: HashSet::new() };
+        let limits = Limits::default();
+        let dry = sweep(d.path(), &policy, SystemTime::now(), &erased, &limits, true).unwrap();
         assert_eq!(dry, Swept { processed: 1, rejected: 1, quarantine: 1, receipts: 0, erased_extracts: 2 });
         assert!(proc.join("new.csv").exists(), "a dry run removes nothing");
-        let done = sweep(d.path(), &policy, SystemTime::now(), &erased, false).unwrap();
+        let done = sweep(d.path(), &policy, SystemTime::now(), &erased, &limits, false).unwrap();
         assert_eq!(done, dry);
         let mut left: Vec<String> = fs::read_dir(&proc).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
         assert_eq!(left, [".vru-0123.receipt.tmp", "keep.csv", "keep.csv.receipt.json", "new.csv.receipt.json", "old_2026-01-01.csv.receipt.json"]);
-        assert_eq!(sweep(d.path(), &policy, SystemTime::now(), &erased, false).unwrap().total(), 0, "idempotent");
+        assert_eq!(sweep(d.path(), &policy, SystemTime::now(), &erased, &limits, false).unwrap().total(), 0, "idempotent");
+        // A re-sent copy of an erased record, in a file the lake names nowhere.
+        w(&proc, "resent.csv", "record_id,x\nr9,1\n", 1);
+        w(&proc, "other.csv", "record_id,x\nr8,1\n", 1);
+        let erased = Erased { extracts: HashSet::new(), records: [record_key("police-n", "r9")].into() };
+        assert_eq!(sweep(d.path(), &policy, SystemTime::now(), &erased, &limits, false).unwrap().erased_extracts, 1);
+        assert!(!proc.join("resent.csv").exists() && proc.join("other.csv").exists());
     }
 }

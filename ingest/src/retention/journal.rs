@@ -26,6 +26,10 @@ pub struct Journal {
     pub tables: Vec<String>,
     /// SHA-256 of extracts holding an erased event: their raw files go too.
     pub extracts: Vec<String>,
+    /// SHA-256 of partner and record id of every record erased: raw files
+    /// holding one go (see `files::record_key`). Hashes, never ids.
+    #[serde(default)]
+    pub records: Vec<String>,
     /// Withdrawal files this run applies, with the receipts to write.
     pub withdrawals: Vec<WithdrawalReceipt>,
     /// Tables created before the statistics rule, migrated in stage 2.
@@ -82,6 +86,16 @@ fn all(lake: &Lake) -> Result<Vec<Journal>, RetentionError> {
     }
     out.sort_by_key(|j| j.header.seq);
     Ok(out)
+}
+
+/// Removes the journal of a run that changed nothing in the lake.
+pub fn discard(lake: &Lake, seq: i64) -> Result<(), RetentionError> {
+    let p = path(lake, seq);
+    match fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(&p)(e)),
+    }
 }
 
 /// The unfinished run, if one was interrupted.

@@ -35,6 +35,8 @@ pub struct Planned {
     pub markers: Vec<Marker>,
     /// SHA-256 of extracts holding an erased event.
     pub extracts: HashSet<String>,
+    /// [`super::files::record_key`] of every record erased (wholly or in part).
+    pub records: HashSet<String>,
     pub withdrawals: Vec<Withdrawal>,
     /// Withdrawal files refused whole, with their receipts.
     pub refused: Vec<Withdrawal>,
@@ -181,7 +183,7 @@ pub async fn plan(lake: &Lake, policy: &Policy, as_of: NaiveDate, landing: Optio
         }
         let mut held_withdrawn: Vec<usize> = Vec::new();
         let grace = policy.grace_days;
-        let Planned { tallies, earliest, markers, extracts, .. } = &mut planned;
+        let Planned { tallies, earliest, markers, extracts, records, .. } = &mut planned;
         let mut f = |r: &facts::Record<'_>| {
             let rule = policy.rule(*t, r.partner);
             let person_last = r.subject.and_then(|s| rule.extended_by.iter().filter_map(|x| people.get(x).and_then(|p| p.get(s))).max());
@@ -196,6 +198,7 @@ pub async fn plan(lake: &Lake, policy: &Policy, as_of: NaiveDate, landing: Optio
                     tally.events_erased += 1;
                 }
                 extracts.extend(r.extracts.iter().cloned());
+                records.insert(super::files::record_key(r.partner, r.record_id));
                 if let Some(at) = r.first_ingested {
                     let e = earliest.entry((*t, r.partner.to_string())).or_insert(at);
                     *e = (*e).min(at);

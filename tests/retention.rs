@@ -57,13 +57,10 @@ async fn records(lake_dir: &Path) -> Records {
         let batches = s.ctx.sql(&sql).await.expect(&sql).collect().await.expect(&sql);
         let m = out.entry(*t).or_default();
         for b in batches {
-            let cols: Vec<_> = (0..4).map(|i| common::string_values(b.column(i).as_ref())).collect();
-            for i in 0..b.num_rows() {
-                let date = cols[3][i].as_deref().expect("occurred_at").parse().expect("a date");
-                m.insert(
-                    (cols[0][i].clone().unwrap(), cols[1][i].clone().unwrap()),
-                    Rec { subject: cols[2][i].clone().filter(|s| !s.is_empty()), date },
-                );
+            let [partners, ids, subjects, dates] = [0, 1, 2, 3].map(|i| common::string_values(b.column(i).as_ref()));
+            for (((p, id), subject), date) in partners.into_iter().zip(ids).zip(subjects).zip(dates) {
+                let date = date.as_deref().expect("occurred_at").parse().expect("a date");
+                m.insert((p.unwrap(), id.unwrap()), Rec { subject: subject.filter(|s| !s.is_empty()), date });
             }
         }
     }
@@ -128,13 +125,15 @@ async fn city(seed: u64) -> City {
     let landing = common::landing_dir(&summary);
     common::run_landing(&lake, &landing).await;
     let all = records(&lake_dir).await;
-    let base = include_str!("../model/retention/default.toml").replace("6 years", "2 years").replacen("name = \"default\"", "name = \"test\"", 1);
+    let base =
+        include_str!("../model/retention/default.toml").replace("6 years", "2 years").replacen("name = \"default\"", "name = \"test\"", 1);
     let loose = Policy::from_toml(&base, "test.toml").unwrap();
     let ((partner, id), _) = all[&Table::PoliceAsb]
         .iter()
         .find(|(_, r)| loose.rule(Table::PoliceAsb, "").keep.after(r.date).is_some_and(|d| d <= as_of()))
         .expect("a due anti-social behaviour record");
-    let text = format!("{base}\n[[hold]]\npartner = \"{partner}\"\nrecord_id = \"{id}\"\nuntil = 2030-01-01\nreason = \"Case review (test)\"\n");
+    let text =
+        format!("{base}\n[[hold]]\npartner = \"{partner}\"\nrecord_id = \"{id}\"\nuntil = 2030-01-01\nreason = \"Case review (test)\"\n");
     let policy = Policy::from_toml(&text, "test.toml").unwrap();
     City { _dir: dir, lake_dir, landing, policy }
 }
@@ -232,10 +231,16 @@ fn keys(r: &Records) -> BTreeMap<Table, Vec<(String, String)>> {
 fn same(found: &BTreeMap<Table, Vec<(String, String)>>, want: &BTreeMap<Table, Vec<(String, String)>>, what: &str) {
     let mut diffs = Vec::new();
     for t in Table::ALL {
-        let (f, w): (HashSet<_>, HashSet<_>) =
-            (found.get(t).into_iter().flatten().collect(), want.get(t).into_iter().flatten().collect());
+        let (f, w): (HashSet<_>, HashSet<_>) = (found.get(t).into_iter().flatten().collect(), want.get(t).into_iter().flatten().collect());
         if f != w {
-            diffs.push(format!("{}: {} found, {} expected, {} missing, {} extra", t.name(), f.len(), w.len(), w.difference(&f).count(), f.difference(&w).count()));
+            diffs.push(format!(
+                "{}: {} found, {} expected, {} missing, {} extra",
+                t.name(),
+                f.len(),
+                w.len(),
+                w.difference(&f).count(),
+                f.difference(&w).count()
+            ));
         }
     }
     assert!(diffs.is_empty(), "{what}: {}", diffs.join("; "));
@@ -313,7 +318,14 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     let s = common::session(&c.lake_dir, vec![]).await;
     let runs = common::count(&s, "SELECT count(*) FROM retention_runs").await;
     assert!(runs > 0);
-    let r1 = s.ctx.sql("SELECT sum(deleted_on_time + deleted_late + withdrawn) FROM measure_r1 WHERE table_name = 'all'").await.unwrap().collect().await.unwrap();
+    let r1 = s
+        .ctx
+        .sql("SELECT sum(deleted_on_time + deleted_late + withdrawn) FROM measure_r1 WHERE table_name = 'all'")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     let r1 = common::string_values(r1[0].column(0).as_ref());
     assert_eq!(r1[0].as_deref(), Some(erased.to_string().as_str()), "R1 counts the deletions and withdrawals");
 
@@ -398,5 +410,8 @@ async fn a_normaliser_writing_during_apply_loses_nothing() {
     let after = total_rows(&c.lake_dir).await;
     assert_eq!(after, before - erased as i64 + written as i64, "before {before}, erased {erased}, written {written}");
     let retried: u64 = run.physical.values().map(|p| p.conflicts_retried).sum();
-    eprintln!("conflicts retried by the DELETEs: {retried}; failed normaliser commits: {}", report.normaliser.as_ref().unwrap().failed_commits);
+    eprintln!(
+        "conflicts retried by the DELETEs: {retried}; failed normaliser commits: {}",
+        report.normaliser.as_ref().unwrap().failed_commits
+    );
 }

@@ -145,9 +145,11 @@ pub async fn ensure_topics(opts: &KafkaOptions, embedded: Option<&EmbeddedBroker
 }
 
 fn admin(opts: &KafkaOptions, what: &str) -> Result<AdminClient<DefaultClientContext>, KafkaSetupError> {
-    opts.client_config(&opts.brokers)
-        .create()
-        .map_err(|e| KafkaSetupError::CreateTopic { topic: what.into(), brokers: opts.brokers.clone(), reason: e.to_string() })
+    opts.client_config(&opts.brokers).create().map_err(|e| KafkaSetupError::CreateTopic {
+        topic: what.into(),
+        brokers: opts.brokers.clone(),
+        reason: e.to_string(),
+    })
 }
 
 fn admin_options() -> AdminOptions {
@@ -175,7 +177,10 @@ pub async fn check_retention(opts: &KafkaOptions, names: &[String]) -> Result<()
         wanted: opts.retention_ms_of(topic),
         reason,
     };
-    let described = admin.describe_configs(&specs, &admin_options()).await.map_err(|e| fail(&names.join(","), "(unknown)".into(), format!("the broker did not describe its topics ({e})")))?;
+    let described = admin
+        .describe_configs(&specs, &admin_options())
+        .await
+        .map_err(|e| fail(&names.join(","), "(unknown)".into(), format!("the broker did not describe its topics ({e})")))?;
     for (topic, r) in names.iter().zip(described) {
         let wanted = opts.retention_ms_of(topic);
         let found = r.ok().and_then(|c| c.get("retention.ms").and_then(|e| e.value.clone())).and_then(|v| v.trim().parse::<i64>().ok());
@@ -210,7 +215,11 @@ pub async fn purge_dead_letters(opts: &KafkaOptions, cutoff: chrono::DateTime<ch
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     let topic = opts.dlq_topic();
-    let err = |e: rdkafka::error::KafkaError| KafkaSetupError::CreateTopic { topic: topic.clone(), brokers: opts.brokers.clone(), reason: format!("purging dead letters: {e}") };
+    let err = |e: rdkafka::error::KafkaError| KafkaSetupError::CreateTopic {
+        topic: topic.clone(),
+        brokers: opts.brokers.clone(),
+        reason: format!("purging dead letters: {e}"),
+    };
     let consumer: BaseConsumer = opts.client_config(&opts.brokers).set("group.id", "vru-retention").create().map_err(err)?;
     let timeout = Duration::from_secs(15);
     let md = consumer.fetch_metadata(Some(&topic), timeout).map_err(err)?;

@@ -89,6 +89,9 @@ pub struct Session {
 /// markers it must hide: `(deleted, marked)` from its `txn` actions.
 type Found = (Arc<dyn TableProvider>, u64, (i64, i64));
 
+/// A table with retention markers to hide: its raw provider and `(deleted, marked)`.
+type Pending = (Arc<dyn TableProvider>, (i64, i64));
+
 async fn delta_provider(root: &std::path::Path, name: &str, version: Option<u64>) -> Result<Option<Found>, QueryError> {
     let dir = root.join(name);
     if !dir.join("_delta_log").is_dir() {
@@ -116,7 +119,12 @@ pub async fn retention_seqs(table: &DeltaTable) -> Result<(i64, i64), deltalake:
 /// The table's history less the events retention runs in `(deleted,
 /// marked]` erased: stage 1 of a run, in effect before any file is
 /// rewritten. A table with nothing pending is read as it is.
-async fn without_erased(ctx: &SessionContext, t: Table, raw: Arc<dyn TableProvider>, (deleted, marked): (i64, i64)) -> Result<Arc<dyn TableProvider>, QueryError> {
+async fn without_erased(
+    ctx: &SessionContext,
+    t: Table,
+    raw: Arc<dyn TableProvider>,
+    (deleted, marked): (i64, i64),
+) -> Result<Arc<dyn TableProvider>, QueryError> {
     use datafusion::common::JoinType;
     use datafusion::prelude::{col, lit};
     let markers = ctx
@@ -148,7 +156,7 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions).with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     let mut table_versions = BTreeMap::new();
-    let mut pending: BTreeMap<&'static str, (Arc<dyn TableProvider>, (i64, i64))> = BTreeMap::new();
+    let mut pending: BTreeMap<&'static str, Pending> = BTreeMap::new();
 
     let mut register = async |name: &str, strict: SchemaRef, relaxed: SchemaRef| -> Result<(), QueryError> {
         let provider = match &opts.lake {
@@ -187,7 +195,9 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         register(&format!("{}_log", t.name()), t.schema(), t.relaxed_schema()).await?;
     }
     let relaxed = |s: SchemaRef| -> SchemaRef {
-        Arc::new(datafusion::arrow::datatypes::Schema::new(s.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>()))
+        Arc::new(datafusion::arrow::datatypes::Schema::new(
+            s.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        ))
     };
     for r in Reference::ALL {
         register(r.name(), r.schema(), relaxed(r.schema())).await?;

@@ -101,7 +101,8 @@ async fn refuse_if_erased(config: &Config, path: &std::path::Path) -> anyhow::Re
     let tables: Vec<String> = m.tables.iter().filter(|(_, v)| v.is_some()).map(|(t, _)| t.clone()).collect();
     let found = vru_ingest::retention::history::erased_since(&lake, &tables, m.generated_at).await?;
     if let Some(first) = found.first() {
-        let all: Vec<String> = found.iter().map(|e| format!("{} erased {} events of {} (as of {})", e.run_id, e.events, e.table, e.as_of)).collect();
+        let all: Vec<String> =
+            found.iter().map(|e| format!("{} erased {} events of {} (as of {})", e.run_id, e.events, e.table, e.as_of)).collect();
         bail!(
             "this report ({} generated {}) cannot be reproduced: retention run {} has since erased data it read, as its policy required. {}. The report's published figures stand; the records behind them no longer exist",
             m.year,

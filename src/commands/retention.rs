@@ -81,7 +81,12 @@ pub fn check_kafka(config: &Config) -> anyhow::Result<()> {
         );
     }
     if k.dlq_retention_ms <= 0 || k.dlq_retention_ms > dlq.min(max) {
-        bail!("kafka.dlq_retention_ms is {} ms but retention policy {} keeps dead letters {}", k.dlq_retention_ms, p.name, p.files.dead_letters);
+        bail!(
+            "kafka.dlq_retention_ms is {} ms but retention policy {} keeps dead letters {}",
+            k.dlq_retention_ms,
+            p.name,
+            p.files.dead_letters
+        );
     }
     Ok(())
 }

@@ -134,7 +134,13 @@ fn header(seq: i64, policy: &Policy, as_of: NaiveDate, now: DateTime<Utc>, outco
     }
 }
 
-fn outcome(status: Status, header: RunHeader, planned: &Planned, rows: Vec<RunRow>, over: Vec<vru_model::retention::decide::OverShare>) -> Outcome {
+fn outcome(
+    status: Status,
+    header: RunHeader,
+    planned: &Planned,
+    rows: Vec<RunRow>,
+    over: Vec<vru_model::retention::decide::OverShare>,
+) -> Outcome {
     Outcome {
         status,
         header,

@@ -191,11 +191,11 @@ pub async fn partner_events(
         let at = cast(batch.column(3), &DataType::Int64).map_err(|e| invalid(name, e))?;
         let at = at.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
         for i in 0..batch.num_rows() {
-            if record_ids.contains(r.value(i)) || extracts.contains(x.value(i)) {
-                if let Some(id) = EventId::parse(e.value(i)) {
-                    let when = (!at.is_null(i)).then(|| DateTime::from_timestamp_micros(at.value(i))).flatten();
-                    out.push((r.value(i).to_string(), id, x.value(i).to_string(), when));
-                }
+            if (record_ids.contains(r.value(i)) || extracts.contains(x.value(i)))
+                && let Some(id) = EventId::parse(e.value(i))
+            {
+                let when = (!at.is_null(i)).then(|| DateTime::from_timestamp_micros(at.value(i))).flatten();
+                out.push((r.value(i).to_string(), id, x.value(i).to_string(), when));
             }
         }
     }

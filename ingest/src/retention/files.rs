@@ -65,7 +65,9 @@ fn holds_erased(path: &Path, partner: &str, erased: &HashSet<String>, limits: &L
     let Ok(stream) = crate::reader::open_stream(path, limits, hasher) else { return true };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(stream);
     let Ok(headers) = rdr.headers() else { return true };
-    let Some(col) = headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case("record_id")) else { return false };
+    let Some(col) = headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case("record_id")) else {
+        return false;
+    };
     for row in rdr.records() {
         let Ok(row) = row else { return true };
         if row.get(col).is_some_and(|v| erased.contains(&record_key(partner, v.trim()))) {
@@ -96,7 +98,14 @@ pub struct Erased {
 }
 
 /// Sweeps every partner's `processed/` and `rejected/`.
-pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased: &Erased, limits: &Limits, dry: bool) -> Result<Swept, RetentionError> {
+pub fn sweep(
+    root: &Path,
+    policy: &FilesPolicy,
+    now: SystemTime,
+    erased: &Erased,
+    limits: &Limits,
+    dry: bool,
+) -> Result<Swept, RetentionError> {
     let erased_extracts = &erased.extracts;
     let mut out = Swept::default();
     let Ok(partners) = fs::read_dir(root) else { return Ok(out) };
@@ -136,14 +145,11 @@ pub fn sweep(root: &Path, policy: &FilesPolicy, now: SystemTime, erased: &Erased
                     older_than(a, policy.receipts).then_some(&mut out.receipts)
                 } else if is_quarantine(&name) {
                     let of_erased = erased_files.iter().any(|f| name.starts_with(&format!("{f}.rejected-rows.csv")));
-                    if of_erased {
-                        Some(&mut out.erased_extracts)
-                    } else {
-                        older_than(a, policy.quarantine).then_some(&mut out.quarantine)
-                    }
+                    if of_erased { Some(&mut out.erased_extracts) } else { older_than(a, policy.quarantine).then_some(&mut out.quarantine) }
                 } else if erased_files.contains(&name) {
                     Some(&mut out.erased_extracts)
-                } else if sub == PROCESSED && !erased.records.is_empty() && holds_erased(&e.path(), &partner_name, &erased.records, limits) {
+                } else if sub == PROCESSED && !erased.records.is_empty() && holds_erased(&e.path(), &partner_name, &erased.records, limits)
+                {
                     erased_files.insert(name.clone());
                     Some(&mut out.erased_extracts)
                 } else {
@@ -212,7 +218,10 @@ mod tests {
         assert_eq!(done, dry);
         let mut left: Vec<String> = fs::read_dir(&proc).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        assert_eq!(left, [".vru-0123.receipt.tmp", "keep.csv", "keep.csv.receipt.json", "new.csv.receipt.json", "old_2026-01-01.csv.receipt.json"]);
+        assert_eq!(
+            left,
+            [".vru-0123.receipt.tmp", "keep.csv", "keep.csv.receipt.json", "new.csv.receipt.json", "old_2026-01-01.csv.receipt.json"]
+        );
         assert_eq!(sweep(d.path(), &policy, SystemTime::now(), &erased, &limits, false).unwrap().total(), 0, "idempotent");
         // A re-sent copy of an erased record, in a file the lake names nowhere.
         w(&proc, "resent.csv", "record_id,x\nr9,1\n", 1);

@@ -145,7 +145,13 @@ pub async fn remaining(lake: &Lake, name: &str, ids: &[EventId]) -> Result<u64, 
         batches.push(deltalake::arrow::array::RecordBatch::try_new(schema.clone(), vec![Arc::new(arr)]).expect("one column"));
     }
     ctx.register_table("m", Arc::new(MemTable::try_new(schema, vec![batches]).map_err(qerr)?)).map_err(qerr)?;
-    let b = ctx.sql("SELECT count(*) FROM t JOIN m ON CAST(t.event_id AS VARCHAR) = m.id").await.map_err(qerr)?.collect().await.map_err(qerr)?;
+    let b = ctx
+        .sql("SELECT count(*) FROM t JOIN m ON CAST(t.event_id AS VARCHAR) = m.id")
+        .await
+        .map_err(qerr)?
+        .collect()
+        .await
+        .map_err(qerr)?;
     let n = b.first().and_then(|b| b.column(0).as_any().downcast_ref::<deltalake::arrow::array::Int64Array>()).map_or(0, |a| a.value(0));
     Ok(n as u64)
 }
@@ -204,9 +210,14 @@ pub async fn migrate_legacy(lake: &Lake, name: &str) -> Result<bool, LakeError> 
         .map_err(derr(name))?;
     let version = table.version().unwrap_or(0);
     deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(derr(name))?;
-    let removed = deltalake::checkpoints::cleanup_expired_logs_for(version, table.log_store().as_ref(), chrono::Utc::now().timestamp_millis() + 1, None)
-        .await
-        .map_err(derr(name))?;
+    let removed = deltalake::checkpoints::cleanup_expired_logs_for(
+        version,
+        table.log_store().as_ref(),
+        chrono::Utc::now().timestamp_millis() + 1,
+        None,
+    )
+    .await
+    .map_err(derr(name))?;
     tracing::info!(table = name, version, log_files_removed = removed, "table migrated: no identifier in its log statistics");
     Ok(true)
 }

@@ -3,10 +3,10 @@
 //! and the list of event versions to erase. Reads the lake and the
 //! landing folder; writes nothing.
 
+use super::RetentionError;
 use super::facts::{self, PersonDates};
 use super::markers;
 use super::withdrawals::{self, Found, WithdrawalReceipt};
-use super::RetentionError;
 use crate::extract::source_of_partner;
 use crate::lake::Lake;
 use crate::limits::Limits;
@@ -80,7 +80,11 @@ async fn withdrawals(lake: &Lake, root: &Path, limits: &Limits, planned: &mut Pl
     let mut withdrawn: Withdrawn = HashMap::new();
     for f in withdrawals::scan_landing(root) {
         if let Some(p) = &f.problem {
-            planned.refused.push(refusal(&f, String::new(), vec![Issue { line: 0, column: 0, column_name: String::new(), reason: p.clone() }]));
+            planned.refused.push(refusal(
+                &f,
+                String::new(),
+                vec![Issue { line: 0, column: 0, column_name: String::new(), reason: p.clone() }],
+            ));
             continue;
         }
         let source = match source_of_partner(&f.partner) {
@@ -151,7 +155,13 @@ async fn withdrawals(lake: &Lake, root: &Path, limits: &Limits, planned: &mut Pl
 }
 
 /// Plans a run on `as_of`. `landing`: the folder to read withdrawals from.
-pub async fn plan(lake: &Lake, policy: &Policy, as_of: NaiveDate, landing: Option<&Path>, limits: &Limits) -> Result<Planned, RetentionError> {
+pub async fn plan(
+    lake: &Lake,
+    policy: &Policy,
+    as_of: NaiveDate,
+    landing: Option<&Path>,
+    limits: &Limits,
+) -> Result<Planned, RetentionError> {
     let mut planned = Planned::default();
     // Events an unfinished run already hid: not planned twice.
     let mut pending: HashMap<Table, HashSet<EventId>> = HashMap::new();
@@ -187,11 +197,11 @@ pub async fn plan(lake: &Lake, policy: &Policy, as_of: NaiveDate, landing: Optio
         let mut f = |r: &facts::Record<'_>| {
             let rule = policy.rule(*t, r.partner);
             let person_last = r.subject.and_then(|s| rule.extended_by.iter().filter_map(|x| people.get(x).and_then(|p| p.get(s))).max());
-            let rf = RecordFacts { partner: r.partner, record_id: r.record_id, subject: r.subject, occurred: r.occurred, recorded: r.recorded };
+            let rf =
+                RecordFacts { partner: r.partner, record_id: r.record_id, subject: r.subject, occurred: r.occurred, recorded: r.recorded };
             let decision = policy.decide(*t, &rf, person_last, as_of);
             let tally = tallies.entry((*t, r.partner.to_string())).or_insert_with(Tally::default);
-            let wd: Vec<(EventId, NaiveDate, usize)> =
-                r.events.iter().filter_map(|e| w.get(e).map(|(d, i)| (*e, *d, *i))).collect();
+            let wd: Vec<(EventId, NaiveDate, usize)> = r.events.iter().filter_map(|e| w.get(e).map(|(d, i)| (*e, *d, *i))).collect();
             let mut erase = |reason: Reason, due: NaiveDate, events: &mut dyn Iterator<Item = EventId>, tally: &mut Tally| {
                 for e in events {
                     markers.push(Marker { table: *t, partner: r.partner.to_string(), event_id: e, reason, due });

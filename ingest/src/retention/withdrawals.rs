@@ -135,7 +135,9 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Request, String), Vec<Issue
     let mut rec = csv::StringRecord::new();
     let header = match csv.read_record(&mut rec) {
         Ok(true) => rec.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect::<Vec<_>>(),
-        Ok(false) => return Err(vec![issue(1, "the file is empty: a withdrawal has a header, record_id or extract_sha256, then one value a line")]),
+        Ok(false) => {
+            return Err(vec![issue(1, "the file is empty: a withdrawal has a header, record_id or extract_sha256, then one value a line")]);
+        }
         Err(_) => return Err(vec![issue(1, "the header is not readable UTF-8 CSV")]),
     };
     let by_extract = match header.as_slice() {
@@ -252,7 +254,10 @@ pub fn refuse(root: &Path, f: &Found, receipt: &WithdrawalReceipt) -> Result<(),
 pub fn complete(root: &Path, receipt: &WithdrawalReceipt, path: Option<&Path>) -> Result<(), RetentionError> {
     let processed = root.join(&receipt.partner).join(PROCESSED);
     let receipt_path = processed.join(format!("{}.receipt.json", receipt.file));
-    let already = fs::read(&receipt_path).ok().and_then(|b| serde_json::from_slice::<WithdrawalReceipt>(&b).ok()).is_some_and(|r| r.sha256 == receipt.sha256);
+    let already = fs::read(&receipt_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<WithdrawalReceipt>(&b).ok())
+        .is_some_and(|r| r.sha256 == receipt.sha256);
     if !already {
         let name = file_name(&unique(&processed, &receipt.file));
         write_receipt(&processed, &name, receipt)?;

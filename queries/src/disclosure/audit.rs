@@ -288,8 +288,8 @@ pub fn run_with(
     };
     let mut stats = Stats::default();
     let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for v in 0..n {
-        members.entry(comp.find(class[v])).or_default().push(class[v]);
+    for &c in class.iter().take(n) {
+        members.entry(comp.find(c)).or_default().push(c);
     }
     stats.components = eqs_of.len();
     let component_vars = |root: usize| -> Vec<usize> {

@@ -285,8 +285,15 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     let held: u64 = plan.rows.iter().map(|r| r.tally.held).sum();
     assert_eq!(held, 1, "the one hold");
 
+    let report_made = chrono::Utc::now();
     let o = apply::run(&lake, &c.policy, &options(&c, None)).await.unwrap();
     assert_eq!(o.status, Status::Applied);
+    // A report made before the run cannot be reproduced, and is told which
+    // run erased its data (`vru report --from-manifest`); one made after can.
+    let erasures = vru_ingest::retention::history::erased_since(&lake, &["police_asb".to_string()], report_made).await.unwrap();
+    assert_eq!(erasures.len(), 1, "{erasures:?}");
+    assert_eq!(erasures[0].run_id, o.header.id);
+    assert!(vru_ingest::retention::history::erased_since(&lake, &["police_asb".to_string()], chrono::Utc::now()).await.unwrap().is_empty());
     let deleted: u64 = o.rows.iter().map(|r| r.tally.deleted_on_time + r.tally.deleted_late + r.tally.withdrawn).sum();
     assert_eq!(deleted as usize, erased, "records deleted = records the policy makes due, less the held one, and the withdrawn");
     assert_eq!(o.withdrawals.len(), 1);

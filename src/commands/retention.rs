@@ -214,7 +214,11 @@ fn print(o: &Outcome, policy: &Policy, json: bool) -> anyhow::Result<()> {
     );
     println!("event versions erased{}: {}", if applied { "" } else { " (would be)" }, total.events_erased);
     for s in &o.over_share {
-        println!("over the share limit: {} would lose {} of {} records (needs --confirm)", s.table, s.erased, s.records);
+        if applied {
+            println!("over the share limit, erased with --confirm: {} lost {} of {} records", s.table, s.erased, s.records);
+        } else {
+            println!("over the share limit: {} would lose {} of {} records (needs --confirm)", s.table, s.erased, s.records);
+        }
     }
     for w in &o.withdrawals {
         println!(

@@ -126,11 +126,47 @@ fn issue(line: u64, reason: impl Into<String>) -> Issue {
     Issue { line, column: if line > 1 { 1 } else { 0 }, column_name: String::new(), reason: reason.into() }
 }
 
+/// Records the byte offsets of every `\n` and `\r` read through it.
+struct Newlines<R> {
+    inner: R,
+    seen: u64,
+    at: std::sync::Arc<std::sync::Mutex<(Vec<u64>, Vec<u64>)>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut at = self.at.lock().expect("newlines");
+        for (i, b) in buf[..n].iter().enumerate() {
+            match b {
+                b'\n' => at.0.push(self.seen + i as u64),
+                b'\r' => at.1.push(self.seen + i as u64),
+                _ => {}
+            }
+        }
+        self.seen += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a withdrawal file whole, with its SHA-256. Any bad line refuses
 /// the file: a withdrawal is applied exactly as written or not at all.
 pub fn read(path: &Path, limits: &Limits) -> Result<(Request, String), Vec<Issue>> {
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
     let stream = crate::reader::open_stream(path, limits, hasher.clone()).map_err(|i| vec![i])?;
+    // The CSV reader skips blank lines without counting them: line numbers
+    // come from where each record starts, against the newlines seen.
+    let newlines = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
+    let stream = Newlines { inner: stream, seen: 0, at: newlines.clone() };
+    // A record's position is where the reader began on it, blank lines
+    // before it included: skip line-break bytes to where it really starts.
+    let line_of = |mut byte: u64| {
+        let (nl, cr) = &*newlines.lock().expect("newlines");
+        while nl.binary_search(&byte).is_ok() || cr.binary_search(&byte).is_ok() {
+            byte += 1;
+        }
+        nl.partition_point(|&n| n < byte) as u64 + 1
+    };
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(stream);
     let mut rec = csv::StringRecord::new();
     let header = match csv.read_record(&mut rec) {
@@ -158,7 +194,7 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Request, String), Vec<Issue
                 break;
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec.position().map_or(0, |p| line_of(p.byte()));
         lines += 1;
         if lines > MAX_LINES {
             return Err(vec![issue(line, format!("more than {MAX_LINES} lines: split the withdrawal into several files"))]);

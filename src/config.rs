@@ -31,8 +31,39 @@ pub struct Config {
     pub landing: LandingConfig,
     /// The PostgreSQL-wire SQL service (`vru serve`).
     pub server: ServerConfig,
+    /// Retention runs (`vru retention`).
+    pub retention: RetentionConfig,
     /// Disclosure control of reports and the audit.
     pub disclosure: DisclosureConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Retention policy: a built-in name (`default`) or a policy file path
+    /// (`--retention`).
+    pub policy: String,
+    /// Largest share of any table's records one run may erase without
+    /// `--confirm`: a policy typo ("6 days" for "6 years") or a mistaken
+    /// withdrawal cannot empty a table overnight. Daily runs under the
+    /// default policy erase well under 0.1% a day.
+    pub max_share: f64,
+    /// Files a deletion replaced are vacuumed once this many seconds old.
+    /// Until then a reader that opened the table before the deletion may
+    /// still read them: an SQL-service query (at most
+    /// `server.query_timeout`, 300 s) or a report (under 2 minutes on the
+    /// 10x city). 900 s is three times the longest; the erased rows are
+    /// hidden from every new reader meanwhile.
+    pub vacuum_grace_secs: u64,
+    /// Wait out the grace period inside the run, so one run leaves nothing
+    /// on disk; otherwise the next run vacuums.
+    pub wait_for_vacuum: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { policy: "default".into(), max_share: 0.05, vacuum_grace_secs: 900, wait_for_vacuum: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +211,7 @@ impl Default for Config {
             measures: MeasureConfig::default(),
             landing: LandingConfig::default(),
             server: ServerConfig::default(),
+            retention: RetentionConfig::default(),
             disclosure: DisclosureConfig::default(),
         }
     }
@@ -206,6 +238,13 @@ pub struct Overrides {
     pub kafka: Option<KafkaOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub measures: Option<MeasureOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionOverride>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RetentionOverride {
+    pub policy: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -281,6 +320,8 @@ mod tests {
         assert_eq!(c.measures.focus_area, vec!["E08000003"]);
         assert_eq!(c.server.listen, "127.0.0.1:5433");
         assert_eq!(c.users_file(), PathBuf::from("/srv/vru/server/users.toml"));
+        assert_eq!(c.retention.policy, "default");
+        assert_eq!(c.kafka.retention_ms, 604_800_000);
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod commands;
 mod config;
 
 use clap::{Parser, Subcommand};
-use config::{Config, KafkaOverride, MeasureOverride, Overrides};
+use config::{Config, KafkaOverride, MeasureOverride, Overrides, RetentionOverride};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -27,6 +27,9 @@ struct Cli {
     /// Serious-violence definition: built-in name or definition file.
     #[arg(long, global = true)]
     definition: Option<String>,
+    /// Retention policy: built-in name (default) or policy file.
+    #[arg(long, global = true)]
+    retention: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +64,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Users of the SQL service: add, list, remove.
     User(commands::serve::UserArgs),
+    /// Retention: plan what falls due, apply deletions and withdrawals.
+    Retention(commands::retention::RetentionArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
         kafka: cli.brokers.clone().map(|brokers| KafkaOverride { brokers }),
         measures: cli.definition.clone().map(|d| MeasureOverride { definition: Some(d) }),
+        retention: cli.retention.clone().map(|policy| RetentionOverride { policy }),
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -97,6 +103,7 @@ fn main() -> anyhow::Result<()> {
             Command::Disclosure(a) => commands::disclosure::run(&config, a).await,
             Command::Serve(a) => commands::serve::serve(&config, a).await,
             Command::User(a) => commands::serve::user(&config, a),
+            Command::Retention(a) => commands::retention::run(&config, a).await,
         }
     })
 }

@@ -57,7 +57,8 @@ impl Lake {
 
     /// Opens the table, creating it with `schema` when it does not exist,
     /// and adding any nullable column of `schema` an older table lacks (the
-    /// one way our tables evolve: `content_hash` came this way).
+    /// one way our tables evolve: `content_hash` came this way). An event
+    /// table is created with [`table_properties`].
     pub async fn open_or_create(&self, name: &str, schema: SchemaRef) -> Result<DeltaTable, LakeError> {
         if let Some(table) = self.open(name).await? {
             return evolve(table, name, &schema).await;
@@ -71,6 +72,7 @@ impl Lake {
             .create()
             .with_table_name(name)
             .with_columns(delta_schema.fields().cloned())
+            .with_configuration(table_properties(name))
             .with_save_mode(SaveMode::Ignore)
             .await
             .map_err(Self::delta_err(name))
@@ -112,12 +114,50 @@ async fn evolve(table: DeltaTable, name: &str, schema: &SchemaRef) -> Result<Del
     table.add_columns().with_fields(delta.fields().cloned().collect::<Vec<_>>()).await.map_err(Lake::delta_err(name))
 }
 
-fn writer_properties() -> WriterProperties {
+/// Columns whose minimum and maximum go into the Delta log for file
+/// skipping. Never an identifier: the log outlives the files it describes
+/// (a file rewritten by a retention deletion is still described in older
+/// commits), so a record id or pseudonym there could never be erased.
+pub const STATS_COLUMNS: &str = "occurred_at,recorded_at,ingested_at,source,kind,partner,record_version";
+
+/// Properties of every event table:
+/// - statistics only on [`STATS_COLUMNS`];
+/// - `WriteSerializable`: the normaliser's commits are blind appends, so a
+///   retention deletion committed meanwhile does not conflict with them
+///   (under the default `Serializable`, every append made during a
+///   deletion's rewrite would fail it, and a busy normaliser would starve
+///   deletion for ever).
+///
+/// Reference and retention tables hold no personal data and keep the
+/// defaults.
+pub fn table_properties(name: &str) -> Vec<(&'static str, Option<&'static str>)> {
+    if vru_model::tables::Table::from_name(name).is_none() {
+        return Vec::new();
+    }
+    vec![("delta.isolationLevel", Some("WriteSerializable")), ("delta.dataSkippingStatsColumns", Some(STATS_COLUMNS))]
+}
+
+/// The properties of [`table_properties`] this table does not have yet (a
+/// table created before they were introduced).
+pub fn missing_properties(table: &DeltaTable, name: &str) -> Vec<(&'static str, &'static str)> {
+    let have = table.snapshot().map(|s| s.metadata().configuration().clone()).unwrap_or_default();
+    table_properties(name)
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .filter(|(k, v)| have.get(*k).map(String::as_str) != Some(*v))
+        .collect()
+}
+
+pub(crate) fn writer_properties() -> WriterProperties {
     WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level"))).build()
 }
 
 /// Appends one batch and records `txns` in the same commit. On error the
 /// table handle passed in is unchanged.
+///
+/// The commit says it is a blind append (it read nothing from the table),
+/// which is true and is what lets it and a concurrent retention deletion
+/// both land (see [`table_properties`]).
 pub async fn append(table: &DeltaTable, name: &str, batch: RecordBatch, txns: Vec<Transaction>) -> Result<DeltaTable, LakeError> {
     table
         .clone()
@@ -125,9 +165,20 @@ pub async fn append(table: &DeltaTable, name: &str, batch: RecordBatch, txns: Ve
         .with_save_mode(SaveMode::Append)
         .with_writer_properties(writer_properties())
         .with_target_file_size(None)
-        .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
+        .with_commit_properties(
+            CommitProperties::default()
+                .with_application_transactions(txns)
+                .with_metadata([("isBlindAppend".to_string(), serde_json::Value::Bool(true))]),
+        )
         .await
         .map_err(Lake::delta_err(name))
+}
+
+/// The table handle at the latest version: after a failed commit, another
+/// writer (a retention deletion, a schema change) may have moved the table
+/// on, and retrying from the old snapshot would fail the same way for ever.
+pub async fn refresh(table: &mut DeltaTable, name: &str) -> Result<(), LakeError> {
+    table.update_state().await.map_err(Lake::delta_err(name))
 }
 
 /// Records offsets without data, for a table that has seen no events for a
@@ -173,7 +224,7 @@ pub async fn event_ids(table: &DeltaTable, name: &str) -> Result<HashSet<EventId
     Ok(ids)
 }
 
-async fn query(
+pub(crate) async fn query(
     table: &DeltaTable,
     name: &str,
     sql: &str,
@@ -185,7 +236,7 @@ async fn query(
     ctx.sql(sql).await.map_err(qerr)?.execute_stream().await.map_err(qerr)
 }
 
-fn strings(batch: &RecordBatch, i: usize, name: &str) -> Result<StringArray, LakeError> {
+pub(crate) fn strings(batch: &RecordBatch, i: usize, name: &str) -> Result<StringArray, LakeError> {
     let col = cast(batch.column(i), &DataType::Utf8).map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
     Ok(col.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
 }

@@ -83,7 +83,7 @@ pub fn is_temporary(name: &str) -> bool {
 }
 
 /// What is wrong with a name before the file is even opened.
-fn name_problem(name: &str) -> Option<String> {
+pub(crate) fn name_problem(name: &str) -> Option<String> {
     if name.len() > MAX_NAME_BYTES {
         return Some(format!("the file name is {} bytes long; at most {MAX_NAME_BYTES} are accepted: rename it shorter", name.len()));
     }
@@ -102,7 +102,7 @@ fn state(meta: &fs::Metadata) -> (Option<SystemTime>, u64) {
 }
 
 /// `dir` exists as a real directory (created if missing), never a link.
-fn real_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn real_dir(dir: &Path) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_dir() => Ok(()),
         Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists but is not a directory", dir.display()))),
@@ -205,7 +205,8 @@ impl Landing {
                 let Ok(meta) = fs::symlink_metadata(&path) else { continue };
                 let name_os = f.file_name();
                 let name = name_os.to_string_lossy();
-                if meta.file_type().is_dir() || is_temporary(&name) {
+                // Withdrawal files are the retention run's (`vru retention apply`).
+                if meta.file_type().is_dir() || is_temporary(&name) || crate::retention::withdrawals::is_withdrawal(&name) {
                     continue;
                 }
                 let shown = if name_os.to_str().is_some() {
@@ -412,7 +413,7 @@ fn refusal_receipt(c: &Candidate, status: Status, sha256: String, reason: &str) 
 
 /// `dir/name`, or `dir/name.1`, `.2`... when taken (by anything, a link
 /// included): a resent file must not overwrite the one it repeats.
-fn unique(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn unique(dir: &Path, name: &str) -> PathBuf {
     let taken = |p: &Path| fs::symlink_metadata(p).is_ok() || fs::symlink_metadata(format!("{}.receipt.json", p.display())).is_ok();
     let first = dir.join(name);
     if !taken(&first) {

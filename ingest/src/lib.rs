@@ -17,6 +17,7 @@
 //! | [`dlq`] | the dead-letter topic: send, list, replay |
 //! | [`pipeline`] | ingest and normaliser in one process (`vru run`, the demo) |
 //! | [`reference`] | loads reference tables (lookup, population, IMD) into the lake |
+//! | [`retention`] | retention runs: plan, deletion markers, Delta DELETE and VACUUM, withdrawals, files past their date |
 
 pub mod dlq;
 pub mod extract;
@@ -30,5 +31,6 @@ pub mod producer;
 pub mod quarantine;
 pub mod reader;
 pub mod reference;
+pub mod retention;
 pub mod sink;
 pub mod tracker;

@@ -152,7 +152,10 @@ impl Normaliser {
         let mut tables = BTreeMap::new();
         for t in Table::ALL {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;
-            let ids = lake::event_ids(&delta, t.name()).await?;
+            let mut ids = lake::event_ids(&delta, t.name()).await?;
+            // Erased events count as received: a re-sent copy of one is
+            // dropped, never written back (retention's rule for re-sends).
+            ids.extend(crate::retention::markers::erased(lake, t.name()).await?);
             tables.insert(*t, TableState { table: *t, delta, ids, committed: HashMap::new(), buffer: Vec::new() });
         }
         let topic_tables: HashMap<String, Vec<Table>> = kafka.event_topics().into_iter().collect();
@@ -379,7 +382,20 @@ impl Normaliser {
                         _ = &mut *shutdown => return Err(NormaliserError::StoppedWithPending(pending)),
                     }
                     backoff = (backoff * 2).min(Duration::from_millis(self.opts.max_retry_backoff_ms));
+                    self.reload_tables().await;
                 }
+            }
+        }
+    }
+
+    /// After a failed commit: another writer may have moved a table on (a
+    /// retention deletion removes files this commit's snapshot still
+    /// lists, which Delta reports as a conflict), so the retry starts from
+    /// each table's latest version. Buffered events are kept.
+    async fn reload_tables(&mut self) {
+        for st in self.tables.values_mut() {
+            if let Err(e) = lake::refresh(&mut st.delta, st.table.name()).await {
+                tracing::warn!(table = st.table.name(), error = %e, "cannot reload the table; retrying from the old snapshot");
             }
         }
     }

@@ -67,7 +67,11 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 }
 
 /// Opens the file, undoing gzip if present, behind the size limits.
-fn open_stream(path: &Path, limits: &Limits, hasher: std::sync::Arc<std::sync::Mutex<Sha256>>) -> Result<Box<dyn Read + Send>, Issue> {
+pub(crate) fn open_stream(
+    path: &Path,
+    limits: &Limits,
+    hasher: std::sync::Arc<std::sync::Mutex<Sha256>>,
+) -> Result<Box<dyn Read + Send>, Issue> {
     let mut file = open_regular(path).map_err(|e| issue(0, 0, "", format!("cannot open: {e}")))?;
     let compressed_len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = [0u8; 4];

@@ -15,6 +15,7 @@
 //! | [`period`] | financial years and rolling windows |
 //! | [`receipt`] | what an ingest of one extract reports back to the partner |
 //! | [`identifiers`] | detectors for raw identifiers that must never be ingested |
+//! | [`retention`] | the retention policy, which records are due when, deletion tallies |
 
 pub mod classification;
 pub mod event;
@@ -24,6 +25,7 @@ pub mod ids;
 pub mod period;
 pub mod pseudonym;
 pub mod receipt;
+pub mod retention;
 pub mod sources;
 pub mod tables;
 

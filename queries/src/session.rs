@@ -4,8 +4,10 @@
 //!
 //! What it registers, in order:
 //! 1. each event table's full history as `<table>_log` (every record
-//!    version ever received), and its current state as the view `<table>`
-//!    (the latest version of each record);
+//!    version ever received, less what retention has erased), and its
+//!    current state as the view `<table>` (the latest version of each
+//!    record); `retention_runs` (deletion management information) and
+//!    `retention_markers` (erased event ids, hashes only);
 //! 2. reference tables `lsoa_lookup`, `population`, `imd`;
 //! 3. configuration as tables: `sv_classification`, `sv_categories`,
 //!    `sv_crime_types`, `offence_codes`, `focus_area`, `financial_years`,
@@ -25,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use vru_model::classification::{Catalogue, Definition};
+use vru_model::retention::schema::{APP_DELETED, APP_MARKED, MARKERS, RUNS, markers_schema, runs_schema};
 use vru_model::tables::{Reference, Table};
 
 #[derive(Debug, Clone)]
@@ -82,11 +85,14 @@ pub struct Session {
     pub as_of: NaiveDate,
 }
 
-async fn delta_provider(
-    root: &std::path::Path,
-    name: &str,
-    version: Option<u64>,
-) -> Result<Option<(Arc<dyn TableProvider>, u64)>, QueryError> {
+/// A lake table's provider, its version, and the retention runs whose
+/// markers it must hide: `(deleted, marked)` from its `txn` actions.
+type Found = (Arc<dyn TableProvider>, u64, (i64, i64));
+
+/// A table with retention markers to hide: its raw provider and `(deleted, marked)`.
+type Pending = (Arc<dyn TableProvider>, (i64, i64));
+
+async fn delta_provider(root: &std::path::Path, name: &str, version: Option<u64>) -> Result<Option<Found>, QueryError> {
     let dir = root.join(name);
     if !dir.join("_delta_log").is_dir() {
         return Ok(None);
@@ -98,7 +104,36 @@ async fn delta_provider(
         None => deltalake::open_table(url).await.map_err(derr)?,
     };
     let v = table.version().unwrap_or_default();
-    Ok(Some((table.table_provider().await?, v)))
+    let seqs = retention_seqs(&table).await.map_err(derr)?;
+    Ok(Some((table.table_provider().await?, v, seqs)))
+}
+
+/// `(deleted, marked)`: the retention runs recorded in the table's log
+/// (`vru_ingest::retention::markers`).
+pub async fn retention_seqs(table: &DeltaTable) -> Result<(i64, i64), deltalake::DeltaTableError> {
+    let snapshot = table.snapshot()?;
+    let get = async |app: &str| snapshot.transaction_version(table.log_store().as_ref(), app).await.map(|v| v.unwrap_or(0));
+    Ok((get(APP_DELETED).await?, get(APP_MARKED).await?))
+}
+
+/// The table's history less the events retention runs in `(deleted,
+/// marked]` erased: stage 1 of a run, in effect before any file is
+/// rewritten. A table with nothing pending is read as it is.
+async fn without_erased(
+    ctx: &SessionContext,
+    t: Table,
+    raw: Arc<dyn TableProvider>,
+    (deleted, marked): (i64, i64),
+) -> Result<Arc<dyn TableProvider>, QueryError> {
+    use datafusion::common::JoinType;
+    use datafusion::prelude::{col, lit};
+    let markers = ctx
+        .table(MARKERS)
+        .await?
+        .filter(col("table_name").eq(lit(t.name())).and(col("run_seq").gt(lit(deleted))).and(col("run_seq").lt_eq(lit(marked))))?
+        .select(vec![col("event_id").alias("vru_erased_event_id")])?;
+    let log = ctx.read_table(raw)?.join(markers, JoinType::LeftAnti, &["event_id"], &["vru_erased_event_id"], None)?;
+    Ok(log.into_view())
 }
 
 fn empty(schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
@@ -121,6 +156,7 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions).with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     let mut table_versions = BTreeMap::new();
+    let mut pending: BTreeMap<&'static str, Pending> = BTreeMap::new();
 
     let mut register = async |name: &str, strict: SchemaRef, relaxed: SchemaRef| -> Result<(), QueryError> {
         let provider = match &opts.lake {
@@ -136,8 +172,13 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
                     None => delta_provider(root, table, None).await?,
                 };
                 match found {
-                    Some((p, v)) => {
+                    Some((p, v, (deleted, marked))) => {
                         table_versions.insert(table.to_string(), Some(v));
+                        if marked > deleted
+                            && let Some(t) = Table::from_name(table)
+                        {
+                            pending.insert(t.name(), (p.clone(), (deleted, marked)));
+                        }
                         p
                     }
                     None => {
@@ -153,11 +194,21 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     for t in Table::ALL {
         register(&format!("{}_log", t.name()), t.schema(), t.relaxed_schema()).await?;
     }
+    let relaxed = |s: SchemaRef| -> SchemaRef {
+        Arc::new(datafusion::arrow::datatypes::Schema::new(
+            s.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        ))
+    };
     for r in Reference::ALL {
-        let relaxed = Arc::new(datafusion::arrow::datatypes::Schema::new(
-            r.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
-        ));
-        register(r.name(), r.schema(), relaxed).await?;
+        register(r.name(), r.schema(), relaxed(r.schema())).await?;
+    }
+    register(RUNS, runs_schema(), relaxed(runs_schema())).await?;
+    register(MARKERS, markers_schema(), relaxed(markers_schema())).await?;
+    for (name, (raw, seqs)) in pending {
+        let t = Table::from_name(name).expect("an event table");
+        let log = without_erased(&ctx, t, raw, seqs).await?;
+        ctx.deregister_table(format!("{name}_log"))?;
+        ctx.register_table(format!("{name}_log"), log)?;
     }
     for t in Table::ALL {
         let log = ctx.table_provider(format!("{}_log", t.name())).await?;

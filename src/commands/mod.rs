@@ -6,6 +6,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod query;
 pub mod report;
+pub mod retention;
 pub mod serve;
 pub mod stream;
 

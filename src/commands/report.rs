@@ -31,7 +31,11 @@ pub struct ReportArgs {
 pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (opts, year, policy) = match &a.from_manifest {
-        Some(path) => from_manifest(config, path)?,
+        Some(path) => {
+            let found = from_manifest(config, path)?;
+            refuse_if_erased(config, path).await?;
+            found
+        }
         None => {
             let year: FinancialYear = a.year.as_deref().unwrap_or_default().parse()?;
             let Some(policy) = Policy::parse(&a.audience) else { bail!("--audience must be public, partner or analyst") };
@@ -85,4 +89,27 @@ fn from_manifest(config: &Config, path: &std::path::Path) -> anyhow::Result<(Ses
     opts.cohort_years = m.cohort_years;
     opts.as_of = Some(m.as_of);
     Ok((opts, m.year.parse()?, m.audience))
+}
+
+/// A report cannot be reproduced once a retention run has erased records
+/// it may have read: time travel would either fail on vacuumed files or,
+/// within the vacuum grace period, show erased records again. Say which
+/// run, rather than produce different numbers.
+async fn refuse_if_erased(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    let m: Manifest = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let lake = vru_ingest::lake::Lake::new(config.lake_dir());
+    let tables: Vec<String> = m.tables.iter().filter(|(_, v)| v.is_some()).map(|(t, _)| t.clone()).collect();
+    let found = vru_ingest::retention::history::erased_since(&lake, &tables, m.generated_at).await?;
+    if let Some(first) = found.first() {
+        let all: Vec<String> =
+            found.iter().map(|e| format!("{} erased {} events of {} (as of {})", e.run_id, e.events, e.table, e.as_of)).collect();
+        bail!(
+            "this report ({} generated {}) cannot be reproduced: retention run {} has since erased data it read, as its policy required. {}. The report's published figures stand; the records behind them no longer exist",
+            m.year,
+            m.generated_at.format("%Y-%m-%d %H:%M UTC"),
+            first.run_id,
+            all.join("; ")
+        );
+    }
+    Ok(())
 }

@@ -123,6 +123,7 @@ pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
     if config.kafka.is_embedded() {
         return run_pipeline(config, work).await;
     }
+    super::retention::check_kafka(config)?;
     kafka::ensure_topics(&config.kafka, None).await?;
     let sink = KafkaSink::new(&config.kafka, &config.kafka.brokers, ConfirmBy::Broker)?;
     let rules = config.extract.clone();
@@ -172,6 +173,7 @@ async fn run_pipeline(config: &Config, work: Work) -> anyhow::Result<()> {
 /// Starts the embedded broker when no brokers are configured and runs the
 /// pipeline until the work is done or Ctrl-C.
 pub async fn run_embedded_or_real(config: &Config, work: Work) -> anyhow::Result<PipelineReport> {
+    super::retention::check_kafka(config)?;
     let lake = Lake::new(config.lake_dir());
     let embedded = if config.kafka.is_embedded() { Some(EmbeddedBroker::start()?) } else { None };
     let report =
@@ -203,6 +205,7 @@ pub async fn normalise(config: &Config, a: NormaliseArgs) -> anyhow::Result<()> 
             "`vru normalise` reads a real Kafka: give --brokers HOST:PORT. Without Kafka, `vru run` runs ingest and normaliser together on the embedded broker"
         );
     }
+    super::retention::check_kafka(config)?;
     kafka::ensure_topics(&config.kafka, None).await?;
     let lake = Lake::new(config.lake_dir());
     let mut n = Normaliser::start(&lake, &config.kafka, &config.kafka.brokers, config.normaliser.clone()).await?;

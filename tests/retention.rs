@@ -416,13 +416,7 @@ async fn total_rows(lake_dir: &Path) -> i64 {
     common::event_counts(lake_dir).await.iter().map(|(_, n)| n).sum()
 }
 
-// Run alone (scripts/test runs it with --ignored after the rest): beside
-// the other tests of this file, under a loaded CPU, it has failed twice in
-// two ways (the later city's events not written; the embedded normaliser
-// stopping on a Kafka offset gap) and passes alone. Not understood yet: an
-// open finding of issue 12, not a settled behaviour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run alone: flaky under parallel load (issue 12)"]
 async fn a_normaliser_writing_during_apply_loses_nothing() {
     let c = city(14).await;
     let lake = Lake::new(&c.lake_dir);

@@ -112,12 +112,25 @@ pub enum KafkaSetupError {
 /// it lives on the main task for as long as clients use it.
 pub struct EmbeddedBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
+    identity: String,
 }
 
 impl EmbeddedBroker {
     pub fn start() -> Result<Self, KafkaSetupError> {
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let cluster = MockCluster::new(1).map_err(|e| KafkaSetupError::Embedded(e.to_string()))?;
-        Ok(EmbeddedBroker { cluster })
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(EmbeddedBroker { cluster, identity: format!("embedded-{}-{nanos}-{n}", std::process::id()) })
+    }
+
+    /// This broker's own identity, never shared with an earlier one.
+    /// librdkafka names a mock cluster after its memory address, which a
+    /// later mock cluster can reuse: the normaliser would then take the lake
+    /// offsets of a broker that is gone for this one's, ask for offsets the
+    /// new broker never had, and stop on a gap.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     pub fn bootstrap_servers(&self) -> String {
@@ -294,4 +307,21 @@ async fn create_topics(opts: &KafkaOptions, names: &[String]) -> Result<(), Kafk
         Err(e) => tracing::warn!(error = %e, "admin API unavailable; relying on broker auto-creation"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod embedded_tests {
+    use super::EmbeddedBroker;
+
+    /// A broker started after another was dropped (librdkafka may put its
+    /// mock cluster at the same address, and name it the same) still has
+    /// an identity of its own, so no lake offsets of the old one apply.
+    #[test]
+    fn each_embedded_broker_has_its_own_identity() {
+        let first = EmbeddedBroker::start().unwrap();
+        let id = first.identity().to_string();
+        drop(first);
+        let second = EmbeddedBroker::start().unwrap();
+        assert_ne!(id, second.identity());
+    }
 }

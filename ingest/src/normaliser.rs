@@ -28,6 +28,11 @@ use vru_model::tables::{Table, to_record_batch};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NormaliserOptions {
+    /// The broker's identity, when the caller knows it better than the
+    /// broker's cluster id (the embedded broker: [`crate::kafka::EmbeddedBroker::identity`]).
+    /// Lake offsets are kept per identity.
+    #[serde(skip)]
+    pub cluster_identity: Option<String>,
     /// Flush when this many events are buffered across tables.
     pub max_batch_rows: usize,
     /// ...or when the oldest buffered event is this old.
@@ -53,6 +58,7 @@ pub struct NormaliserOptions {
 impl Default for NormaliserOptions {
     fn default() -> Self {
         NormaliserOptions {
+            cluster_identity: None,
             max_batch_rows: 50_000,
             max_batch_age_ms: 1_000,
             group_id: "vru-normaliser".into(),
@@ -148,7 +154,10 @@ impl Normaliser {
             .create()?;
         let dlq: FutureProducer = kafka.client_config(bootstrap).set("enable.idempotence", "true").create()?;
         let timeout = Duration::from_secs(30);
-        let cluster_id = consumer.client().fetch_cluster_id(timeout).unwrap_or_else(|| format!("brokers={bootstrap}"));
+        let cluster_id = match &opts.cluster_identity {
+            Some(id) => id.clone(),
+            None => consumer.client().fetch_cluster_id(timeout).unwrap_or_else(|| format!("brokers={bootstrap}")),
+        };
         let mut tables = BTreeMap::new();
         for t in Table::ALL {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;

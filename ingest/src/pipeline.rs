@@ -258,6 +258,10 @@ pub async fn run(
     let started = Instant::now();
     let bootstrap = embedded.map_or_else(|| kafka_opts.brokers.clone(), EmbeddedBroker::bootstrap_servers);
     kafka::ensure_topics(kafka_opts, embedded).await?;
+    let mut normaliser_opts = normaliser_opts;
+    if let Some(b) = embedded {
+        normaliser_opts.cluster_identity = Some(b.identity().to_string());
+    }
     let mut normaliser = Normaliser::start(lake, kafka_opts, &bootstrap, normaliser_opts).await?;
     let confirm_by = if embedded.is_some() {
         ConfirmBy::Lake { watermarks: normaliser.watermarks(), read: normaliser.read_positions() }

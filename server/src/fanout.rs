@@ -12,20 +12,16 @@
 //! and checks that against the query's pool before the batch goes on.
 
 use futures::StreamExt;
-use std::fmt;
 use std::sync::Arc;
 use vru_queries::datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use vru_queries::datafusion::arrow::datatypes::{DataType, SchemaRef};
 use vru_queries::datafusion::arrow::record_batch::RecordBatch;
-use vru_queries::datafusion::common::tree_node::TreeNodeRecursion;
-use vru_queries::datafusion::error::Result;
+use vru_queries::datafusion::execution::SendableRecordBatchStream;
 use vru_queries::datafusion::execution::memory_pool::MemoryPool;
-use vru_queries::datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use vru_queries::datafusion::physical_expr::PhysicalExpr;
+use vru_queries::datafusion::physical_plan::ExecutionPlan;
 use vru_queries::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use vru_queries::datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
-use crate::memory::would_fit;
+use crate::memory::{BatchCheck, PoolExec, would_fit};
 
 /// Each row's bytes in `a` (variable-width values exactly, the rest by
 /// their share of the array).
@@ -79,60 +75,23 @@ pub fn unnested_bytes(batch: &RecordBatch) -> u64 {
 
 /// Checks each batch's unnested size against the pool; see the module
 /// documentation.
+pub type FanoutCheckExec = PoolExec<FanoutCheck>;
+
 #[derive(Debug)]
-pub struct FanoutCheckExec {
-    input: Arc<dyn ExecutionPlan>,
-    pool: Arc<dyn MemoryPool>,
-}
+pub struct FanoutCheck;
 
-impl FanoutCheckExec {
-    pub fn new(input: Arc<dyn ExecutionPlan>, pool: Arc<dyn MemoryPool>) -> FanoutCheckExec {
-        FanoutCheckExec { input, pool }
-    }
-}
+impl BatchCheck for FanoutCheck {
+    const NAME: &'static str = "FanoutCheckExec";
 
-impl DisplayAs for FanoutCheckExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "FanoutCheckExec")
-    }
-}
-
-impl ExecutionPlan for FanoutCheckExec {
-    fn name(&self) -> &'static str {
-        "FanoutCheckExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(FanoutCheckExec { input: children.swap_remove(0), pool: self.pool.clone() }))
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let schema: SchemaRef = self.input.schema();
-        let input = self.input.execute(partition, context)?;
-        let pool = self.pool.clone();
-        let checked = input.map(move |batch| {
+    fn wrap(input: &dyn ExecutionPlan, stream: SendableRecordBatchStream, pool: Arc<dyn MemoryPool>) -> SendableRecordBatchStream {
+        let schema: SchemaRef = input.schema();
+        let checked = stream.map(move |batch| {
             let batch = batch?;
             let bytes = usize::try_from(unnested_bytes(&batch)).unwrap_or(usize::MAX);
             would_fit(&pool, "UNNEST output", bytes)?;
             Ok(batch)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, checked)))
+        Box::pin(RecordBatchStreamAdapter::new(schema, checked))
     }
 }
 

@@ -14,6 +14,7 @@
 
 use futures::StreamExt;
 use std::fmt;
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
@@ -191,30 +192,41 @@ pub fn account(array: ArrayRef, pool: &Arc<dyn MemoryPool>, what: &str) -> Resul
     Ok(make_array(rewrap(&array.to_data(), &Arc::new(reservation))))
 }
 
-/// Passes its child's batches through, reserving each one's size until the
-/// stream ends: for the input of operators that buffer it without a
-/// reservation of their own (window functions).
+/// What a pass-through operator does to its child's batches, with the
+/// query's pool: the one part in which [`HoldExec`], [`AccountExec`] and
+/// [`crate::fanout::FanoutCheckExec`] differ. The plan node around it is
+/// [`PoolExec`].
+pub trait BatchCheck: fmt::Debug + Send + Sync + 'static {
+    /// The operator's name in plans and EXPLAIN.
+    const NAME: &'static str;
+    /// Wraps the stream of `input` (the child plan).
+    fn wrap(input: &dyn ExecutionPlan, stream: SendableRecordBatchStream, pool: Arc<dyn MemoryPool>) -> SendableRecordBatchStream;
+}
+
+/// Its child's batches, passed through the [`BatchCheck`] `K`, with the
+/// child's properties and order.
 #[derive(Debug)]
-pub struct HoldExec {
+pub struct PoolExec<K> {
     input: Arc<dyn ExecutionPlan>,
     pool: Arc<dyn MemoryPool>,
+    check: PhantomData<K>,
 }
 
-impl HoldExec {
-    pub fn new(input: Arc<dyn ExecutionPlan>, pool: Arc<dyn MemoryPool>) -> HoldExec {
-        HoldExec { input, pool }
+impl<K: BatchCheck> PoolExec<K> {
+    pub fn new(input: Arc<dyn ExecutionPlan>, pool: Arc<dyn MemoryPool>) -> PoolExec<K> {
+        PoolExec { input, pool, check: PhantomData }
     }
 }
 
-impl DisplayAs for HoldExec {
+impl<K: BatchCheck> DisplayAs for PoolExec<K> {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "HoldExec")
+        write!(f, "{}", K::NAME)
     }
 }
 
-impl ExecutionPlan for HoldExec {
+impl<K: BatchCheck> ExecutionPlan for PoolExec<K> {
     fn name(&self) -> &'static str {
-        "HoldExec"
+        K::NAME
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -234,19 +246,35 @@ impl ExecutionPlan for HoldExec {
     }
 
     fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(HoldExec { input: children.swap_remove(0), pool: self.pool.clone() }))
+        Ok(Arc::new(PoolExec::<K>::new(children.swap_remove(0), self.pool.clone())))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let schema: SchemaRef = self.input.schema();
-        let input = self.input.execute(partition, context)?;
-        let reservation = MemoryConsumer::new("window input").register(&self.pool);
-        let held = input.map(move |batch| {
+        let stream = self.input.execute(partition, context)?;
+        Ok(K::wrap(self.input.as_ref(), stream, self.pool.clone()))
+    }
+}
+
+/// Passes its child's batches through, reserving each one's size until the
+/// stream ends: for the input of operators that buffer it without a
+/// reservation of their own (window functions).
+pub type HoldExec = PoolExec<Hold>;
+
+#[derive(Debug)]
+pub struct Hold;
+
+impl BatchCheck for Hold {
+    const NAME: &'static str = "HoldExec";
+
+    fn wrap(input: &dyn ExecutionPlan, stream: SendableRecordBatchStream, pool: Arc<dyn MemoryPool>) -> SendableRecordBatchStream {
+        let schema: SchemaRef = input.schema();
+        let reservation = MemoryConsumer::new("window input").register(&pool);
+        let held = stream.map(move |batch| {
             let batch = batch?;
             reservation.try_grow(batch.get_array_memory_size())?;
             Ok(batch)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, held)))
+        Box::pin(RecordBatchStreamAdapter::new(schema, held))
     }
 }
 
@@ -255,62 +283,25 @@ impl ExecutionPlan for HoldExec {
 /// (`UNNEST`, nested-loop joins). The reservation comes after the batch is
 /// built, so one oversized batch still exists for a moment; the query then
 /// fails rather than going on.
+pub type AccountExec = PoolExec<Account>;
+
 #[derive(Debug)]
-pub struct AccountExec {
-    input: Arc<dyn ExecutionPlan>,
-    pool: Arc<dyn MemoryPool>,
-}
+pub struct Account;
 
-impl AccountExec {
-    pub fn new(input: Arc<dyn ExecutionPlan>, pool: Arc<dyn MemoryPool>) -> AccountExec {
-        AccountExec { input, pool }
-    }
-}
+impl BatchCheck for Account {
+    const NAME: &'static str = "AccountExec";
 
-impl DisplayAs for AccountExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "AccountExec")
-    }
-}
-
-impl ExecutionPlan for AccountExec {
-    fn name(&self) -> &'static str {
-        "AccountExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(AccountExec { input: children.swap_remove(0), pool: self.pool.clone() }))
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let schema: SchemaRef = self.input.schema();
-        let input = self.input.execute(partition, context)?;
-        let pool = self.pool.clone();
-        let what = format!("{} output", self.input.name());
-        let accounted = input.map(move |batch| {
+    fn wrap(input: &dyn ExecutionPlan, stream: SendableRecordBatchStream, pool: Arc<dyn MemoryPool>) -> SendableRecordBatchStream {
+        let schema: SchemaRef = input.schema();
+        let what = format!("{} output", input.name());
+        let accounted = stream.map(move |batch| {
             let batch = batch?;
             let columns = batch.columns().iter().map(|c| account(c.clone(), &pool, &what)).collect::<Result<Vec<_>>>()?;
             // The row count too: a join's output may have no columns.
             let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
             Ok(RecordBatch::try_new_with_options(batch.schema(), columns, &options)?)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, accounted)))
+        Box::pin(RecordBatchStreamAdapter::new(schema, accounted))
     }
 }
 

@@ -151,8 +151,7 @@ async fn dead_letters_are_listed_and_replayed_after_a_fix() {
     let Some(Backend::Real(brokers)) = Backend::real() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = Deployment::new(&dir.path().join("data"), &brokers, "dlq").set("NORMALISER__MAX_MESSAGE_BYTES", "2048");
-    // nisshi does not implement DescribeConfigs: retention.ms cannot be checked there.
-    let opts = vru_ingest::kafka::KafkaOptions { topic_prefix: d.prefix.clone(), verify_retention: false, ..Default::default() };
+    let opts = vru_ingest::kafka::KafkaOptions { brokers: brokers.clone(), topic_prefix: d.prefix.clone(), ..Default::default() };
     vru_ingest::kafka::ensure_topics(&opts, None).await.unwrap();
     let producer: ThreadedProducer<DefaultProducerContext> = opts.client_config(&brokers).create().unwrap();
     let topic = opts.topic(vru_model::Source::Police);
@@ -183,4 +182,60 @@ async fn dead_letters_are_listed_and_replayed_after_a_fix() {
     let list = String::from_utf8(fixed.run(&["dlq", "list"]).stdout).unwrap();
     assert_eq!(list.matches("max_message_bytes").count(), 1, "the big event was not dead-lettered again:\n{list}");
     assert!(list.lines().filter(|l| l.contains("EOF") || l.contains("not a JSON event")).count() >= 2, "garbage stays garbage:\n{list}");
+}
+
+/// Retention against a real broker: topics are created with their
+/// `retention.ms` and the broker confirms it at start-up (DescribeConfigs);
+/// a topic keeping messages for ever is lowered or, where the broker
+/// cannot change it, the pipeline refuses to start, naming the topic and
+/// the fix; dead letters past their date are deleted (DeleteRecords), and
+/// only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_retention_is_checked_and_old_dead_letters_are_purged() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use vru_ingest::kafka::{self, DAY_MS, KafkaOptions};
+    let Some(Backend::Real(brokers)) = Backend::real() else { return };
+    let prefix = |what: &str| format!("t{}-{what}", std::process::id());
+    let opts = KafkaOptions { brokers: brokers.clone(), topic_prefix: prefix("ret"), partitions: 1, ..Default::default() };
+    kafka::ensure_topics(&opts, None).await.expect("topics created with retention.ms and confirmed by the broker");
+    let admin: AdminClient<DefaultClientContext> = opts.client_config(&brokers).create().unwrap();
+    let described = admin.describe_configs(&[ResourceSpecifier::Topic(&opts.dlq_topic())], &AdminOptions::new()).await.unwrap();
+    let value = described[0].as_ref().unwrap().get("retention.ms").and_then(|e| e.value.clone());
+    assert_eq!(value, Some((14 * DAY_MS).to_string()), "the dead-letter topic keeps messages 14 days");
+
+    // A topic someone created to keep messages for ever.
+    let forever = KafkaOptions { topic_prefix: prefix("forever"), ..opts.clone() };
+    let t = forever.dlq_topic();
+    admin.create_topics(&[NewTopic::new(&t, 1, TopicReplication::Fixed(1)).set("retention.ms", "-1")], &AdminOptions::new()).await.unwrap();
+    match kafka::ensure_topics(&forever, None).await {
+        Err(e) => {
+            let e = e.to_string();
+            eprintln!("refused to start: {e}");
+            assert!(e.contains(&t) && e.contains("for ever") && e.contains("kafka-configs"), "{e}");
+        }
+        Ok(()) => {
+            eprintln!("the broker lowered the topic's retention");
+            let d = admin.describe_configs(&[ResourceSpecifier::Topic(&t)], &AdminOptions::new()).await.unwrap();
+            let v = d[0].as_ref().unwrap().get("retention.ms").and_then(|e| e.value.clone());
+            assert_eq!(v, Some((14 * DAY_MS).to_string()), "started only after lowering the topic's retention");
+        }
+    }
+
+    // Dead letters: 4 a month old, 3 from today; the purge keeps 14 days.
+    let producer: ThreadedProducer<DefaultProducerContext> = opts.client_config(&brokers).create().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let dlq = opts.dlq_topic();
+    for (i, age_days) in [30, 30, 29, 20, 0, 0, 0].into_iter().enumerate() {
+        let payload = format!("dead letter {i}");
+        let r = BaseRecord::<[u8], [u8]>::to(&dlq).partition(0).payload(payload.as_bytes()).timestamp(now - age_days * DAY_MS);
+        producer.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let purged = kafka::purge_dead_letters(&opts, chrono::Utc::now() - chrono::Duration::days(14)).await.unwrap();
+    assert_eq!(purged, 4);
+    let consumer: BaseConsumer = opts.client_config(&brokers).set("group.id", "t").create().unwrap();
+    assert_eq!(consumer.fetch_watermarks(&opts.dlq_topic(), 0, Duration::from_secs(10)).unwrap(), (4, 7));
+    assert_eq!(kafka::purge_dead_letters(&opts, chrono::Utc::now() - chrono::Duration::days(14)).await.unwrap(), 0, "idempotent");
 }

@@ -41,10 +41,11 @@ pub struct KafkaOptions {
     /// `dead_letters` period (14 days by default).
     pub dlq_retention_ms: i64,
     /// Refuse to start unless the broker confirms every topic's
-    /// `retention.ms` (DescribeConfigs). Only for a broker that does not
-    /// implement DescribeConfigs/AlterConfigs (the nisshi test broker): then
-    /// topics are still created with `retention.ms`, and an error is logged
-    /// at every start saying retention is unchecked.
+    /// `retention.ms` (DescribeConfigs). Off only for a broker without
+    /// DescribeConfigs: then topics are still created with `retention.ms`,
+    /// and an error is logged at every start saying retention is unchecked.
+    /// (nisshi has DescribeConfigs but not the legacy AlterConfigs, so
+    /// there a topic keeping messages too long stops the start-up.)
     pub verify_retention: bool,
 }
 

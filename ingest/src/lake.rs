@@ -120,6 +120,9 @@ async fn evolve(table: DeltaTable, name: &str, schema: &SchemaRef) -> Result<Del
 /// commits), so a record id or pseudonym there could never be erased.
 pub const STATS_COLUMNS: &str = "occurred_at,recorded_at,ingested_at,source,kind,partner,record_version";
 
+/// The deletion markers' statistics columns: none names an event.
+pub const MARKER_STATS_COLUMNS: &str = "run_seq,table_name,partner,due_date,marked_at";
+
 /// Properties of every event table:
 /// - statistics only on [`STATS_COLUMNS`];
 /// - `WriteSerializable`: the normaliser's commits are blind appends, so a
@@ -131,6 +134,11 @@ pub const STATS_COLUMNS: &str = "occurred_at,recorded_at,ingested_at,source,kind
 /// Reference and retention tables hold no personal data and keep the
 /// defaults.
 pub fn table_properties(name: &str) -> Vec<(&'static str, Option<&'static str>)> {
+    if name == vru_model::retention::schema::MARKERS {
+        // Deletion markers name erased events: statistics on `event_id`
+        // would copy them into the log, which outlives the pruned files.
+        return vec![("delta.dataSkippingStatsColumns", Some(MARKER_STATS_COLUMNS))];
+    }
     if vru_model::tables::Table::from_name(name).is_none() {
         return Vec::new();
     }
@@ -177,8 +185,19 @@ pub async fn append(table: &DeltaTable, name: &str, batch: RecordBatch, txns: Ve
 /// The table handle at the latest version: after a failed commit, another
 /// writer (a retention deletion, a schema change) may have moved the table
 /// on, and retrying from the old snapshot would fail the same way for ever.
+///
+/// Falls back to a full load from the latest checkpoint when the commits
+/// after the held version are gone (a retention run removes the log files
+/// that named erased events, see `retention::physical::compact_log`).
 pub async fn refresh(table: &mut DeltaTable, name: &str) -> Result<(), LakeError> {
-    table.update_state().await.map_err(Lake::delta_err(name))
+    match table.update_state().await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::debug!(table = name, error = %e, "incremental reload failed; loading the table afresh");
+            *table = deltalake::open_table(table.table_url().clone()).await.map_err(Lake::delta_err(name))?;
+            Ok(())
+        }
+    }
 }
 
 /// Records offsets without data, for a table that has seen no events for a

@@ -58,6 +58,14 @@ pub struct SessionOptions {
     pub target_partitions: usize,
     /// Replaces the default C1 cohort (`sql/views/c1_cohort.sql`).
     pub cohort_sql: Option<String>,
+    /// Compute each current-state table and `crimes` once, into memory,
+    /// when the session is built. A view is inlined at every reference, so
+    /// without this each measure recomputes the latest-version window over
+    /// the whole log once per reference (123 windows across the measures).
+    /// For a session that runs many measures over one snapshot (`vru
+    /// measures`, reports); off for fixtures, which are filled after the
+    /// session is built.
+    pub materialise: bool,
 }
 
 impl SessionOptions {
@@ -72,6 +80,7 @@ impl SessionOptions {
             cohort_years: 3,
             target_partitions: 4,
             cohort_sql: None,
+            materialise: false,
         }
     }
 }
@@ -215,6 +224,12 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         let cols: Vec<String> = log.schema().fields().iter().map(|f| f.name().clone()).collect();
         create_view(&ctx, t.name(), &current_state_sql(*t, &cols), "current-state view").await?;
     }
+    let materialise = opts.materialise && matches!(opts.lake, LakeSource::Delta { .. });
+    if materialise {
+        for t in Table::ALL {
+            materialise_view(&ctx, t.name()).await?;
+        }
+    }
 
     let as_of = match opts.as_of {
         Some(d) => d,
@@ -234,6 +249,9 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
             _ => sql,
         };
         create_view(&ctx, name, sql, &format!("sql/views/{name}.sql")).await?;
+        if materialise && MATERIALISED_VIEWS.contains(name) {
+            materialise_view(&ctx, name).await?;
+        }
     }
     for m in MEASURES {
         create_view(&ctx, m.view, m.sql, &format!("sql/measures/{}.sql", m.id.to_lowercase())).await?;
@@ -247,6 +265,22 @@ async fn last_offence_date(ctx: &SessionContext) -> Result<Option<NaiveDate>, Qu
     let Some(col) = batches.first().map(|b| b.column(0).clone()) else { return Ok(None) };
     let dates = col.as_any().downcast_ref::<Date32Array>();
     Ok(dates.filter(|a| !a.is_empty() && !a.is_null(0)).and_then(|a| a.value_as_date(0)))
+}
+
+/// Helper views referenced by many measures, materialised with the current
+/// state (`SessionOptions::materialise`). A view's plan is bound when it is
+/// created, so each is replaced before any later view refers to it.
+const MATERIALISED_VIEWS: &[&str] = &["crimes"];
+
+/// Replaces a view by a table holding its result, keeping its partitions
+/// so later scans stay parallel.
+async fn materialise_view(ctx: &SessionContext, name: &str) -> Result<(), QueryError> {
+    let df = ctx.table(name).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let parts = df.collect_partitioned().await?;
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
+    Ok(())
 }
 
 async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {

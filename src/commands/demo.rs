@@ -76,7 +76,8 @@ pub async fn run(config: &Config, a: DemoArgs) -> anyhow::Result<()> {
     );
 
     println!("4/4 Computing the measures with DataFusion SQL\n");
-    let opts = super::session_options(&config).await?;
+    let mut opts = super::session_options(&config).await?;
+    opts.materialise = true;
     let session = build_session(&opts).await?;
     let year = super::query::latest_year(&session).await?.context("no police data in the lake")?;
     for m in measures::MEASURES {

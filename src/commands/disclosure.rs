@@ -51,6 +51,7 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
     if let Some(y) = &year {
         opts.as_of = y.end_exclusive().pred_opt();
     }
+    opts.materialise = true;
     let started = Instant::now();
     let session = build_session(&opts).await?;
     let outputs = report::exact_outputs(&session).await?;

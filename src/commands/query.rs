@@ -45,6 +45,7 @@ pub struct MeasuresArgs {
 pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     let mut opts = super::session_options(config).await?;
     opts.as_of = a.as_of.or(opts.as_of);
+    opts.materialise = true;
     if let Some(p) = &a.cohort_sql {
         opts.cohort_sql = Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
     }

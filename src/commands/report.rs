@@ -45,6 +45,8 @@ pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
             (opts, year, policy)
         }
     };
+    let mut opts = opts;
+    opts.materialise = true;
     let session = build_session(&opts).await?;
     let rules = match &a.from_manifest {
         Some(path) => manifest_rules(path)?.unwrap_or_else(|| config.disclosure.rules(policy)),

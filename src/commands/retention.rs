@@ -255,5 +255,13 @@ fn print(o: &Outcome, policy: &Policy, json: bool) -> anyhow::Result<()> {
     for (t, n) in &o.vacuumed_files {
         println!("{t}: {n} replaced files vacuumed");
     }
+    if applied {
+        println!(
+            "deletion markers removed (applied, and past Kafka's {} days): {}; log files removed after checkpoints: {}",
+            policy.kafka_max_days(),
+            o.markers_pruned,
+            o.log_files_removed
+        );
+    }
     Ok(())
 }

@@ -47,8 +47,11 @@ impl Backend {
             Backend::Embedded(_) => "vru".to_string(),
             Backend::Real(_) => format!("t{}-{test}", std::process::id()),
         };
-        // nisshi does not implement DescribeConfigs: retention.ms cannot be checked there.
-        KafkaOptions { topic_prefix: prefix, partitions: 2, verify_retention: matches!(self, Backend::Embedded(_)), ..Default::default() }
+        let brokers = match self {
+            Backend::Embedded(_) => String::new(),
+            Backend::Real(b) => b.clone(),
+        };
+        KafkaOptions { brokers, topic_prefix: prefix, partitions: 2, ..Default::default() }
     }
 
     pub async fn ensure_topics(&self, opts: &KafkaOptions) {

@@ -31,9 +31,7 @@ impl Deployment {
         c.arg("--data-dir").arg(&self.data).args(args);
         c.env("VRU_KAFKA__BROKERS", &self.brokers)
             .env("VRU_KAFKA__TOPIC_PREFIX", &self.prefix)
-            .env("VRU_LOG", "warn,vru=info,vru_ingest=info")
-            // nisshi does not implement DescribeConfigs: retention.ms cannot be checked there.
-            .env("VRU_KAFKA__VERIFY_RETENTION", "false");
+            .env("VRU_LOG", "warn,vru=info,vru_ingest=info");
         // Short batches and retries, so faults land between commits.
         c.env("VRU_NORMALISER__MAX_BATCH_AGE_MS", "300").env("VRU_NORMALISER__MAX_BATCH_ROWS", "5000");
         c.env("VRU_NORMALISER__MAX_RETRY_BACKOFF_MS", "1000");

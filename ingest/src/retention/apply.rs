@@ -26,7 +26,7 @@ use deltalake::kernel::Transaction;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
-use vru_model::retention::schema::{RUNS, RunHeader, RunRow, runs_batch, runs_schema};
+use vru_model::retention::schema::{MARKERS, RUNS, RunHeader, RunRow, runs_batch, runs_schema};
 use vru_model::retention::{Policy, over_share};
 use vru_model::tables::Table;
 
@@ -99,6 +99,12 @@ pub struct Outcome {
     /// A run interrupted earlier and completed by this one.
     pub resumed: Option<i64>,
     pub legacy_tables: Vec<String>,
+    /// Deletion markers removed: their runs are physically applied and
+    /// Kafka can no longer replay their events.
+    pub markers_pruned: u64,
+    /// Delta log files removed after a checkpoint (DELETE commits name
+    /// the events they erased).
+    pub log_files_removed: usize,
 }
 
 /// The next run's sequence number, above every trace of earlier runs.
@@ -154,6 +160,8 @@ fn outcome(
         pending: planned.pending.clone(),
         resumed: None,
         legacy_tables: Vec::new(),
+        markers_pruned: 0,
+        log_files_removed: 0,
     }
 }
 
@@ -297,19 +305,46 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
         phys.insert(t.clone(), p);
     }
     halt(halt_at, Step::Deleted)?;
+    // Markers of runs every table has physically applied, once Kafka can
+    // no longer replay their events; before the grace wait, so this run
+    // also vacuums the files they were in.
+    if let Some(m) = lake.open(MARKERS).await?
+        && physical::is_legacy(&m, MARKERS)
+    {
+        physical::migrate_legacy(lake, MARKERS).await?;
+    }
+    let keep = chrono::Duration::days(i64::try_from(policy.kafka_max_days()).unwrap_or(i64::MAX / 86_400_000_000));
+    let markers_pruned = markers::prune(lake, opts.now, keep).await?;
+    // A checkpoint after this run's DELETE commits, so that their log
+    // files can go once no reader needs them (below).
+    let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).chain([MARKERS]).filter(|n| lake.exists(n)).collect();
+    let mut checkpoints = Vec::new();
+    for name in &names {
+        if let Some(v) = physical::checkpoint(lake, name, seq).await? {
+            checkpoints.push((*name, v));
+        }
+    }
+    let checkpointed_at = Utc::now();
     if opts.wait_for_vacuum && !j.tables.is_empty() && !opts.vacuum_grace.is_zero() {
         tracing::info!(seconds = opts.vacuum_grace.as_secs(), "waiting for readers of the replaced files before vacuuming");
         tokio::time::sleep(opts.vacuum_grace).await;
     }
     let mut vacuumed = BTreeMap::new();
-    for t in Table::ALL {
-        if lake.exists(t.name()) {
-            let n = physical::vacuum(lake, t.name(), opts.vacuum_grace).await?;
-            if n > 0 {
-                vacuumed.insert(t.name().to_string(), n);
-            }
+    for name in &names {
+        let n = physical::vacuum(lake, name, opts.vacuum_grace).await?;
+        if n > 0 {
+            vacuumed.insert(name.to_string(), n);
         }
     }
+    // The DELETE commits name the events they erased: remove them (with
+    // every log file before the checkpoint) once the grace is over.
+    let grace = chrono::Duration::from_std(opts.vacuum_grace).unwrap_or(chrono::Duration::hours(1));
+    let cutoff = checkpointed_at.min(Utc::now() - grace);
+    let mut log_files_removed = 0;
+    for (name, v) in checkpoints {
+        log_files_removed += physical::remove_old_logs(lake, name, v, cutoff).await?;
+    }
+    tracing::info!(markers_pruned, log_files_removed, "old deletion markers and log files removed");
     let mut swept = files::Swept::default();
     if let Some(root) = &opts.landing {
         let erased = files::Erased { extracts: j.extracts.iter().cloned().collect(), records: j.records.iter().cloned().collect() };
@@ -342,5 +377,7 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
         pending: BTreeMap::new(),
         resumed: None,
         legacy_tables: j.legacy.clone(),
+        markers_pruned,
+        log_files_removed,
     })
 }

@@ -17,6 +17,8 @@
 use crate::lake::{self, Lake, LakeError, strings};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, Int64Array};
+use deltalake::datafusion::prelude::{col, lit};
+use deltalake::datafusion::scalar::ScalarValue;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake::protocol::{DeltaOperation, OutputMode};
@@ -101,6 +103,33 @@ pub async fn ids(lake: &Lake, name: &str, after: i64, upto: Option<i64>) -> Resu
 /// written back.
 pub async fn erased(lake: &Lake, name: &str) -> Result<HashSet<EventId>, LakeError> {
     Ok(ids(lake, name, 0, None).await?.into_iter().collect())
+}
+
+/// Removes the markers no one needs any more: those of runs a table
+/// records as physically applied (readers skip them), once older than
+/// `keep` (the longest a message may stay in Kafka, the policy's
+/// `kafka_max`: until then the normaliser needs them to drop a replayed
+/// copy of an erased event). The predicate names only tables, run numbers
+/// and a time, never an event. Returns the markers removed.
+pub async fn prune(lake: &Lake, now: chrono::DateTime<chrono::Utc>, keep: chrono::Duration) -> Result<u64, LakeError> {
+    let Some(markers) = lake.open(MARKERS).await? else { return Ok(0) };
+    let mut applied = Vec::new();
+    for t in vru_model::tables::Table::ALL {
+        if let Some(table) = lake.open(t.name()).await? {
+            let (_, deleted) = seqs(&table, t.name()).await?;
+            if deleted > 0 {
+                applied.push(col("table_name").eq(lit(t.name())).and(col("run_seq").lt_eq(lit(deleted))));
+            }
+        }
+    }
+    let Some(any) = applied.into_iter().reduce(|a, b| a.or(b)) else { return Ok(0) };
+    let cutoff = lit(ScalarValue::TimestampMicrosecond(Some((now - keep).timestamp_micros()), Some("UTC".into())));
+    let (_, metrics) = markers
+        .delete()
+        .with_predicate(any.and(col("marked_at").lt(cutoff)))
+        .await
+        .map_err(|source| LakeError::Delta { table: MARKERS.into(), source: Box::new(source) })?;
+    Ok(metrics.num_deleted_rows.unwrap_or(0) as u64)
 }
 
 /// Rows per run in the markers table, for reports and tests.

@@ -34,6 +34,9 @@ pub const MAX_ATTEMPTS: u32 = 20;
 /// makes several commits of a few hundred kilobytes, not one of megabytes.
 pub const IDS_PER_DELETE: usize = 20_000;
 
+/// Marks a table checkpointed by a run ([`checkpoint`]).
+const APP_CHECKPOINT: &str = "vru-retention:checkpoint";
+
 /// Marks a table migrated by [`migrate_legacy`].
 const APP_MIGRATED: &str = "vru-retention:stats-safe";
 
@@ -171,6 +174,32 @@ pub async fn vacuum(lake: &Lake, name: &str, grace: Duration) -> Result<usize, L
         .await
         .map_err(derr(name))?;
     Ok(metrics.files_deleted.len())
+}
+
+/// Commits an empty `vru-retention:checkpoint = seq` and writes a
+/// checkpoint at it: the checkpoint is then after every DELETE this run
+/// made, so [`remove_old_logs`] can remove those commits, which name the
+/// events they erased in their predicate (VACUUM does not touch the log).
+/// Returns the checkpoint's version.
+pub async fn checkpoint(lake: &Lake, name: &str, seq: i64) -> Result<Option<u64>, LakeError> {
+    let Some(table) = lake.open(name).await? else { return Ok(None) };
+    let table = markers::commit_txn(&table, name, APP_CHECKPOINT, seq).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None).await.map_err(derr(name))?;
+    Ok(table.version())
+}
+
+/// Removes the log files before checkpoint `version` that were written
+/// before `cutoff`. The caller passes the moment the checkpoint was
+/// written, or the vacuum grace before now if that is earlier: a reader
+/// that loaded a version within the grace can still reload from the
+/// commits after it; an older one reloads from the checkpoint
+/// ([`lake::refresh`]). Time travel to a removed version fails, as it
+/// would anyway once VACUUM removed its files. Returns files removed.
+pub async fn remove_old_logs(lake: &Lake, name: &str, version: u64, cutoff: chrono::DateTime<chrono::Utc>) -> Result<usize, LakeError> {
+    let Some(table) = lake.open(name).await? else { return Ok(0) };
+    deltalake::checkpoints::cleanup_expired_logs_for(version, table.log_store().as_ref(), cutoff.timestamp_millis(), None)
+        .await
+        .map_err(derr(name))
 }
 
 /// True when the table lacks [`lake::table_properties`]: it was created

@@ -9,7 +9,12 @@
 //!   erased record is left in any byte of the lake (every Parquet cell of
 //!   every file under it, referenced or not, and every other file) or of
 //!   the landing folder (`processed/`, quarantine files, receipts), nor in
-//!   any SQL answer.
+//!   any answer of `vru serve` to psql; the deletion markers alone name
+//!   erased events (by hash) until Kafka can no longer replay them, and a
+//!   run after that leaves none anywhere, Delta logs included.
+//! - `apply_killed_at_any_moment_ends_in_the_same_state`: `vru retention
+//!   apply` SIGKILLed at moments over three runs, each completed; then `vru
+//!   report --from-manifest` for a report made before fails, naming the run.
 //! - `a_run_halted_at_any_step_resumes_to_the_same_state`: a run stopped
 //!   after each step (journal, markers, marking, DELETE), then rerun, ends
 //!   with the same records as an uninterrupted run; after the marking step
@@ -317,6 +322,9 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     // Exactly the records the policy keeps, in the lake and in SQL.
     let after = records(&c.lake_dir).await;
     same(&keys(&after), &keys(&kept), "after apply");
+    if let Some(answers) = served(&c) {
+        same(&answers, &keys(&kept), "the SQL service's answers (psql, analyst)");
+    }
 
     // No byte of the lake or the landing folder holds an erased id. The
     // deletion markers still name erased events (hashes of their record
@@ -357,6 +365,71 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     assert_eq!(erased_ids_left(&c, &must_go, &events), 0);
     same(&keys(&records(&c.lake_dir).await), &keys(&kept), "after the markers are pruned");
     assert!(vru_ingest::retention::markers::count_by_run(&lake).await.unwrap().is_empty(), "no marker left");
+}
+
+/// Every record the SQL service answers with, per table: `vru serve` over
+/// the city's lake as a separate process, asked by psql as an analyst (who
+/// may read every table). `None` when psql is not installed and
+/// `VRU_REQUIRE_INTEROP` is not set.
+fn served(c: &City) -> Option<BTreeMap<Table, Vec<(String, String)>>> {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    if !Command::new("psql").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "psql is required: scripts/test installs it");
+        eprintln!("SKIPPED: the SQL service check needs psql");
+        return None;
+    }
+    let data = c.lake_dir.parent().unwrap();
+    let password = "correct-horse-battery";
+    let mut add = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["user", "add", "ana", "--role", "analyst", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(add.wait().unwrap().success());
+    let log = data.join("serve.log");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("VRU_LOG", "warn,vru_server=info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()).expect("vru serve listens").to_string();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("measures precomputed") {
+        assert!(started.elapsed() < Duration::from_secs(120), "vru serve did not get ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut out = BTreeMap::new();
+    for t in Table::ALL {
+        let o = Command::new("psql")
+            .args(["-h", host, "-p", port, "-U", "ana", "-d", "vru", "-w", "-X", "-A", "-t", "-F", ",", "-v", "ON_ERROR_STOP=1"])
+            .args(["-c", &format!("SELECT partner, record_id FROM {}", t.name())])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows: Vec<(String, String)> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once(',').map(|(p, r)| (p.to_string(), r.to_string())))
+            .collect();
+        if !rows.is_empty() {
+            out.insert(*t, rows);
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    Some(out)
 }
 
 /// Erased event ids left in the deletion markers' data files; panics if
@@ -487,6 +560,20 @@ async fn apply_killed_at_any_moment_ends_in_the_same_state() {
         cmd
     };
     let lake = Lake::new(&c.lake_dir);
+    // A report published before the runs, to reproduce afterwards.
+    let report = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vru"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("report")
+            .args(args)
+            .env("VRU_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let before = data.join("published");
+    let out = report(&["--audience", "analyst", "--year", "2023/24", "--out", before.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut kills = 0;
     // Each day erases more; the kills of a day land at different moments.
     let days = [("2024-06-01", [250u64, 600, 1_100]), ("2024-09-01", [400, 900, 1_600]), ("2024-12-01", [150, 750, 2_000])];
@@ -506,8 +593,8 @@ async fn apply_killed_at_any_moment_ends_in_the_same_state() {
         same(&keys(&records(&c.lake_dir).await), &keys(&kept), &format!("{day}, after {kills} SIGKILLs so far and a run to the end"));
         assert!(vru_ingest::retention::journal::unfinished(&lake).unwrap().is_none(), "{day}: a run left half done");
         // No erased record id, pseudonym or event id in any data file of
-        // the lake (the deletion markers name event ids: the known gap
-        // above).
+        // the lake (the deletion markers name event ids until Kafka can no
+        // longer replay them, see the first test).
         let must_go = gone(&original, &kept);
         let mut all = Vec::new();
         files(&c.lake_dir, &mut all);
@@ -521,4 +608,13 @@ async fn apply_killed_at_any_moment_ends_in_the_same_state() {
     }
     assert!(kills >= 3, "only {kills} runs were still running when killed");
     eprintln!("{kills} runs killed");
+    // Reproducing the earlier report fails, naming the run that erased its
+    // data, and writes nothing.
+    let again = data.join("reproduced");
+    let manifest = before.join("manifest.json");
+    let out = report(&["--from-manifest", manifest.to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a report whose data was erased was reproduced");
+    assert!(err.contains("cannot be reproduced: retention run ") && err.contains("has since erased data it read"), "{err}");
+    assert!(!again.exists() || std::fs::read_dir(&again).unwrap().next().is_none(), "nothing written");
 }

@@ -146,7 +146,13 @@ impl Normaliser {
             // Never jump: if the broker no longer has the next offset (retention
             // deleted unread messages), stop and say so rather than skip them.
             .set("auto.offset.reset", "error")
+            // The local queue is bounded (16 MiB) and one fetch response is
+            // at most 8 MiB, so a full queue is the normal state of a busy
+            // normaliser; librdkafka then waits fetch.queue.backoff.ms before
+            // fetching again, 1000 ms by default, which halved throughput.
             .set("queued.max.messages.kbytes", "16384")
+            .set("fetch.max.bytes", "8388608")
+            .set("fetch.queue.backoff.ms", "10")
             // A fetch that finds nothing new returns after 50 ms, not the
             // default 500: in embedded mode ingest waits for each chunk to be
             // read, and that wait was most of a big extract's time.

@@ -30,6 +30,28 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     assert!(m.contains("Castlebridge"), "{m}");
     let s = text(&vru(&data, &["sql", "SELECT count(*) AS n FROM police_offences_log"]));
     assert!(s.contains("| n "), "{s}");
+
+    // Results for other tools: CSV safe for Excel, JSON lines, Parquet
+    // that DuckDB reads, one file per measure.
+    let csv = text(&vru(&data, &["sql", "SELECT '=cmd|calc' AS f, -1 AS n, 'a,b' AS s", "--format", "csv"]));
+    assert_eq!(csv, "f,n,s\n'=cmd|calc,-1,\"a,b\"\n");
+    let json = text(&vru(&data, &["sql", "SELECT count(*) AS n FROM police_offences_log", "--format", "json"]));
+    let n: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert!(n["n"].as_i64().unwrap() > 1_000, "{json}");
+    let pq = dir.path().join("log.parquet");
+    vru(&data, &["sql", "SELECT * FROM police_offences_log", "--format", "parquet", "--out", pq.to_str().unwrap()]);
+    assert!(std::fs::read(&pq).unwrap().starts_with(b"PAR1"));
+    let out = dir.path().join("measures");
+    vru(&data, &["measures", "--format", "csv", "--out", out.to_str().unwrap()]);
+    let h1 = std::fs::read_to_string(out.join("h1.csv")).unwrap();
+    assert!(h1.starts_with("period,period_type,") && h1.lines().count() > 1, "{h1}");
+    assert!(out.join("h1_public.csv").exists() && out.join("r1.csv").exists());
+    let one = text(&vru(&data, &["measures", "--measure", "h1", "--format", "json"]));
+    assert!(one.lines().all(|l| l.starts_with('{')), "{one}");
+    // A name that is not a measure is an error listing the names.
+    let bad = Command::new(env!("CARGO_BIN_EXE_vru")).arg("--data-dir").arg(&data).args(["measures", "--measure", "h9"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown measure \"h9\": the measures are h1, h1_public, h2"));
 }
 
 #[test]

@@ -9,9 +9,11 @@
 //! | [`measures`] | the catalogue of measure SQL files and running them |
 //! | [`disclosure`] | suppression and rounding of every published output of an audience together, and the intruder audit |
 //! | [`format`] | printing results for people |
+//! | [`export`] | results for other tools: CSV (safe for Excel), JSON lines, Parquet, streamed |
 //! | [`report`] | the annual-review report: HTML, CSVs, manifest |
 
 pub mod disclosure;
+pub mod export;
 pub mod format;
 pub mod measures;
 pub mod report;

@@ -117,6 +117,17 @@ pub fn header(m: &Measure) -> String {
 
 /// Runs a measure, optionally for one period and one area type, in its order.
 pub async fn run(session: &Session, m: &Measure, period: Option<&str>, area_type: Option<&str>) -> Result<Vec<RecordBatch>, QueryError> {
+    Ok(frame(session, m, period, area_type).await?.collect().await?)
+}
+
+/// The measure's rows for a period and area type, as a query not yet run
+/// (to stream it, see [`crate::export`]).
+pub async fn frame(
+    session: &Session,
+    m: &Measure,
+    period: Option<&str>,
+    area_type: Option<&str>,
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
     let df = session.ctx.table(m.view).await?;
     let has = |c: &str| df.schema().has_column_with_unqualified_name(c);
     let mut conds = Vec::new();
@@ -128,7 +139,28 @@ pub async fn run(session: &Session, m: &Measure, period: Option<&str>, area_type
     }
     let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
     let sql = format!("SELECT * FROM {}{filter} ORDER BY {}", m.view, m.order_by);
-    Ok(session.ctx.sql(&sql).await?.collect().await?)
+    Ok(session.ctx.sql(&sql).await?)
+}
+
+/// The measures named, each found by id or view name (`H1`, `h1`,
+/// `h1_public`, `measure_h1`); an unknown name is an error listing them.
+pub fn select(names: &[String]) -> Result<Vec<&'static Measure>, QueryError> {
+    if names.is_empty() {
+        return Ok(MEASURES.iter().collect());
+    }
+    let mut out: Vec<&'static Measure> = Vec::new();
+    for n in names {
+        let Some(m) = find(n.trim_start_matches("measure_")) else {
+            let known: Vec<&str> = MEASURES.iter().map(|m| m.view.trim_start_matches("measure_")).collect();
+            return Err(QueryError::Invalid(format!("unknown measure {n:?}: the measures are {}", known.join(", "))));
+        };
+        if !out.iter().any(|o| o.id == m.id) {
+            out.push(m);
+        }
+    }
+    // In the catalogue's order, as the report has them.
+    out.sort_by_key(|m| MEASURES.iter().position(|x| x.id == m.id));
+    Ok(out)
 }
 
 /// Measures published as they are, with why: none counts people or events.

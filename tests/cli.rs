@@ -103,3 +103,20 @@ fn ingest_of_a_bad_file_writes_a_receipt_and_publishes_only_good_rows() {
     ));
     assert!(n.contains("| 20 | 20 | 0   |"), "{n}");
 }
+
+/// A lake holding only data.police.uk files: `vru measures` runs, says
+/// which measures have nothing to show, and shows the public ones.
+#[test]
+fn measures_run_on_a_lake_with_only_public_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("2022-03-cleveland-street.csv");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/police_uk/2022-03-cleveland-street.csv"), &file).unwrap();
+    let data = dir.path().join("data");
+    vru(&data, &["ingest", "--format", "police-uk", file.to_str().unwrap()]);
+    let all = text(&vru(&data, &["measures"]));
+    assert!(all.starts_with("Measures for 2021/22"), "{all}");
+    assert!(all.contains("H2 Homicide: no rows for 2021/22 in the focus area (--all-areas shows every area)"), "{all}");
+    assert!(!all.contains("++"), "no empty tables:\n{all}");
+    let public = text(&vru(&data, &["measures", "--all-areas", "--measure", "h1_public"]));
+    assert!(public.contains("| 2021/22 | financial_year | force     | Cleveland Police"), "{public}");
+}

@@ -156,7 +156,13 @@ pub async fn reference(config: &Config, a: ReferenceArgs) -> anyhow::Result<()> 
         let Some(path) = path else { continue };
         any = true;
         let report = reference::load(&lake, r, &path, format).await?;
-        println!("{}: {} rows loaded, {} skipped (table version {:?})", report.table, report.rows, report.skipped, report.version);
+        println!(
+            "{}: {} rows loaded, {} skipped{}",
+            report.table,
+            report.rows,
+            report.skipped,
+            report.version.map_or(String::new(), |v| format!(" (lake table version {v})"))
+        );
         for e in &report.skipped_examples {
             println!("  skipped {}:{e}", path.display());
         }

@@ -91,7 +91,7 @@ pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     let session = build_session(&opts).await?;
     let year = match &a.year {
         Some(y) => y.parse::<vru_model::period::FinancialYear>()?.to_string(),
-        None => latest_year(&session).await?.context("the lake has no police offences yet: ingest extracts first (or run `vru demo`)")?,
+        None => latest_year(&session).await?.context("the lake has no events yet: ingest extracts first (or run `vru demo`)")?,
     };
     let area = (!a.all_areas).then_some("focus");
     if a.format != Format::Table {
@@ -100,6 +100,11 @@ pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     println!("Measures for {year} (definition {} {})\n", opts.definition.name, opts.definition.version);
     for m in selected {
         let batches = measures::run(&session, m, Some(&year), area).await?;
+        if format::row_count(&batches) == 0 {
+            let hint = if area.is_some() { " in the focus area (--all-areas shows every area)" } else { "" };
+            println!("{} {}: no rows for {year}{hint}: the lake holds no data this measure reads for it\n", m.id, m.title);
+            continue;
+        }
         println!("{} {} ({} rows; n in: {})", m.id, m.title, format::row_count(&batches), m.n_columns.join(", "));
         if a.explain {
             println!("{}\n", measures::header(m));
@@ -133,8 +138,22 @@ async fn export_measures(
     Ok(())
 }
 
+/// The latest financial year the police data cover, else (a lake holding
+/// only other partners' or public data) the one of the latest event.
 pub async fn latest_year(session: &vru_queries::Session) -> anyhow::Result<Option<String>> {
-    let b = session.ctx.sql("SELECT max(period) FROM data_years").await?.collect().await?;
+    if let Some(y) = first_value(session, "SELECT max(period) FROM data_years").await? {
+        return Ok(Some(y));
+    }
+    first_value(
+        session,
+        "SELECT max(fy.period) FROM financial_years fy CROSS JOIN (SELECT max(occurred_at) AS last_at FROM all_events) e \
+         WHERE fy.start_ts <= e.last_at AND fy.end_ts > e.last_at",
+    )
+    .await
+}
+
+async fn first_value(session: &vru_queries::Session, sql: &str) -> anyhow::Result<Option<String>> {
+    let b = session.ctx.sql(sql).await?.collect().await?;
     let v = b
         .first()
         .filter(|b| b.num_rows() > 0)

@@ -21,8 +21,22 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("vru-data");
     let out = text(&vru(&data, &["demo", "--focus-lsoas", "16", "--scale", "0.3"]));
-    for needle in ["1/4 Generating", "3/4 Ingesting", "H1 Serious violence offences", "C1 Cohort risk factors", "The lake is at"] {
+    for needle in ["1/4 Generating", "3/4 Ingesting", "Serious violence offences: ", "C1  ", "Open ", "report.html in a browser"] {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
+    }
+    assert!(out.lines().count() < 60, "a summary, not a dump:\n{out}");
+    assert!(data.join("report/report.html").exists());
+    // Every next step works as printed, from another directory.
+    let next: Vec<&str> = out.lines().skip_while(|l| *l != "Next:").skip(1).map(str::trim).collect();
+    assert!(next.len() >= 4, "{out}");
+    let python = Command::new("python3").args(["-c", "import deltalake"]).status().is_ok_and(|s| s.success());
+    for cmd in next {
+        if cmd.starts_with("python3") && !python {
+            assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "python3 deltalake is required");
+            continue;
+        }
+        let o = Command::new("sh").args(["-c", cmd]).current_dir(dir.path()).env("VRU_LOG", "warn").output().unwrap();
+        assert!(o.status.success(), "{cmd}\n{}", String::from_utf8_lossy(&o.stderr));
     }
     // The demo leaves its focus area beside the lake, so `vru measures`
     // afterwards reports the same area.

@@ -1,6 +1,7 @@
 //! `vru demo`: the whole path on a fresh machine, no services needed.
 //! Generates a city, loads its reference tables, ingests its extracts
-//! through the embedded Kafka into the lake, and prints the measures.
+//! through the embedded Kafka into the lake, prints one line per measure,
+//! writes the public report, and prints next steps that work as printed.
 
 use crate::config::Config;
 use anyhow::Context as _;
@@ -75,26 +76,96 @@ pub async fn run(config: &Config, a: DemoArgs) -> anyhow::Result<()> {
         published as f64 / secs.max(1e-9)
     );
 
-    println!("4/4 Computing the measures with DataFusion SQL\n");
     let mut opts = super::session_options(&config).await?;
     opts.materialise = true;
     let session = build_session(&opts).await?;
     let year = super::query::latest_year(&session).await?.context("no police data in the lake")?;
+    println!("4/4 Computing the measures with DataFusion SQL: {year}, {}", config.measures.focus_name);
     for m in measures::MEASURES {
         let batches = measures::run(&session, m, Some(&year), Some("focus")).await?;
-        println!("{} {} - {} (n in: {})", m.id, m.title, year, m.n_columns.join(", "));
-        println!("{}\n", format::table(&batches));
+        println!("    {}", summary_line(m, &batches));
     }
-    let lake_dir = std::fs::canonicalize(config.lake_dir()).unwrap_or(config.lake_dir());
-    println!("Done in {:.1}s. The lake is at {}", started.elapsed().as_secs_f64(), lake_dir.display());
-    println!("Query it next:");
-    println!("  vru sql \"SELECT category, count(*) FROM crimes WHERE in_focus GROUP BY category\"");
-    println!("  vru measures --year {year} --all-areas --explain");
-    println!(
-        "  python3 -c \"import duckdb; print(duckdb.sql(\\\"SELECT count(*) FROM delta_scan('{}/police_offences')\\\"))\"",
-        lake_dir.display()
-    );
+    drop(session);
+
+    let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
+    let report_dir = data_dir.join("report");
+    println!("\nWriting the public annual report for {year} (disclosure control applied)");
+    let args =
+        super::report::ReportArgs { year: Some(year.clone()), audience: "public".into(), out: report_dir.clone(), from_manifest: None };
+    super::report::run(&config, args).await?;
+    println!("\nDone in {:.1}s. Open {} in a browser.", started.elapsed().as_secs_f64(), report_dir.join("report.html").display());
+    for hint in hints(&data_dir, &year) {
+        println!("{hint}");
+    }
     Ok(())
+}
+
+/// One line per measure: its rows for the year in the focus area and the
+/// total of each count it is built on (`n`), or that it has none.
+fn summary_line(m: &measures::Measure, batches: &[vru_queries::datafusion::arrow::array::RecordBatch]) -> String {
+    use vru_queries::datafusion::arrow::array::AsArray;
+    use vru_queries::datafusion::arrow::compute::{cast, sum};
+    use vru_queries::datafusion::arrow::datatypes::{DataType, Float64Type};
+    let rows = format::row_count(batches);
+    if rows == 0 {
+        return format!("{:<26} {}: no rows (no data for it in the demo)", m.id, m.title);
+    }
+    let mut ns = Vec::new();
+    for c in m.n_columns.iter().take(2) {
+        let mut total = 0.0;
+        for b in batches {
+            if let Some(col) = b.column_by_name(c)
+                && let Ok(v) = cast(col, &DataType::Float64)
+            {
+                total += sum(v.as_primitive::<Float64Type>()).unwrap_or(0.0);
+            }
+        }
+        ns.push(format!("{c} {}", thousands(total.round() as i64)));
+    }
+    format!("{:<26} {}: {rows} row{}; n = {}", m.id, m.title, if rows == 1 { "" } else { "s" }, ns.join(", "))
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Next steps, each a command that works as printed from any directory:
+/// the binary by its real path and the data directory in full.
+fn hints(data: &std::path::Path, year: &str) -> Vec<String> {
+    let exe = std::env::current_exe().map_or("vru".to_string(), |p| p.display().to_string());
+    let vru = format!("{} --data-dir {}", shell_quote(&exe), shell_quote(&data.display().to_string()));
+    let lake = data.join("lake");
+    vec![
+        "Next:".to_string(),
+        format!("  {vru} measures --year {year} --measure h1"),
+        format!("  {vru} measures --year {year} --all-areas --explain --measure y1"),
+        format!("  {vru} sql \"SELECT category, count(*) AS crimes FROM crimes WHERE in_focus GROUP BY category ORDER BY 2 DESC\""),
+        format!(
+            "  {vru} sql \"SELECT * FROM police_offences\" --format csv --out {}",
+            shell_quote(&data.join("police_offences.csv").display().to_string())
+        ),
+        format!(
+            "  python3 -c \"from deltalake import DeltaTable; print(DeltaTable('{}').to_pyarrow_table().num_rows, 'police offence rows, every version')\"",
+            lake.join("police_offences").display()
+        ),
+    ]
+}
+
+/// Quotes a path for a POSIX shell when it needs it.
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn write_settings(config: &Config) -> anyhow::Result<()> {

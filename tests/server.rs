@@ -278,8 +278,17 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
 
     let s = Served::start(&data, &[], &[("VRU_SERVER__REFRESH_MS", "200")]);
 
-    // Browsing as psql does on connect and with \dt, \dv, \d.
-    for (cmd, want) in [("\\dt", ["police_offences_log", "lsoa_lookup"]), ("\\dv", ["measure_h1", "crimes"])] {
+    // Browsing as psql does on connect and with its describe commands.
+    for (cmd, want) in [
+        ("\\dt", ["police_offences_log", "lsoa_lookup"]),
+        ("\\dv", ["measure_h1", "crimes"]),
+        ("\\d+", ["police_offences_log", "0 bytes"]),
+        ("\\dt+", ["lsoa_lookup", "Size"]),
+        ("\\dv+", ["measure_h1", "Description"]),
+        ("\\df", ["Result data type", "Argument data types"]),
+        ("\\dn", ["public", "Owner"]),
+        ("\\l", ["Encoding", "Collate"]),
+    ] {
         let out = s.psql("ana", Some(PASSWORD), cmd);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{cmd}: {}\n{}", String::from_utf8_lossy(&out.stderr), s.server_log());

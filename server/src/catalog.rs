@@ -115,6 +115,7 @@ fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
 fn finish(ctx: SessionContext, known: &BTreeSet<String>) -> Result<RoleCatalog, ServerError> {
     let tables = table_names(&ctx);
     setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(ServerError::DataFusion)?;
+    crate::pg_compat::register(&ctx);
     Ok(RoleCatalog { ctx, allowed: Arc::new(Allowed { tables, known: known.clone() }) })
 }
 

@@ -39,6 +39,7 @@ pub mod handler;
 pub mod inspect;
 pub mod limits;
 pub mod memory;
+pub mod pg_compat;
 pub mod policy;
 pub mod query;
 pub mod scram;

@@ -102,7 +102,10 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         query_threads: threads,
         protection: config.disclosure.protection(),
     };
-    let session = super::session_options(config).await?;
+    let mut session = super::session_options(config).await?;
+    // Each generation (lake version) computes the current state and
+    // `crimes` once, for the measures and for every client's queries.
+    session.materialise = true;
     let server = Server::bind(&opts, session).await?;
     let addr = server.local_addr()?;
     if !addr.ip().is_loopback() && !server.tls() {

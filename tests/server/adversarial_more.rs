@@ -259,7 +259,7 @@ fn f8_explain_prepared_statements_q1_and_precomputed_measures() {
     let plan = format!("{:?}", s.rows("pat", "EXPLAIN SELECT * FROM own_police_offences"));
     assert!(!plan.contains(".parquet") && !plan.contains(lake().to_str().unwrap()), "{plan}");
     assert!(s.refused("pat", "EXPLAIN ANALYZE SELECT * FROM own_police_offences").contains("permission denied for EXPLAIN ANALYZE"));
-    assert!(format!("{:?}", s.rows("ana", "EXPLAIN SELECT * FROM police_offences")).contains(".parquet"));
+    assert!(format!("{:?}", s.rows("ana", "EXPLAIN SELECT * FROM police_offences_log")).contains(".parquet"));
     // Prepared statements per connection are bounded.
     let p = s.python("prepare", &["ana", "80"]);
     assert_eq!((p["made"].as_u64(), p["sqlstate"].as_str(), p["after"].as_i64()), (Some(50), Some("53400"), Some(42)), "{p}");

@@ -29,10 +29,10 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     // Every next step works as printed, from another directory.
     let next: Vec<&str> = out.lines().skip_while(|l| *l != "Next:").skip(1).map(str::trim).collect();
     assert!(next.len() >= 4, "{out}");
-    let python = Command::new("python3").args(["-c", "import deltalake"]).status().is_ok_and(|s| s.success());
+    let python = Command::new("python3").args(["-c", "import pandas, pyarrow"]).status().is_ok_and(|s| s.success());
     for cmd in next {
         if cmd.starts_with("python3") && !python {
-            assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "python3 deltalake is required");
+            assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "python3 with pandas and pyarrow is required");
             continue;
         }
         let o = Command::new("sh").args(["-c", cmd]).current_dir(dir.path()).env("VRU_LOG", "warn").output().unwrap();

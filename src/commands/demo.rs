@@ -142,7 +142,7 @@ fn thousands(n: i64) -> String {
 fn hints(data: &std::path::Path, year: &str) -> Vec<String> {
     let exe = std::env::current_exe().map_or("vru".to_string(), |p| p.display().to_string());
     let vru = format!("{} --data-dir {}", shell_quote(&exe), shell_quote(&data.display().to_string()));
-    let lake = data.join("lake");
+    let crimes = data.join("crimes.parquet");
     vec![
         "Next:".to_string(),
         format!("  {vru} measures --year {year} --measure h1"),
@@ -152,9 +152,10 @@ fn hints(data: &std::path::Path, year: &str) -> Vec<String> {
             "  {vru} sql \"SELECT * FROM police_offences\" --format csv --out {}",
             shell_quote(&data.join("police_offences.csv").display().to_string())
         ),
+        format!("  {vru} sql \"SELECT * FROM crimes\" --format parquet --out {}", shell_quote(&crimes.display().to_string())),
         format!(
-            "  python3 -c \"from deltalake import DeltaTable; print(DeltaTable('{}').to_pyarrow_table().num_rows, 'police offence rows, every version')\"",
-            lake.join("police_offences").display()
+            "  python3 -c \"import pandas as pd; print(pd.read_parquet('{}').groupby('category', dropna=False).size())\"",
+            crimes.display()
         ),
     ]
 }

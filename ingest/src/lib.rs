@@ -12,7 +12,7 @@
 //! | [`producer`] | the Kafka sink: idempotent producer, delivery accounting |
 //! | [`kafka`] | topic names, client settings, the embedded broker |
 //! | [`landing`] | the landing folder: one sub-folder per partner, processed/, rejected/ |
-//! | [`lake`] | Delta tables: create, append with offsets, read ids and offsets |
+//! | [`lake`] | the `vru-lake` crate (Delta tables: create, append with offsets, read ids and offsets), and the landing folder's view of it |
 //! | [`normaliser`] | Kafka to Delta, exactly once |
 //! | [`dlq`] | the dead-letter topic: send, list, replay |
 //! | [`pipeline`] | ingest and normaliser in one process (`vru run`, the demo) |

@@ -32,6 +32,8 @@ pub enum QueryError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("lake table {table}: {source}")]
     Delta { table: String, source: deltalake::DeltaTableError },
+    #[error("lake: {0}")]
+    Lake(#[from] vru_lake::LakeError),
     #[error("in {file}: {source}")]
     View { file: String, source: datafusion::error::DataFusionError },
     #[error("disclosure control: {0}")]

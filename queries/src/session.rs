@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use deltalake::{DeltaTable, ensure_table_uri};
+use deltalake::DeltaTable;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,18 +102,9 @@ type Found = (Arc<dyn TableProvider>, u64, (i64, i64));
 type Pending = (Arc<dyn TableProvider>, (i64, i64));
 
 async fn delta_provider(root: &std::path::Path, name: &str, version: Option<u64>) -> Result<Option<Found>, QueryError> {
-    let dir = root.join(name);
-    if !dir.join("_delta_log").is_dir() {
-        return Ok(None);
-    }
-    let derr = |source| QueryError::Delta { table: name.to_string(), source };
-    let url = ensure_table_uri(dir.to_string_lossy()).map_err(derr)?;
-    let table: DeltaTable = match version {
-        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(derr)?,
-        None => deltalake::open_table(url).await.map_err(derr)?,
-    };
+    let Some(table) = vru_lake::Lake::new(root).open_at(name, version).await? else { return Ok(None) };
     let v = table.version().unwrap_or_default();
-    let seqs = retention_seqs(&table).await.map_err(derr)?;
+    let seqs = retention_seqs(&table).await.map_err(|source| QueryError::Delta { table: name.to_string(), source })?;
     Ok(Some((table.table_provider().await?, v, seqs)))
 }
 

@@ -14,7 +14,7 @@
 //!
 //! A generation is one snapshot of the lake. Every `refresh` interval a
 //! background task reads the latest Delta version of every table from the
-//! `_delta_log` directory listings (no data read); if any moved, it builds
+//! log directory listings (no data read); if any moved, it builds
 //! a new generation and *warms* it (every measure computed, then put under
 //! partner and public disclosure control) before connections switch to it
 //! at their next query. So no user's query computes measures inside its
@@ -85,18 +85,9 @@ pub struct Catalogs {
 
 /// The latest version of every lake table, from its log directory listing.
 pub fn lake_versions(root: &Path) -> BTreeMap<String, Option<u64>> {
+    let lake = vru_lake::Lake::new(root);
     let names = Table::ALL.iter().map(|t| t.name()).chain(Reference::ALL.iter().map(|r| r.name()));
-    names
-        .map(|name| {
-            let latest = std::fs::read_dir(root.join(name).join("_delta_log")).ok().and_then(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).and_then(|v| v.parse::<u64>().ok()))
-                    .max()
-            });
-            (name.to_string(), latest)
-        })
-        .collect()
+    names.map(|name| (name.to_string(), lake.latest_version_listed(name))).collect()
 }
 
 /// The source a partner organisation sends, from its name as the landing

@@ -8,18 +8,47 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::ser::{SerializeMap, Serializer};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    PoliceOffences,
-    PoliceAsb,
-    AeAttendances,
-    YjOutcomes,
-    EducationEvents,
-    AceScreenings,
-    SurveyResponses,
-    Commitments,
-    PoliceUkCrimes,
-    ExtractReceipts,
+/// Declares the event tables from one line each (variant, name in the lake
+/// and in SQL, source): the enum, [`Table::ALL`], [`Table::name`] and
+/// [`Table::source`] all come from the one list, so a table cannot be added
+/// and left out of `ALL` (the normaliser would dead-letter all its events).
+macro_rules! event_tables {
+    ($($variant:ident => $name:literal, $source:ident;)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Table {
+            $($variant,)+
+        }
+
+        impl Table {
+            pub const ALL: &'static [Table] = &[$(Table::$variant,)+];
+
+            /// The table's name in the lake directory and in SQL.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Table::$variant => $name,)+
+                }
+            }
+
+            pub fn source(&self) -> Source {
+                match self {
+                    $(Table::$variant => Source::$source,)+
+                }
+            }
+        }
+    };
+}
+
+event_tables! {
+    PoliceOffences => "police_offences", Police;
+    PoliceAsb => "police_asb", Police;
+    AeAttendances => "ae_attendances", Ae;
+    YjOutcomes => "yj_outcomes", YouthJustice;
+    EducationEvents => "education_events", Education;
+    AceScreenings => "ace_screenings", Ace;
+    SurveyResponses => "survey_responses", Survey;
+    Commitments => "commitments", Commitments;
+    PoliceUkCrimes => "police_uk_crimes", PoliceUk;
+    ExtractReceipts => "extract_receipts", Receipts;
 }
 
 /// ACE indicators across the two indicator sets. CDC10 has the two neglect
@@ -41,51 +70,8 @@ pub const ACE_INDICATORS: &[&str] = &[
 ];
 
 impl Table {
-    pub const ALL: &'static [Table] = &[
-        Table::PoliceOffences,
-        Table::PoliceAsb,
-        Table::AeAttendances,
-        Table::YjOutcomes,
-        Table::EducationEvents,
-        Table::AceScreenings,
-        Table::SurveyResponses,
-        Table::Commitments,
-        Table::PoliceUkCrimes,
-        Table::ExtractReceipts,
-    ];
-
-    /// The table's name in the lake directory and in SQL.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Table::PoliceOffences => "police_offences",
-            Table::PoliceAsb => "police_asb",
-            Table::AeAttendances => "ae_attendances",
-            Table::YjOutcomes => "yj_outcomes",
-            Table::EducationEvents => "education_events",
-            Table::AceScreenings => "ace_screenings",
-            Table::SurveyResponses => "survey_responses",
-            Table::Commitments => "commitments",
-            Table::PoliceUkCrimes => "police_uk_crimes",
-            Table::ExtractReceipts => "extract_receipts",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Table> {
         Table::ALL.iter().copied().find(|t| t.name() == name)
-    }
-
-    pub fn source(&self) -> Source {
-        match self {
-            Table::PoliceOffences | Table::PoliceAsb => Source::Police,
-            Table::AeAttendances => Source::Ae,
-            Table::YjOutcomes => Source::YouthJustice,
-            Table::EducationEvents => Source::Education,
-            Table::AceScreenings => Source::Ace,
-            Table::SurveyResponses => Source::Survey,
-            Table::Commitments => Source::Commitments,
-            Table::PoliceUkCrimes => Source::PoliceUk,
-            Table::ExtractReceipts => Source::Receipts,
-        }
     }
 
     /// Columns that identify a record across versions: analysts' current-state

@@ -83,7 +83,10 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         ExtractKind::SurveyResponses => survey::parse(ctx, row),
         ExtractKind::Commitments => commitments::parse(ctx, row),
         ExtractKind::StreetCrimes => police_uk::parse(ctx, row),
-        _ => education::parse(ctx, row),
+        // Every kind by name: a new kind must choose its parser here.
+        ExtractKind::SchoolCensus | ExtractKind::Suspensions | ExtractKind::Exclusions | ExtractKind::ApPlacements | ExtractKind::Neet => {
+            education::parse(ctx, row)
+        }
     }?;
     Ok(event.seal())
 }

@@ -176,6 +176,21 @@ pub const NOT_COUNTS: &[(&str, &str)] = &[
 mod tests {
     use super::*;
 
+    /// `all_events` (the data-quality measures' input) unions every event
+    /// table of the model: a table added to the model and not to the view
+    /// would be missing from Q1 without any error.
+    #[test]
+    fn all_events_unions_every_event_table() {
+        let sql = VIEWS.iter().find(|(n, _)| *n == "all_events").expect("the view").1;
+        let mut named: Vec<&str> =
+            sql.split("FROM ").skip(1).filter_map(|r| r.split_whitespace().next()).map(|t| t.trim_end_matches("_log")).collect();
+        named.sort();
+        let mut tables: Vec<&str> =
+            vru_model::tables::Table::ALL.iter().filter(|t| **t != vru_model::tables::Table::ExtractReceipts).map(|t| t.name()).collect();
+        tables.sort();
+        assert_eq!(named, tables);
+    }
+
     #[test]
     fn every_measure_declares_its_structure() {
         let terms: Vec<_> = MEASURES.iter().flat_map(|m| m.spec.relations).flat_map(|r| r.total.iter().chain(r.parts)).collect();

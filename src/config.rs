@@ -124,6 +124,9 @@ pub struct ServerConfig {
     /// host:port to listen on. A non-loopback address needs TLS (or
     /// `allow_insecure_remote`).
     pub listen: String,
+    /// host:port for Prometheus `/metrics` and `/health` (counts by kind,
+    /// role and outcome; no names, no query text). None: not served.
+    pub metrics_listen: Option<String>,
     /// Users, roles and SCRAM verifiers (default `<data_dir>/server/users.toml`).
     pub users_file: Option<PathBuf>,
     /// PEM certificate chain and private key; with them, remote clients
@@ -176,6 +179,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:5433".into(),
+            metrics_listen: None,
             users_file: None,
             tls_cert: None,
             tls_key: None,

@@ -276,7 +276,9 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     let users_file = std::fs::read_to_string(data.join("server/users.toml")).unwrap();
     assert!(users_file.contains("stored_key") && !users_file.contains(PASSWORD), "{users_file}");
 
-    let s = Served::start(&data, &[], &[("VRU_SERVER__REFRESH_MS", "200")]);
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let metrics_at = format!("127.0.0.1:{metrics_port}");
+    let s = Served::start(&data, &["--metrics-listen", &metrics_at], &[("VRU_SERVER__REFRESH_MS", "200")]);
 
     // Browsing as psql does on connect and with its describe commands.
     for (cmd, want) in [
@@ -296,6 +298,42 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
             assert!(text.contains(t), "{cmd} lacks {t}:\n{text}");
         }
     }
+    // The operator's view: /health, and /metrics read by Prometheus's own
+    // parser; the counters moved with the queries above, and move again.
+    let scrape = || -> serde_json::Value {
+        let py = r#"
+import json, sys, urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1] + '/metrics').read().decode()
+out = {'health': urllib.request.urlopen(sys.argv[1] + '/health').read().decode().strip()}
+for fam in text_string_to_metric_families(text):
+    for s in fam.samples:
+        key = s.name + '/' + '/'.join(s.labels[k] for k in sorted(s.labels) if k != 'le')
+        out[key] = out.get(key, 0) + s.value if s.name.endswith('_bucket') else s.value
+print(json.dumps(out))
+"#;
+        let o = Command::new("python3").args(["-c", py, &format!("http://{metrics_at}")]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let before = scrape();
+    let ok = |m: &serde_json::Value| m["vru_sql_events_total/query/ok/analyst"].as_f64().unwrap_or(0.0);
+    assert_eq!(before["health"], "ok");
+    assert!(ok(&before) >= 8.0, "{before}");
+    assert!(before["vru_sql_events_total/login/ok/analyst"].as_f64().unwrap_or(0.0) >= 8.0, "{before}");
+    for key in before.as_object().unwrap().keys() {
+        assert!(!key.split('/').any(|label| ["ana", "pat", "pub"].contains(&label)), "a user name is a label: {key}");
+    }
+    s.psql("ana", Some(PASSWORD), "SELECT 1");
+    let after = scrape();
+    assert_eq!(ok(&after), ok(&before) + 1.0, "{after}");
+    assert!(after["vru_sql_query_duration_seconds_count/analyst"].as_f64().unwrap() >= ok(&after), "{after}");
+    report(&format!(
+        "metrics: {} series on /metrics; analyst queries ok {} -> {}",
+        after.as_object().unwrap().len(),
+        ok(&before),
+        ok(&after)
+    ));
     let dt = s.psql("pat", Some(PASSWORD), "\\dt");
     assert!(String::from_utf8_lossy(&dt.stdout).contains("measure_h1"), "a partner's measures are tables");
     let d = s.psql("ana", Some(PASSWORD), "\\d measure_h1");

@@ -123,6 +123,8 @@ struct Open {
 pub struct AuditLog {
     path: PathBuf,
     file: Mutex<Option<Open>>,
+    /// Counted from the same records ([`crate::metrics`]).
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 #[cfg(unix)]
@@ -152,7 +154,12 @@ fn open_append(path: &Path) -> std::io::Result<Open> {
 impl AuditLog {
     pub fn open(path: &Path) -> Result<AuditLog, ServerError> {
         let open = open_append(path).map_err(|source| ServerError::Audit { path: path.to_path_buf(), source })?;
-        Ok(AuditLog { path: path.to_path_buf(), file: Mutex::new(Some(open)) })
+        Ok(AuditLog { path: path.to_path_buf(), file: Mutex::new(Some(open)), metrics: Default::default() })
+    }
+
+    /// The counters kept from the records this log writes.
+    pub fn metrics(&self) -> std::sync::Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -162,6 +169,7 @@ impl AuditLog {
     /// Writes one record. The caller decides what a failure means (a query
     /// or login is refused); it is also logged here.
     pub fn write(&self, record: &Record) -> std::io::Result<()> {
+        self.metrics.observe(record);
         let mut line = serde_json::to_vec(record).expect("audit records serialise");
         line.push(b'\n');
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());

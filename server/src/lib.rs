@@ -39,6 +39,7 @@ pub mod handler;
 pub mod inspect;
 pub mod limits;
 pub mod memory;
+pub mod metrics;
 pub mod pg_compat;
 pub mod policy;
 pub mod query;
@@ -124,6 +125,8 @@ pub struct ServeOptions {
     pub query_threads: usize,
     /// Protection levels of the partner and publisher measures.
     pub protection: vru_queries::disclosure::Protection,
+    /// Where `/metrics` and `/health` are served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How often the users file is checked, so a removed user's sessions end
@@ -132,6 +135,7 @@ const USERS_POLL: Duration = Duration::from_millis(250);
 
 pub struct Server {
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
 }
@@ -177,7 +181,11 @@ impl Server {
             tls.is_some(),
             channel_binding,
         ));
-        Ok(Server { listener, tls, shared })
+        let metrics = match opts.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?),
+            None => None,
+        };
+        Ok(Server { listener, metrics, tls, shared })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
@@ -188,9 +196,17 @@ impl Server {
         self.tls.is_some()
     }
 
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes. A connection's failure ends that
     /// connection only.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+        if let Some(l) = self.metrics.take() {
+            tokio::spawn(metrics::serve(l, self.shared.audit.metrics()));
+        }
         let cancel = Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()));
         // The lake's new commits, built and warmed on the query runtime,
         // outside any user's query.

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Audit log, JSON lines (default <data_dir>/server/audit.jsonl).
     #[arg(long)]
     pub audit: Option<PathBuf>,
+    /// Serve Prometheus `/metrics` and `/health` on this host:port (default
+    /// from configuration: none).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
@@ -101,6 +105,10 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         refresh: Duration::from_millis(s.refresh_ms),
         query_threads: threads,
         protection: config.disclosure.protection(),
+        metrics_listen: match a.metrics_listen {
+            Some(m) => Some(m),
+            None => s.metrics_listen.as_deref().map(str::parse).transpose().with_context(|| "server.metrics_listen is not host:port")?,
+        },
     };
     let mut session = super::session_options(config).await?;
     // Each generation (lake version) computes the current state and
@@ -120,6 +128,9 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         timeout,
         limits::human_size(limits.total_memory_bytes),
     );
+    if let Some(m) = server.metrics_addr() {
+        println!("vru serve: metrics on http://{m}/metrics, health on http://{m}/health");
+    }
     std::io::stdout().flush()?;
     server.run(shutdown()).await?;
     eprintln!("vru serve: stopped");

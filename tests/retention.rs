@@ -22,6 +22,10 @@
 //!   the files (stage 1 before stage 2).
 
 mod common;
+// Only `Served` and `add_user` are used here.
+#[allow(dead_code)]
+#[path = "server/harness.rs"]
+mod harness;
 
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -368,67 +372,27 @@ async fn apply_erases_every_due_record_and_nothing_else() {
 }
 
 /// Every record the SQL service answers with, per table: `vru serve` over
-/// the city's lake as a separate process, asked by psql as an analyst (who
-/// may read every table). `None` when psql is not installed and
-/// `VRU_REQUIRE_INTEROP` is not set.
+/// the city's lake as a separate process ([`harness::Served`]), asked by
+/// psql as an analyst (who may read every table). `None` when psql is not
+/// installed and `VRU_REQUIRE_INTEROP` is not set.
 fn served(c: &City) -> Option<BTreeMap<Table, Vec<(String, String)>>> {
-    use std::io::{BufRead, Write};
-    use std::process::{Command, Stdio};
-    if !Command::new("psql").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if !std::process::Command::new("psql").arg("--version").output().is_ok_and(|o| o.status.success()) {
         assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "psql is required: scripts/test installs it");
         eprintln!("SKIPPED: the SQL service check needs psql");
         return None;
     }
     let data = c.lake_dir.parent().unwrap();
-    let password = "correct-horse-battery";
-    let mut add = Command::new(env!("CARGO_BIN_EXE_vru"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["user", "add", "ana", "--role", "analyst", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    assert!(add.wait().unwrap().success());
-    let log = data.join("serve.log");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_vru"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("VRU_LOG", "warn,vru_server=info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(serve.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()).expect("vru serve listens").to_string();
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("measures precomputed") {
-        assert!(started.elapsed() < Duration::from_secs(120), "vru serve did not get ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    harness::add_user(data, "ana", "analyst", None);
+    let s = harness::Served::start(data, &[], &[]);
     let mut out = BTreeMap::new();
     for t in Table::ALL {
-        let o = Command::new("psql")
-            .args(["-h", host, "-p", port, "-U", "ana", "-d", "vru", "-w", "-X", "-A", "-t", "-F", ",", "-v", "ON_ERROR_STOP=1"])
-            .args(["-c", &format!("SELECT partner, record_id FROM {}", t.name())])
-            .env("PGPASSWORD", password)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let rows: Vec<(String, String)> = String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once(',').map(|(p, r)| (p.to_string(), r.to_string())))
-            .collect();
+        // CSV, header first.
+        let rows = s.rows("ana", &format!("SELECT partner, record_id FROM {}", t.name()));
+        let rows: Vec<(String, String)> = rows.into_iter().skip(1).map(|r| (r[0].clone(), r[1].clone())).collect();
         if !rows.is_empty() {
             out.insert(*t, rows);
         }
     }
-    let _ = serve.kill();
-    let _ = serve.wait();
     Some(out)
 }
 

@@ -88,10 +88,12 @@ fn excel_safe(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
 
 /// Writes a result stream in `format` and returns the rows written.
 /// `Table` collects the result first (it aligns columns over all rows).
+/// The output is flushed before returning, so a failed write (a full
+/// disk) is an error, not a short file and a success.
 pub async fn write<W: Write + Send>(mut stream: SendableRecordBatchStream, format: Format, out: W) -> Result<usize, QueryError> {
     let schema: SchemaRef = stream.schema();
     let mut rows = 0;
-    match format {
+    let mut out = match format {
         Format::Table => {
             let mut batches = Vec::new();
             while let Some(b) = stream.next().await {
@@ -101,6 +103,7 @@ pub async fn write<W: Write + Send>(mut stream: SendableRecordBatchStream, forma
             }
             let mut out = out;
             writeln!(out, "{}", crate::format::table(&batches)).map_err(io)?;
+            out
         }
         Format::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
@@ -115,6 +118,7 @@ pub async fn write<W: Write + Send>(mut stream: SendableRecordBatchStream, forma
                 // A header even for an empty result.
                 w.write(&RecordBatch::new_empty(schema))?;
             }
+            w.into_inner()
         }
         Format::Json => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);
@@ -124,6 +128,7 @@ pub async fn write<W: Write + Send>(mut stream: SendableRecordBatchStream, forma
                 w.write(&b)?;
             }
             w.finish()?;
+            w.into_inner()
         }
         Format::Parquet => {
             let mut w = ArrowWriter::try_new(out, schema, None).map_err(parquet)?;
@@ -132,9 +137,10 @@ pub async fn write<W: Write + Send>(mut stream: SendableRecordBatchStream, forma
                 rows += b.num_rows();
                 w.write(&b).map_err(parquet)?;
             }
-            w.close().map_err(parquet)?;
+            w.into_inner().map_err(parquet)?
         }
-    }
+    };
+    out.flush().map_err(io)?;
     Ok(rows)
 }
 
@@ -170,6 +176,28 @@ mod tests {
         assert_eq!(lines[1], "\"'=HYPERLINK(\"\"x\"\")\",-5,'-3");
         assert_eq!(lines[2], "plain,2,'@SUM(A1)");
         assert_eq!(lines[3], "'+44,3,\"a,b\"");
+    }
+
+    /// A writer that fails when flushed, as a full disk does.
+    struct FullDisk(Vec<u8>);
+    impl Write for FullDisk {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("no space left on device"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_is_an_error_in_every_format() {
+        for format in [Format::Table, Format::Csv, Format::Json, Format::Parquet] {
+            let ctx = SessionContext::new();
+            let stream = ctx.sql("SELECT 1 AS one").await.unwrap().execute_stream().await.unwrap();
+            let e = write(stream, format, FullDisk(Vec::new())).await.expect_err("a full disk fails the export");
+            assert!(e.to_string().contains("no space left"), "{format:?}: {e}");
+        }
     }
 
     #[tokio::test]

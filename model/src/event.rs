@@ -8,8 +8,8 @@
 //! it is measured in `BENCHMARKS.md`.
 
 use crate::ids::{EventId, is_lsoa_code, is_pseudonym, is_small_area_code};
-use crate::tables::Table;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use crate::kinds::Table;
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -17,267 +17,45 @@ use serde_json::value::RawValue;
 /// sends new events to the dead-letter topic instead of misreading them.
 pub const WIRE_VERSION: u32 = 1;
 
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+pub use crate::envelope::{Envelope, Role, Sex};
+pub use crate::kinds::{Kind, Source};
+pub use crate::sources::ace::AceScreening;
+pub use crate::sources::ae::AeAttendance;
+pub use crate::sources::commitments::Commitment;
+pub use crate::sources::education::EducationEvent;
+pub use crate::sources::police::{AsbIncident, Offence};
+pub use crate::sources::police_uk::StreetCrime;
+pub use crate::sources::receipts::ExtractReceipt;
+pub use crate::sources::survey::SurveyResponse;
+pub use crate::sources::yjs::YjOutcome;
 
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
+macro_rules! attributes {
+    ($(
+        $module:ident : $source:ident $source_name:literal {
+            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
+                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
+            } )+
+        }
+    )+) => {
+        /// An event's attributes: one variant per lake table, holding the
+        /// attribute type its source declares.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Attributes {
+            $($($attr(crate::sources::$module::$ty),)+)+
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
+        /// Reads the attributes of an event of `kind` from their JSON.
+        fn attributes_from_json(kind: Kind, raw: &str) -> Result<Attributes, DecodeError> {
+            let attr_err = |source| DecodeError::Attributes { kind, source };
+            Ok(match kind.table() {
+                $($(Table::$table => Attributes::$attr(serde_json::from_str(raw).map_err(attr_err)?),)+)+
+            })
         }
     };
 }
 
-string_enum!(
-    /// Who sent it. Each source has its own Kafka topic.
-    Source {
-        Police => "police",
-        Ae => "ae",
-        YouthJustice => "yjs",
-        Education => "education",
-        Ace => "ace",
-        Survey => "survey",
-        Commitments => "commitments",
-        PoliceUk => "police_uk",
-        Receipts => "receipts",
-    }
-);
-
-string_enum!(
-    /// What happened. Several kinds can share a lake table (the education
-    /// events), which is why the table is derived from the kind, not the source.
-    Kind {
-        Offence => "offence",
-        AsbIncident => "asb_incident",
-        AeAttendance => "ae_attendance",
-        YjOutcome => "yj_outcome",
-        SchoolCensus => "school_census",
-        Suspension => "suspension",
-        PermanentExclusion => "permanent_exclusion",
-        ApPlacement => "ap_placement",
-        NeetStatus => "neet_status",
-        AceScreening => "ace_screening",
-        SurveyResponse => "survey_response",
-        CommitmentStatus => "commitment_status",
-        StreetCrime => "street_crime",
-        ExtractReceipt => "extract_receipt",
-    }
-);
-
-string_enum!(
-    /// The subject's part in the event.
-    Role {
-        Victim => "victim",
-        Suspect => "suspect",
-        Charged => "charged",
-        Patient => "patient",
-        Child => "child",
-        Pupil => "pupil",
-    }
-);
-
-string_enum!(
-    /// Recorded sex. `U` covers not known and not stated: partners differ in
-    /// how they record it and the measures only need male / not male.
-    Sex { Male => "M", Female => "F", Unknown => "U" }
-);
-
-impl Kind {
-    pub fn table(&self) -> Table {
-        match self {
-            Kind::Offence => Table::PoliceOffences,
-            Kind::AsbIncident => Table::PoliceAsb,
-            Kind::AeAttendance => Table::AeAttendances,
-            Kind::YjOutcome => Table::YjOutcomes,
-            Kind::SchoolCensus | Kind::Suspension | Kind::PermanentExclusion | Kind::ApPlacement | Kind::NeetStatus => {
-                Table::EducationEvents
-            }
-            Kind::AceScreening => Table::AceScreenings,
-            Kind::SurveyResponse => Table::SurveyResponses,
-            Kind::CommitmentStatus => Table::Commitments,
-            Kind::StreetCrime => Table::PoliceUkCrimes,
-            Kind::ExtractReceipt => Table::ExtractReceipts,
-        }
-    }
-}
-
-/// The fields every event has, whatever its family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
-    pub event_id: EventId,
-    pub source: Source,
-    pub kind: Kind,
-    /// The partner organisation (its landing sub-folder), so a partner can be
-    /// shown only its own rows.
-    pub partner: String,
-    pub record_id: String,
-    pub record_version: u32,
-    /// Local (UK) wall-clock time of the event, as partners record it.
-    pub occurred_at: NaiveDateTime,
-    /// When the partner recorded it, where the extract says.
-    pub recorded_at: Option<NaiveDateTime>,
-    pub ingested_at: DateTime<Utc>,
-    /// SHA-256 of the extract file the row came from (links to its receipt).
-    pub extract_id: String,
-    pub subject: Option<String>,
-    pub role: Option<Role>,
-    pub age: Option<u8>,
-    pub sex: Option<Sex>,
-    pub home_lsoa: Option<String>,
-    pub event_lsoa: Option<String>,
-    /// A hash of what the row says ([`Event::content_hash`]): a record
-    /// re-sent with the same id and version but other content is a
-    /// conflict, not a duplicate. Absent from events other producers wrote.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_hash: Option<String>,
-}
-
-/// One police-recorded offence as seen by one person in one role.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Offence {
-    pub crime_ref: String,
-    pub offence_code: String,
-    pub knife: bool,
-    pub firearm: bool,
-    pub domestic: bool,
-    pub outcome: Option<String>,
-    pub outcome_date: Option<NaiveDate>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AsbIncident {
-    pub category: String,
-}
-
-/// An A&E assault attendance: the ISTV minimum data set plus linkage fields.
-/// The ISTV fields are optional because their completeness is itself a
-/// measure (A1); a blank one is recorded, not rejected.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AeAttendance {
-    pub site_code: String,
-    pub assault_at: Option<NaiveDateTime>,
-    pub assault_method: Option<String>,
-    pub location_type: Option<String>,
-    pub location_description: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct YjOutcome {
-    pub offence_code: String,
-    pub outcome: String,
-    pub outcome_date: Option<NaiveDate>,
-    pub gravity_score: Option<u8>,
-}
-
-/// Census rows, suspensions, exclusions, alternative provision and NEET
-/// share one table: the cohort measures ask "did this person ever have X",
-/// which is one scan of one table.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct EducationEvent {
-    pub school: Option<String>,
-    pub end_date: Option<NaiveDate>,
-    pub sessions: Option<f64>,
-    pub reason_codes: Vec<String>,
-    pub status: Option<String>,
-}
-
-/// One ACE screening. Each indicator is present (`true`), absent (`false`)
-/// or not known (`None`), because unknown is not the same as absent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AceScreening {
-    pub indicator_set: String,
-    pub indicators: Vec<(String, Option<bool>)>,
-}
-
-impl AceScreening {
-    pub fn present(&self) -> usize {
-        self.indicators.iter().filter(|(_, v)| *v == Some(true)).count()
-    }
-    pub fn unknown(&self) -> usize {
-        self.indicators.iter().filter(|(_, v)| v.is_none()).count()
-    }
-}
-
-/// One anonymous survey response; answers on a 1-5 agreement scale.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SurveyResponse {
-    pub area_code: String,
-    pub age_band: String,
-    pub feel_safe: Option<u8>,
-    pub feel_supported: Option<u8>,
-    pub feel_respected: Option<u8>,
-    pub feel_hopeful: Option<u8>,
-}
-
-/// One status update of a strategy commitment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Commitment {
-    pub title: String,
-    pub priority: String,
-    pub owner: String,
-    pub due_date: NaiveDate,
-    pub status: String,
-}
-
-/// One row of data.police.uk street-level crime data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreetCrime {
-    pub crime_id: Option<String>,
-    pub month: String,
-    pub reported_by: Option<String>,
-    pub falls_within: Option<String>,
-    pub longitude: Option<f64>,
-    pub latitude: Option<f64>,
-    pub location: Option<String>,
-    pub lsoa_name: Option<String>,
-    /// Derived from the LSOA name: data.police.uk gives no area codes above LSOA.
-    pub la_name: Option<String>,
-    pub crime_type: String,
-    pub last_outcome_category: Option<String>,
-    pub context: Option<String>,
-}
-
-/// The summary of one extract's ingest, published as an event so the data
-/// quality measure (Q1) reads it from the lake like everything else.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExtractReceipt {
-    pub file_name: String,
-    pub extract_kind: String,
-    pub extract_date: NaiveDate,
-    pub status: String,
-    pub rows_read: u64,
-    pub rows_published: u64,
-    pub rows_rejected: u64,
-    pub rows_duplicate: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Attributes {
-    Offence(Offence),
-    AsbIncident(AsbIncident),
-    AeAttendance(AeAttendance),
-    YjOutcome(YjOutcome),
-    Education(EducationEvent),
-    AceScreening(AceScreening),
-    SurveyResponse(SurveyResponse),
-    Commitment(Commitment),
-    StreetCrime(StreetCrime),
-    ExtractReceipt(ExtractReceipt),
-}
+crate::sources::registry::registry!(attributes);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -414,19 +192,7 @@ impl Event {
         }
         let env = wire.envelope;
         let raw = wire.attributes.get();
-        let attr_err = |source| DecodeError::Attributes { kind: env.kind, source };
-        let attributes = match env.kind.table() {
-            Table::PoliceOffences => Attributes::Offence(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::PoliceAsb => Attributes::AsbIncident(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::AeAttendances => Attributes::AeAttendance(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::YjOutcomes => Attributes::YjOutcome(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::EducationEvents => Attributes::Education(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::AceScreenings => Attributes::AceScreening(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::SurveyResponses => Attributes::SurveyResponse(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::Commitments => Attributes::Commitment(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::PoliceUkCrimes => Attributes::StreetCrime(serde_json::from_str(raw).map_err(attr_err)?),
-            Table::ExtractReceipts => Attributes::ExtractReceipt(serde_json::from_str(raw).map_err(attr_err)?),
-        };
+        let attributes = attributes_from_json(env.kind, raw)?;
         check_envelope(&env)?;
         Ok(Event { envelope: env, attributes })
     }
@@ -472,6 +238,7 @@ fn check_envelope(env: &Envelope) -> Result<(), DecodeError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use chrono::{DateTime, NaiveDate};
 
     pub(crate) fn sample() -> Event {
         let envelope = Envelope {

@@ -3,10 +3,11 @@
 //! typed getters then parse any row, so every error names its column the
 //! same way and every source rejects the same things for the same reasons.
 
-use crate::event::{Kind, Sex, Source};
+use crate::envelope::Sex;
 use crate::identifiers::profile::{ColumnRole, FileProfile};
 use crate::identifiers::{self, Place, shown};
 use crate::ids::{is_lsoa_code, is_small_area_code};
+use crate::kinds::Source;
 use chrono::{NaiveDate, NaiveDateTime};
 use std::collections::HashMap;
 
@@ -100,89 +101,9 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// The kinds of extract partners drop, named by the start of the file name
-/// (`offences_2024-04-30.csv`). One kind per file keeps each file's columns
-/// fixed, so a header check catches a wrong file before any row is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExtractKind {
-    PoliceOffences,
-    PoliceAsb,
-    AeAttendances,
-    YjOutcomes,
-    SchoolCensus,
-    Suspensions,
-    Exclusions,
-    ApPlacements,
-    Neet,
-    AceScreenings,
-    SurveyResponses,
-    Commitments,
-    /// data.police.uk street-level crime; chosen by `--format police-uk`,
-    /// not by file name.
-    StreetCrimes,
-}
+pub use crate::kinds::ExtractKind;
 
 impl ExtractKind {
-    pub const ALL: &'static [ExtractKind] = &[
-        ExtractKind::PoliceOffences,
-        ExtractKind::PoliceAsb,
-        ExtractKind::AeAttendances,
-        ExtractKind::YjOutcomes,
-        ExtractKind::SchoolCensus,
-        ExtractKind::Suspensions,
-        ExtractKind::Exclusions,
-        ExtractKind::ApPlacements,
-        ExtractKind::Neet,
-        ExtractKind::AceScreenings,
-        ExtractKind::SurveyResponses,
-        ExtractKind::Commitments,
-        ExtractKind::StreetCrimes,
-    ];
-
-    pub fn prefix(&self) -> &'static str {
-        match self {
-            ExtractKind::PoliceOffences => "offences",
-            ExtractKind::PoliceAsb => "asb",
-            ExtractKind::AeAttendances => "attendances",
-            ExtractKind::YjOutcomes => "outcomes",
-            ExtractKind::SchoolCensus => "census",
-            ExtractKind::Suspensions => "suspensions",
-            ExtractKind::Exclusions => "exclusions",
-            ExtractKind::ApPlacements => "ap_placements",
-            ExtractKind::Neet => "neet",
-            ExtractKind::AceScreenings => "screenings",
-            ExtractKind::SurveyResponses => "responses",
-            ExtractKind::Commitments => "commitments",
-            ExtractKind::StreetCrimes => "street",
-        }
-    }
-
-    pub fn source(&self) -> Source {
-        self.kind().table().source()
-    }
-
-    pub fn kind(&self) -> Kind {
-        match self {
-            ExtractKind::PoliceOffences => Kind::Offence,
-            ExtractKind::PoliceAsb => Kind::AsbIncident,
-            ExtractKind::AeAttendances => Kind::AeAttendance,
-            ExtractKind::YjOutcomes => Kind::YjOutcome,
-            ExtractKind::SchoolCensus => Kind::SchoolCensus,
-            ExtractKind::Suspensions => Kind::Suspension,
-            ExtractKind::Exclusions => Kind::PermanentExclusion,
-            ExtractKind::ApPlacements => Kind::ApPlacement,
-            ExtractKind::Neet => Kind::NeetStatus,
-            ExtractKind::AceScreenings => Kind::AceScreening,
-            ExtractKind::SurveyResponses => Kind::SurveyResponse,
-            ExtractKind::Commitments => Kind::CommitmentStatus,
-            ExtractKind::StreetCrimes => Kind::StreetCrime,
-        }
-    }
-
-    pub fn columns(&self) -> &'static [Column] {
-        crate::sources::columns(*self)
-    }
-
     /// Picks the kind from the file name within the partner's source. A
     /// source with one kind of extract takes any name (data.police.uk
     /// downloads are named `2022-03-cleveland-street.csv`).

@@ -7,6 +7,9 @@
 //! |---|---|
 //! | [`ids`] | deterministic event ids, pseudonym and LSOA code shapes |
 //! | [`pseudonym`] | keyed HMAC-SHA256 pseudonyms partners compute before sending |
+//! | [`kinds`] | sources, kinds, tables and extract kinds, generated from the source registry |
+//! | [`envelope`] | the fields every event has |
+//! | [`attributes`] | what a source's attribute type says about its table |
 //! | [`event`] | the event envelope, typed attributes and the Kafka wire format |
 //! | [`extract`] | column specs and typed field parsing shared by every source |
 //! | [`sources`] | one module per partner source: its extract kinds and row rules |
@@ -17,11 +20,14 @@
 //! | [`identifiers`] | detectors for raw identifiers that must never be ingested |
 //! | [`retention`] | the retention policy, which records are due when, deletion tallies |
 
+pub mod attributes;
 pub mod classification;
+pub mod envelope;
 pub mod event;
 pub mod extract;
 pub mod identifiers;
 pub mod ids;
+pub mod kinds;
 pub mod period;
 pub mod pseudonym;
 pub mod receipt;

@@ -22,6 +22,50 @@ fn strings<'a>(v: impl IntoIterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(v))
 }
 
+/// `event_fields(table_name, field, ordinal)`: the envelope fields each
+/// event table's sources fill (from the source registry), which the
+/// data-quality measure Q1 reports the completeness of.
+pub fn event_fields() -> Arc<MemTable> {
+    const ORDER: [&str; 5] = ["subject", "age", "sex", "home_lsoa", "event_lsoa"];
+    let rows: Vec<(&str, &str, i32)> = vru_model::tables::Table::ALL
+        .iter()
+        .flat_map(|t| {
+            vru_model::sources::recorded_fields(*t)
+                .into_iter()
+                .map(move |f| (t.name(), f, ORDER.iter().position(|o| *o == f).expect("a known field") as i32 + 1))
+        })
+        .collect();
+    table(
+        vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("field", DataType::Utf8, false),
+            Field::new("ordinal", DataType::Int32, false),
+        ],
+        vec![
+            strings(rows.iter().map(|r| r.0)),
+            strings(rows.iter().map(|r| r.1)),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.2))),
+        ],
+    )
+}
+
+/// `all_events`: every event of every table partners send, every version,
+/// with the envelope fields data quality checks and the table it is in.
+/// Generated from the registry, so a new source is in it without an edit.
+pub fn all_events_sql() -> String {
+    vru_model::tables::Table::ALL
+        .iter()
+        .filter(|t| vru_model::extract::ExtractKind::ALL.iter().any(|k| k.kind().table() == **t))
+        .map(|t| {
+            format!(
+                "SELECT '{name}' AS table_name, partner, extract_id, occurred_at, subject, age, sex, home_lsoa, event_lsoa FROM {name}_log",
+                name = t.name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL ")
+}
+
 /// `sv_classification(offence_code, knife, firearm, domestic, category)`:
 /// every catalogue code and flag combination that the definition counts.
 pub fn sv_classification(def: &Definition, cat: &Catalogue) -> Arc<MemTable> {

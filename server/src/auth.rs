@@ -14,7 +14,7 @@ use crate::audit::{Kind, Record, Status};
 use crate::handler::{Conn, Phase, Shared};
 use crate::policy::Principal;
 use crate::scram::{self, Binding, Verifier};
-use crate::users::{User, UsersFile};
+
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
@@ -28,10 +28,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt::Debug;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 /// The decoy-salt secret: read from `path`, or made and written there
 /// (mode 0600) on first start.
@@ -56,62 +55,6 @@ pub fn load_or_create_secret(path: &Path) -> Result<[u8; 32], crate::ServerError
     let mut f = opts.open(path).map_err(err)?;
     f.write_all(&secret).and_then(|()| f.sync_all()).map_err(err)?;
     Ok(secret)
-}
-
-/// The users file, re-read when it changes, so `vru user add` takes effect
-/// without a restart.
-pub struct Users {
-    path: PathBuf,
-    cache: Mutex<(Option<SystemTime>, UsersFile)>,
-}
-
-impl Users {
-    pub fn open(path: PathBuf) -> Result<Users, crate::ServerError> {
-        let file = UsersFile::load(&path)?;
-        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        Ok(Users { path, cache: Mutex::new((mtime, file)) })
-    }
-
-    pub fn count(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).1.users.len()
-    }
-
-    pub fn lookup(&self, name: &str) -> Option<User> {
-        self.reload();
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).1.users.get(name).cloned()
-    }
-
-    /// Re-reads the file if it changed; says whether it did.
-    pub fn reload(&self) -> bool {
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if mtime == c.0 {
-            return false;
-        }
-        match UsersFile::load(&self.path) {
-            Ok(f) => {
-                *c = (mtime, f);
-                true
-            }
-            // A broken edit keeps the last good list.
-            Err(e) => {
-                tracing::error!("users file not reloaded: {e}");
-                false
-            }
-        }
-    }
-
-    /// Whether `p` may still be logged in as it is: the user exists with
-    /// the same role, organisation and password.
-    pub fn still_allowed(&self, p: &Principal) -> Result<(), String> {
-        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        match c.1.users.get(&p.user) {
-            None => Err(format!("user {} was removed", p.user)),
-            Some(u) if u.role != p.role || u.partner != p.partner => Err(format!("the role of user {} changed", p.user)),
-            Some(u) if u.scram.stored_key != p.stored_key => Err(format!("the password of user {} changed", p.user)),
-            Some(_) => Ok(()),
-        }
-    }
 }
 
 /// A verifier no password matches, stable per name so that asking twice

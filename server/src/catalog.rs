@@ -46,7 +46,7 @@ use vru_queries::{LakeSource, SessionOptions, build_session};
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
 const DEFINITION_TABLES: &[&str] =
-    &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params"];
+    &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params", "event_fields"];
 
 const CATALOG: &str = "datafusion";
 

@@ -3,7 +3,6 @@
 
 use crate::admission::Admission;
 use crate::audit::{Kind, Record, Status};
-use crate::auth::Users;
 use crate::catalog::Catalogs;
 use crate::exec::Engine;
 use crate::frame::WireLimits;
@@ -11,6 +10,7 @@ use crate::limits::{self, Limits};
 use crate::policy::{Allowed, Principal, Role};
 use crate::scram::{Exchange, Verifier};
 use crate::users::User;
+use crate::users::Users;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::Parser;
 use datafusion_postgres::pgwire::api::query::ExtendedQueryHandler;

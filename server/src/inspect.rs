@@ -97,7 +97,7 @@ impl Visitor for Walk {
         if std::mem::take(&mut self.root) {
             return ControlFlow::Continue(());
         }
-        ControlFlow::Break(Finding::Nested { statement: crate::policy::statement_name(s) })
+        ControlFlow::Break(Finding::Nested { statement: statement_name(s) })
     }
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Finding> {
@@ -111,7 +111,7 @@ impl Visitor for Walk {
             self.relations.insert(name.to_lowercase());
         }
         if let SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) = q.body.as_ref() {
-            return ControlFlow::Break(Finding::Nested { statement: crate::policy::statement_name(s) });
+            return ControlFlow::Break(Finding::Nested { statement: statement_name(s) });
         }
         self.count(selects)
     }
@@ -216,6 +216,59 @@ impl VisitorMut for Rebalance {
 /// documentation.
 pub fn rebalance(stmt: &mut Statement) {
     let _ = stmt.visit(&mut Rebalance);
+}
+
+/// How a statement is named in refusals and in the audit log, read from
+/// the parsed statement (never from its text, which a comment can pad).
+pub fn statement_name(stmt: &Statement) -> &'static str {
+    match stmt {
+        Statement::Query(q) => match q.body.as_ref() {
+            _ if q.with.is_some() => "WITH",
+            SetExpr::Values(_) => "VALUES",
+            _ => "SELECT",
+        },
+        Statement::Explain { analyze: true, .. } => "EXPLAIN ANALYZE",
+        Statement::Explain { .. } | Statement::ExplainTable { .. } => "EXPLAIN",
+        Statement::Set(_) => "SET",
+        Statement::ShowVariable { .. } | Statement::ShowVariables { .. } | Statement::ShowStatus { .. } => "SHOW",
+        Statement::StartTransaction { .. } => "BEGIN",
+        Statement::Commit { .. } => "COMMIT",
+        Statement::Rollback { .. } => "ROLLBACK",
+        Statement::Deallocate { .. } => "DEALLOCATE",
+        Statement::Discard { .. } => "DISCARD",
+        Statement::Insert(_) => "INSERT",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Merge(_) => "MERGE",
+        Statement::Copy { .. } | Statement::CopyIntoSnowflake { .. } => "COPY",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE",
+        Statement::CreateFunction(_) => "CREATE FUNCTION",
+        Statement::CreateRole(_) | Statement::CreateUser(_) => "CREATE ROLE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Drop { .. } => "DROP",
+        Statement::Truncate(_) => "TRUNCATE",
+        Statement::Grant(_) => "GRANT",
+        Statement::Revoke(_) => "REVOKE",
+        Statement::Declare { .. } => "DECLARE",
+        Statement::Fetch { .. } => "FETCH",
+        Statement::Close { .. } => "CLOSE",
+        Statement::Prepare { .. } => "PREPARE",
+        Statement::Execute { .. } => "EXECUTE",
+        Statement::Analyze(_) => "ANALYZE",
+        Statement::Vacuum(_) => "VACUUM",
+        Statement::Call(_) => "CALL",
+        Statement::Use(_) => "USE",
+        Statement::Reset(_) => "RESET",
+        Statement::LISTEN { .. } | Statement::UNLISTEN { .. } | Statement::NOTIFY { .. } => "LISTEN/NOTIFY",
+        Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => "SAVEPOINT",
+        Statement::Comment { .. } => "COMMENT",
+        Statement::Lock(_) | Statement::LockTables { .. } => "LOCK",
+        _ => "this kind of",
+    }
 }
 
 #[cfg(test)]

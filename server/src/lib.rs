@@ -154,7 +154,7 @@ impl Server {
             }
             None => (None, None),
         };
-        let users = auth::Users::open(opts.users.clone())?;
+        let users = users::Users::open(opts.users.clone())?;
         if users.count() == 0 {
             tracing::warn!(
                 "no users in {}: every login will be refused. Add one with `vru user add NAME --role analyst`",

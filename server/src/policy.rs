@@ -10,10 +10,10 @@
 //! service is read-only, and DDL such as `CREATE EXTERNAL TABLE` would
 //! otherwise reach files on the server.
 
-use crate::inspect::{Complexity, inspect};
+use crate::inspect::{Complexity, inspect, statement_name};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use vru_queries::datafusion::sql::sqlparser::ast::{ObjectName, Set, SetExpr, Statement};
+use vru_queries::datafusion::sql::sqlparser::ast::{ObjectName, Set, Statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,59 +119,6 @@ impl Refusal {
             Finding::SelectInto => Refusal::ReadOnly { statement: "SELECT ... INTO".into() },
             Finding::Nested { statement } => Refusal::ReadOnly { statement: format!("{statement} (inside a query)") },
         }
-    }
-}
-
-/// How a statement is named in refusals and in the audit log, read from
-/// the parsed statement (never from its text, which a comment can pad).
-pub fn statement_name(stmt: &Statement) -> &'static str {
-    match stmt {
-        Statement::Query(q) => match q.body.as_ref() {
-            _ if q.with.is_some() => "WITH",
-            SetExpr::Values(_) => "VALUES",
-            _ => "SELECT",
-        },
-        Statement::Explain { analyze: true, .. } => "EXPLAIN ANALYZE",
-        Statement::Explain { .. } | Statement::ExplainTable { .. } => "EXPLAIN",
-        Statement::Set(_) => "SET",
-        Statement::ShowVariable { .. } | Statement::ShowVariables { .. } | Statement::ShowStatus { .. } => "SHOW",
-        Statement::StartTransaction { .. } => "BEGIN",
-        Statement::Commit { .. } => "COMMIT",
-        Statement::Rollback { .. } => "ROLLBACK",
-        Statement::Deallocate { .. } => "DEALLOCATE",
-        Statement::Discard { .. } => "DISCARD",
-        Statement::Insert(_) => "INSERT",
-        Statement::Update(_) => "UPDATE",
-        Statement::Delete(_) => "DELETE",
-        Statement::Merge(_) => "MERGE",
-        Statement::Copy { .. } | Statement::CopyIntoSnowflake { .. } => "COPY",
-        Statement::CreateTable(_) => "CREATE TABLE",
-        Statement::CreateView(_) => "CREATE VIEW",
-        Statement::CreateIndex(_) => "CREATE INDEX",
-        Statement::CreateSchema { .. } => "CREATE SCHEMA",
-        Statement::CreateDatabase { .. } => "CREATE DATABASE",
-        Statement::CreateFunction(_) => "CREATE FUNCTION",
-        Statement::CreateRole(_) | Statement::CreateUser(_) => "CREATE ROLE",
-        Statement::AlterTable(_) => "ALTER TABLE",
-        Statement::Drop { .. } => "DROP",
-        Statement::Truncate(_) => "TRUNCATE",
-        Statement::Grant(_) => "GRANT",
-        Statement::Revoke(_) => "REVOKE",
-        Statement::Declare { .. } => "DECLARE",
-        Statement::Fetch { .. } => "FETCH",
-        Statement::Close { .. } => "CLOSE",
-        Statement::Prepare { .. } => "PREPARE",
-        Statement::Execute { .. } => "EXECUTE",
-        Statement::Analyze(_) => "ANALYZE",
-        Statement::Vacuum(_) => "VACUUM",
-        Statement::Call(_) => "CALL",
-        Statement::Use(_) => "USE",
-        Statement::Reset(_) => "RESET",
-        Statement::LISTEN { .. } | Statement::UNLISTEN { .. } | Statement::NOTIFY { .. } => "LISTEN/NOTIFY",
-        Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => "SAVEPOINT",
-        Statement::Comment { .. } => "COMMENT",
-        Statement::Lock(_) | Statement::LockTables { .. } => "LOCK",
-        _ => "this kind of",
     }
 }
 

@@ -14,7 +14,7 @@
 //! ```
 
 use crate::ServerError;
-use crate::policy::Role;
+use crate::policy::{Principal, Role};
 use crate::scram::Verifier;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -156,6 +158,62 @@ impl UsersFile {
 
     pub fn remove(&mut self, name: &str) -> bool {
         self.users.remove(name).is_some()
+    }
+}
+
+/// The users file, re-read when it changes, so `vru user add` takes effect
+/// without a restart.
+pub struct Users {
+    path: PathBuf,
+    cache: Mutex<(Option<SystemTime>, UsersFile)>,
+}
+
+impl Users {
+    pub fn open(path: PathBuf) -> Result<Users, crate::ServerError> {
+        let file = UsersFile::load(&path)?;
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        Ok(Users { path, cache: Mutex::new((mtime, file)) })
+    }
+
+    pub fn count(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).1.users.len()
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<User> {
+        self.reload();
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).1.users.get(name).cloned()
+    }
+
+    /// Re-reads the file if it changed; says whether it did.
+    pub fn reload(&self) -> bool {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        if mtime == c.0 {
+            return false;
+        }
+        match UsersFile::load(&self.path) {
+            Ok(f) => {
+                *c = (mtime, f);
+                true
+            }
+            // A broken edit keeps the last good list.
+            Err(e) => {
+                tracing::error!("users file not reloaded: {e}");
+                false
+            }
+        }
+    }
+
+    /// Whether `p` may still be logged in as it is: the user exists with
+    /// the same role, organisation and password.
+    pub fn still_allowed(&self, p: &Principal) -> Result<(), String> {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        match c.1.users.get(&p.user) {
+            None => Err(format!("user {} was removed", p.user)),
+            Some(u) if u.role != p.role || u.partner != p.partner => Err(format!("the role of user {} changed", p.user)),
+            Some(u) if u.scram.stored_key != p.stored_key => Err(format!("the password of user {} changed", p.user)),
+            Some(_) => Ok(()),
+        }
     }
 }
 

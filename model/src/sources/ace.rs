@@ -2,10 +2,88 @@
 //! indicator is Y (present), N (absent) or U/blank (not known): a child with
 //! five indicators present and three unknown is "at least five", not "five".
 
-use super::{AGE, Context, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
-use crate::event::{AceScreening, Attributes, Event, Kind, Role};
+use super::common::{AGE, Context, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
+use crate::attributes::{TableAttributes, text};
+use crate::envelope::{Envelope, Role};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
-use crate::tables::ACE_INDICATORS;
+use crate::kinds::Kind;
+use arrow_schema::{DataType, Field};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+
+/// One ACE screening. Each indicator is present (`true`), absent (`false`)
+/// or not known (`None`), because unknown is not the same as absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AceScreening {
+    pub indicator_set: String,
+    pub indicators: Vec<(String, Option<bool>)>,
+}
+
+impl AceScreening {
+    pub fn present(&self) -> usize {
+        self.indicators.iter().filter(|(_, v)| *v == Some(true)).count()
+    }
+    pub fn unknown(&self) -> usize {
+        self.indicators.iter().filter(|(_, v)| v.is_none()).count()
+    }
+}
+
+/// A screening as the table keeps it: the counts analysts filter on, then
+/// one nullable column per indicator (blank where the set does not ask it).
+impl TableAttributes for AceScreening {
+    fn fields() -> Vec<Field> {
+        let count = |n: &str| Field::new(n, DataType::Int32, false);
+        let mut f = vec![text("indicator_set"), count("n_present"), count("n_unknown"), count("n_assessed")];
+        f.extend(ACE_INDICATORS.iter().map(|n| Field::new(*n, DataType::Boolean, true)));
+        f
+    }
+
+    fn row(&self) -> impl Serialize + '_ {
+        AceRow(self)
+    }
+}
+
+struct AceRow<'a>(&'a AceScreening);
+
+impl Serialize for AceRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("indicator_set", &a.indicator_set)?;
+        m.serialize_entry("n_present", &a.present())?;
+        m.serialize_entry("n_unknown", &a.unknown())?;
+        m.serialize_entry("n_assessed", &a.indicators.len())?;
+        for (name, value) in &a.indicators {
+            m.serialize_entry(name, value)?;
+        }
+        m.end()
+    }
+}
+
+/// Every indicator, none known: the shape of a blank PHW9+CDC10 form.
+impl Default for AceScreening {
+    fn default() -> Self {
+        AceScreening { indicator_set: "CDC10".into(), indicators: ACE_INDICATORS.iter().map(|n| (n.to_string(), None)).collect() }
+    }
+}
+
+/// ACE indicators across the two indicator sets. CDC10 has the two neglect
+/// items and one substance-misuse item; PHW9 drops neglect and splits
+/// substance misuse into alcohol and drugs.
+pub const ACE_INDICATORS: &[&str] = &[
+    "physical_abuse",
+    "sexual_abuse",
+    "emotional_abuse",
+    "physical_neglect",
+    "emotional_neglect",
+    "domestic_violence",
+    "household_substance_misuse",
+    "household_alcohol_misuse",
+    "household_drug_misuse",
+    "household_mental_illness",
+    "parental_separation",
+    "incarcerated_household_member",
+];
 
 pub const SETS: &[&str] = &["cdc10", "phw9"];
 const TRI: FieldType = FieldType::OneOf(&["y", "n", "u", "yes", "no", "unknown"]);
@@ -62,7 +140,7 @@ pub const SCREENING_COLUMNS: &[Column] = &[
     opt("incarcerated_household_member", TRI),
 ];
 
-pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, AceScreening), FieldError> {
     let set = row.code("indicator_set")?.expect("required");
     let asked = indicators_of(&set);
     let mut indicators = Vec::with_capacity(asked.len());
@@ -82,10 +160,10 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         indicators.push((name.to_string(), v));
     }
     let date = row.date("assessment_date")?.expect("required");
-    let attributes = Attributes::AceScreening(AceScreening { indicator_set: set.to_uppercase(), indicators });
+    let attributes = AceScreening { indicator_set: set.to_uppercase(), indicators };
     let subject = Subject::read(row, "child_id", Some(Role::Child))?;
     let envelope = envelope(ctx, row, Kind::AceScreening, date.and_hms_opt(0, 0, 0).expect("midnight"), None, subject, None)?;
-    Ok(Event { envelope, attributes })
+    Ok((envelope, attributes))
 }
 
 #[cfg(test)]

@@ -1,9 +1,38 @@
 //! A&E assault attendances: the Information Sharing to Tackle Violence
 //! minimum data set (ISB 1594) plus age, sex and home LSOA for linkage.
 
-use super::{AGE, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
-use crate::event::{AeAttendance, Attributes, Event, Kind, Role};
+use super::common::{AGE, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
+use crate::attributes::{TableAttributes, local_timestamp, opt_text, text};
+use crate::envelope::{Envelope, Role};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
+use crate::kinds::Kind;
+use arrow_schema::Field;
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// An A&E assault attendance: the ISTV minimum data set plus linkage fields.
+/// The ISTV fields are optional because their completeness is itself a
+/// measure (A1); a blank one is recorded, not rejected.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AeAttendance {
+    pub site_code: String,
+    pub assault_at: Option<NaiveDateTime>,
+    pub assault_method: Option<String>,
+    pub location_type: Option<String>,
+    pub location_description: Option<String>,
+}
+
+impl TableAttributes for AeAttendance {
+    fn fields() -> Vec<Field> {
+        vec![
+            text("site_code"),
+            Field::new("assault_at", local_timestamp(), true),
+            opt_text("assault_method"),
+            opt_text("location_type"),
+            opt_text("location_description"),
+        ]
+    }
+}
 
 pub const ASSAULT_METHODS: &[&str] = &["knife_sharp_object", "blunt_object", "body_part", "firearm", "other"];
 pub const LOCATION_TYPES: &[&str] = &["public_place", "home", "licensed_premises", "school", "workplace", "other"];
@@ -27,7 +56,7 @@ pub const ATTENDANCE_COLUMNS: &[Column] = &[
     HOME_LSOA,
 ];
 
-pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, AeAttendance), FieldError> {
     let arrival = row.datetime("arrival_at")?.expect("required");
     let assault_at = row.datetime("assault_at")?;
     if let Some(a) = assault_at
@@ -35,16 +64,16 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
     {
         return Err(row.error("assault_at", format!("{a} is after the arrival at A&E ({arrival})")));
     }
-    let attributes = Attributes::AeAttendance(AeAttendance {
+    let attributes = AeAttendance {
         site_code: row.req_text("site_code")?,
         assault_at,
         assault_method: row.code("assault_method")?,
         location_type: row.code("location_type")?,
         location_description: row.text("location_description")?,
-    });
+    };
     let subject = Subject::read(row, "patient_id", Some(Role::Patient))?;
     let envelope = envelope(ctx, row, Kind::AeAttendance, arrival, None, subject, None)?;
-    Ok(Event { envelope, attributes })
+    Ok((envelope, attributes))
 }
 
 #[cfg(test)]

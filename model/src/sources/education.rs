@@ -3,10 +3,39 @@
 //! Exclusion data arrive two terms late, so the cohort measures must be read
 //! with the extract date in mind (Q1 reports timeliness).
 
-use super::{Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
-use crate::event::{Attributes, EducationEvent, Event, Kind, Role};
+use super::common::{Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope};
+use crate::attributes::{TableAttributes, opt_date, opt_text};
+use crate::envelope::{Envelope, Role};
 use crate::extract::{Column, ExtractKind, FieldError, FieldType, Row, opt, req};
+use crate::kinds::Kind;
+use arrow_schema::{DataType, Field};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Census rows, suspensions, exclusions, alternative provision and NEET
+/// share one table: the cohort measures ask "did this person ever have X",
+/// which is one scan of one table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EducationEvent {
+    pub school: Option<String>,
+    pub end_date: Option<NaiveDate>,
+    pub sessions: Option<f64>,
+    pub reason_codes: Vec<String>,
+    pub status: Option<String>,
+}
+
+impl TableAttributes for EducationEvent {
+    fn fields() -> Vec<Field> {
+        vec![
+            opt_text("school"),
+            opt_date("end_date"),
+            Field::new("sessions", DataType::Float64, true),
+            Field::new("reason_codes", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
+            opt_text("status"),
+        ]
+    }
+}
 
 /// A pupil can be suspended for at most 45 school days a year (90
 /// sessions), so no single suspension is longer.
@@ -74,7 +103,7 @@ pub const NEET_COLUMNS: &[Column] = &[
     req("status", FieldType::OneOf(NEET_STATUSES)),
 ];
 
-pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, EducationEvent), FieldError> {
     let mut attrs = EducationEvent::default();
     let (kind, date): (Kind, NaiveDate) = match row.kind {
         ExtractKind::SchoolCensus => (Kind::SchoolCensus, row.date("census_date")?.expect("required")),
@@ -109,7 +138,7 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
     }
     let subject = Subject::read(row, "pupil_id", Some(Role::Pupil))?;
     let envelope = envelope(ctx, row, kind, date.and_hms_opt(0, 0, 0).expect("midnight"), None, subject, None)?;
-    Ok(Event { envelope, attributes: Attributes::Education(attrs) })
+    Ok((envelope, attrs))
 }
 
 fn reasons(row: &Row<'_>) -> Result<Vec<String>, FieldError> {

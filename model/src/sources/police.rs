@@ -1,9 +1,53 @@
 //! Police recorded crime (one row per offence and person role) and
 //! anti-social behaviour incidents.
 
-use super::{AGE, AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
-use crate::event::{AsbIncident, Attributes, Event, Kind, Offence, Role};
+use super::common::{
+    AGE, AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code,
+};
+use crate::attributes::{TableAttributes, flag, opt_date, opt_text, text};
+use crate::envelope::{Envelope, Role};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
+use crate::kinds::Kind;
+use arrow_schema::Field;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// One police-recorded offence as seen by one person in one role.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Offence {
+    pub crime_ref: String,
+    pub offence_code: String,
+    pub knife: bool,
+    pub firearm: bool,
+    pub domestic: bool,
+    pub outcome: Option<String>,
+    pub outcome_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AsbIncident {
+    pub category: String,
+}
+
+impl TableAttributes for Offence {
+    fn fields() -> Vec<Field> {
+        vec![
+            text("crime_ref"),
+            text("offence_code"),
+            flag("knife"),
+            flag("firearm"),
+            flag("domestic"),
+            opt_text("outcome"),
+            opt_date("outcome_date"),
+        ]
+    }
+}
+
+impl TableAttributes for AsbIncident {
+    fn fields() -> Vec<Field> {
+        vec![text("category")]
+    }
+}
 
 pub const ROLES: &[&str] = &["victim", "suspect", "charged"];
 pub const OUTCOMES: &[&str] =
@@ -38,7 +82,7 @@ pub const ASB_COLUMNS: &[Column] = &[
     req("category", FieldType::OneOf(ASB_CATEGORIES)),
 ];
 
-pub fn parse_offence(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse_offence(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, Offence), FieldError> {
     let committed = row.datetime("committed_at")?.expect("required");
     let recorded = row.date("recorded_date")?;
     if let Some(r) = recorded
@@ -64,7 +108,7 @@ pub fn parse_offence(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldErr
             ),
         ));
     }
-    let attributes = Attributes::Offence(Offence {
+    let attributes = Offence {
         crime_ref: row.req_text("crime_ref")?,
         offence_code: offence_code(ctx, row, "offence_code")?,
         knife: row.flag("knife_flag")?,
@@ -72,20 +116,20 @@ pub fn parse_offence(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldErr
         domestic: row.flag("domestic_flag")?,
         outcome: row.code("outcome")?,
         outcome_date,
-    });
+    };
     let subject = Subject::read(row, "person_id", role)?;
     let recorded_at = recorded.map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"));
     let lsoa = row.text("offence_lsoa")?;
     let envelope = envelope(ctx, row, Kind::Offence, committed, recorded_at, subject, lsoa)?;
-    Ok(Event { envelope, attributes })
+    Ok((envelope, attributes))
 }
 
-pub fn parse_asb(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse_asb(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, AsbIncident), FieldError> {
     let at = row.datetime("incident_at")?.expect("required");
-    let attributes = Attributes::AsbIncident(AsbIncident { category: row.code("category")?.expect("required") });
+    let attributes = AsbIncident { category: row.code("category")?.expect("required") };
     let nobody = Subject { id: None, role: None, age: None, sex: None, home_lsoa: None };
     let envelope = envelope(ctx, row, Kind::AsbIncident, at, None, nobody, row.text("lsoa")?)?;
-    Ok(Event { envelope, attributes })
+    Ok((envelope, attributes))
 }
 
 #[cfg(test)]

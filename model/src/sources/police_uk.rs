@@ -13,10 +13,51 @@
 //! file: re-downloading a month adds nothing, and three identical incidents
 //! still count three times.
 
-use super::{Context, Subject, envelope};
-use crate::event::{Attributes, Event, Kind, StreetCrime};
+use super::common::{Context, Subject, envelope};
+use crate::attributes::{TableAttributes, opt_text, text};
+use crate::envelope::Envelope;
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
+use crate::kinds::Kind;
+use arrow_schema::{DataType, Field};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// One row of data.police.uk street-level crime data.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StreetCrime {
+    pub crime_id: Option<String>,
+    pub month: String,
+    pub reported_by: Option<String>,
+    pub falls_within: Option<String>,
+    pub longitude: Option<f64>,
+    pub latitude: Option<f64>,
+    pub location: Option<String>,
+    pub lsoa_name: Option<String>,
+    /// Derived from the LSOA name: data.police.uk gives no area codes above LSOA.
+    pub la_name: Option<String>,
+    pub crime_type: String,
+    pub last_outcome_category: Option<String>,
+    pub context: Option<String>,
+}
+
+impl TableAttributes for StreetCrime {
+    fn fields() -> Vec<Field> {
+        vec![
+            opt_text("crime_id"),
+            text("month"),
+            opt_text("reported_by"),
+            opt_text("falls_within"),
+            Field::new("longitude", DataType::Float64, true),
+            Field::new("latitude", DataType::Float64, true),
+            opt_text("location"),
+            opt_text("lsoa_name"),
+            opt_text("la_name"),
+            text("crime_type"),
+            opt_text("last_outcome_category"),
+            opt_text("context"),
+        ]
+    }
+}
 
 /// The one partner name public data is ingested under.
 pub const PUBLIC_PARTNER: &str = "police_uk-public";
@@ -46,14 +87,14 @@ pub fn la_of_lsoa_name(name: &str) -> Option<&str> {
     (s.len() == 4 && s[..3].iter().all(u8::is_ascii_digit) && s[3].is_ascii_uppercase()).then_some(la)
 }
 
-pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, StreetCrime), FieldError> {
     let month = row.req_text("month")?;
     let first_day = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
         .map_err(|_| row.error("month", format!("`{}` is not a month (YYYY-MM)", crate::identifiers::shown(&month))))?;
     let first_day = row.check_date("month", first_day)?;
     let crime_id = row.text("crime_id")?;
     let lsoa_name = row.text("lsoa_name")?;
-    let attributes = Attributes::StreetCrime(StreetCrime {
+    let attributes = StreetCrime {
         crime_id: crime_id.clone(),
         month: month.clone(),
         reported_by: row.text("reported_by")?,
@@ -66,12 +107,11 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         crime_type: row.req_text("crime_type")?,
         last_outcome_category: row.text("last_outcome_category")?,
         context: row.text("context")?,
-    });
+    };
     let record_id = match crime_id {
         Some(id) => id,
         None => {
-            let Attributes::StreetCrime(s) = &attributes else { unreachable!("built above") };
-            let key = asb_key(s, row.text("lsoa_code")?.as_deref());
+            let key = asb_key(&attributes, row.text("lsoa_code")?.as_deref());
             format!("asb-{key:016x}-{}", ctx.occurrence(key))
         }
     };
@@ -80,7 +120,7 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
         envelope(ctx, row, Kind::StreetCrime, first_day.and_hms_opt(0, 0, 0).expect("midnight"), None, nobody, row.text("lsoa_code")?)?;
     // The event id is set from the content when the event is sealed.
     env.record_id = record_id;
-    Ok(Event { envelope: env, attributes })
+    Ok((env, attributes))
 }
 
 /// What names an anti-social behaviour row: everything it says.
@@ -109,6 +149,7 @@ fn asb_key(s: &StreetCrime, lsoa: Option<&str>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Attributes;
     use crate::extract::ExtractKind;
 
     #[test]

@@ -1,8 +1,27 @@
 //! Youth justice service outcomes, one row per child, offence and outcome.
 
-use super::{AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
-use crate::event::{Attributes, Event, Kind, Role, YjOutcome};
+use super::common::{AGE_OF_CRIMINAL_RESPONSIBILITY, Context, HOME_LSOA, RECORD_ID, RECORD_VERSION, SEX, Subject, envelope, offence_code};
+use crate::attributes::{TableAttributes, opt_date, text};
+use crate::envelope::{Envelope, Role};
 use crate::extract::{Column, FieldError, FieldType, Row, opt, req};
+use crate::kinds::Kind;
+use arrow_schema::{DataType, Field};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct YjOutcome {
+    pub offence_code: String,
+    pub outcome: String,
+    pub outcome_date: Option<NaiveDate>,
+    pub gravity_score: Option<u8>,
+}
+
+impl TableAttributes for YjOutcome {
+    fn fields() -> Vec<Field> {
+        vec![text("offence_code"), text("outcome"), opt_date("outcome_date"), Field::new("gravity_score", DataType::Int32, true)]
+    }
+}
 
 pub const OUTCOMES: &[&str] = &[
     "charge",
@@ -30,7 +49,7 @@ pub const OUTCOME_COLUMNS: &[Column] = &[
     opt("gravity_score", FieldType::Int { min: 1, max: 8 }),
 ];
 
-pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
+pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<(Envelope, YjOutcome), FieldError> {
     let offence_date = row.date("offence_date")?.expect("required");
     if let Some(age) = row.int("age")?
         && age < AGE_OF_CRIMINAL_RESPONSIBILITY
@@ -46,16 +65,16 @@ pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
     {
         return Err(row.error("outcome_date", format!("{o} is before the offence ({offence_date})")));
     }
-    let attributes = Attributes::YjOutcome(YjOutcome {
+    let attributes = YjOutcome {
         offence_code: offence_code(ctx, row, "offence_code")?,
         outcome: row.code("outcome")?.expect("required"),
         outcome_date,
         gravity_score: row.int("gravity_score")?.map(|g| g as u8),
-    });
+    };
     let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight");
     let subject = Subject::read(row, "child_id", Some(Role::Child))?;
     let envelope = envelope(ctx, row, Kind::YjOutcome, midnight(offence_date), outcome_date.map(midnight), subject, None)?;
-    Ok(Event { envelope, attributes })
+    Ok((envelope, attributes))
 }
 
 #[cfg(test)]

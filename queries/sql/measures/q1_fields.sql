@@ -3,6 +3,8 @@
 --   rows with each key field filled: the person pseudonym, age, sex and
 --   home LSOA where the source records people, and the LSOA where it
 --   happened where the source records places.
+-- The fields each table is checked on are in event_fields (generated
+--   from the source registry: the fields its extracts have columns for).
 -- Parameters: none.
 -- Denominator: rows of the partner's table in the period (every version).
 -- rows_not_in_lookup: for the LSOA fields, rows whose code is filled but
@@ -18,17 +20,6 @@ WITH e AS (
     LEFT JOIN lsoa_lookup hl ON hl.lsoa_code = a.home_lsoa
     LEFT JOIN lsoa_lookup el ON el.lsoa_code = a.event_lsoa
 ),
-fields AS (
-    SELECT column1 AS table_name, column2 AS field, column3 AS ordinal
-    FROM (VALUES
-        ('police_offences', 'subject', 1), ('police_offences', 'age', 2), ('police_offences', 'sex', 3), ('police_offences', 'home_lsoa', 4), ('police_offences', 'event_lsoa', 5),
-        ('police_asb', 'event_lsoa', 5),
-        ('ae_attendances', 'subject', 1), ('ae_attendances', 'age', 2), ('ae_attendances', 'sex', 3), ('ae_attendances', 'home_lsoa', 4),
-        ('yj_outcomes', 'subject', 1), ('yj_outcomes', 'age', 2), ('yj_outcomes', 'sex', 3), ('yj_outcomes', 'home_lsoa', 4),
-        ('education_events', 'subject', 1), ('education_events', 'age', 2), ('education_events', 'sex', 3), ('education_events', 'home_lsoa', 4),
-        ('ace_screenings', 'subject', 1), ('ace_screenings', 'age', 2), ('ace_screenings', 'sex', 3),
-        ('police_uk_crimes', 'event_lsoa', 5))
-),
 filled AS (
     SELECT period, partner, table_name, count(*) AS rows_total, count(subject) AS subject, count(age) AS age, count(sex) AS sex,
            count(home_lsoa) AS home_lsoa, count(event_lsoa) AS event_lsoa,
@@ -42,5 +33,5 @@ SELECT f.period, f.partner, f.table_name, d.field, f.rows_total,
              * 100.0 / f.rows_total, 1) AS pct_complete,
        CASE d.field WHEN 'home_lsoa' THEN f.home_unplaced WHEN 'event_lsoa' THEN f.event_unplaced END AS rows_not_in_lookup
 FROM filled f
-JOIN fields d ON d.table_name = f.table_name
+JOIN event_fields d ON d.table_name = f.table_name
 ORDER BY f.period, f.partner, f.table_name, d.ordinal

@@ -253,6 +253,26 @@ async fn compare_more(s: &vru_queries::Session, truth: &Truth, wrong: &mut Vec<S
         let cols = [("lsoas", Some(t.lsoas as f64)), ("spearman_rho", t.spearman_rho.map(|r| (r * 1000.0).round() / 1000.0))];
         expect(wrong, &format!("D1 rho {}", t.period), find(&rho, &[("period", &t.period)]), &cols, 1e-9);
     }
+    let d2 = rows(s, &format!("SELECT * FROM measure_d2 WHERE {fy}")).await;
+    assert!(!truth.d2.is_empty() && truth.d2.iter().any(|t| t.callouts > 0 && t.weapon_callouts > 0), "no ambulance truth planted");
+    for t in &truth.d2 {
+        let rate = (t.callouts as f64 * 100_000.0 / t.population as f64 * 10.0).round() / 10.0;
+        let cols = [
+            ("lsoas", Some(t.lsoas as f64)),
+            ("callouts", Some(t.callouts as f64)),
+            ("weapon_callouts", Some(t.weapon_callouts as f64)),
+            ("population", Some(t.population as f64)),
+            ("rate_per_100k", Some(rate)),
+        ];
+        let decile = t.imd_decile.to_string();
+        expect(
+            wrong,
+            &format!("D2 {} decile {decile}", t.period),
+            find(&d2, &[("period", &t.period), ("imd_decile", &decile)]),
+            &cols,
+            1e-9,
+        );
+    }
     let a1 = rows(s, &format!("SELECT * FROM measure_a1 WHERE {fy}")).await;
     let heat = rows(s, &format!("SELECT * FROM measure_a1_hour_day WHERE {fy}")).await;
     let ml = rows(s, &format!("SELECT * FROM measure_a1_method_location WHERE {fy}")).await;

@@ -19,6 +19,7 @@ pub const EDUCATION: &str = "education-castlebridge";
 pub const ACE: &str = "ace-castlebridge";
 pub const SURVEY: &str = "survey-northshire";
 pub const COMMITMENTS: &str = "commitments-castlebridge-vru";
+pub const AMBULANCE: &str = "ambulance-northshire";
 
 /// One CSV row addressed by column name, so a typo in the generator fails
 /// loudly instead of shifting columns.
@@ -114,6 +115,7 @@ pub fn write_all(city: &City, out: &Path) -> Result<Summary, SynthError> {
         done(ace(city, &landing, fy))?;
         done(survey(city, &landing, fy))?;
         done(commitments(city, &landing, fy))?;
+        done(callouts(city, &landing, fy))?;
     }
     let reference = out.join("reference");
     write_reference(city, &reference)?;
@@ -382,4 +384,31 @@ fn write_reference(city: &City, dir: &Path) -> Result<(), SynthError> {
     }
     w.flush().map_err(|source| SynthError::Io { path: path.display().to_string(), source })?;
     Ok(())
+}
+
+/// The dispatch system's export: this year's call-outs, then last year's
+/// corrections as version 2.
+fn callouts(city: &City, landing: &Path, fy: i32) -> Result<FileStats, SynthError> {
+    let kind = ExtractKind::AmbulanceCallouts;
+    let mut x = Extract::create(landing, AMBULANCE, kind, NaiveDate::from_ymd_opt(fy + 1, 4, 25).expect("date"))?;
+    let flag = |b: bool| if b { "Y" } else { "N" };
+    for c in &city.ambulance {
+        let (version, (assault, weapon)) = match fy_of(c.at.date()) {
+            f if f == fy => (1, (c.assault, c.weapon)),
+            f if f == fy - 1 && c.corrected => (2, c.latest()),
+            _ => continue,
+        };
+        let mut row = RowBuf::new(kind);
+        row.set("record_id", &c.record_id)
+            .set("record_version", version)
+            .set("call_at", c.at.format("%Y-%m-%d %H:%M:%S"))
+            .set("category", c.category.to_ascii_uppercase())
+            .opt("incident_lsoa", c.lsoa.map(|i| &city.geo.lsoas[i].code))
+            .opt("age_band", c.age_band)
+            .set("sex", sex(c.sex))
+            .set("assault", flag(assault))
+            .set("weapon", flag(weapon));
+        x.write(&row, Some(c.at.date()))?;
+    }
+    x.finish()
 }

@@ -18,6 +18,7 @@
 //! | [`extracts`] | writes partner extracts and reference tables as CSV |
 //! | [`truth`] | the planted values of the measures |
 
+pub mod ambulance;
 pub mod community;
 pub mod extracts;
 pub mod geography;
@@ -106,6 +107,7 @@ pub struct City {
     pub police: police::Police,
     pub services: services::Services,
     pub community: community::Community,
+    pub ambulance: Vec<ambulance::Callout>,
 }
 
 /// What `generate` wrote, for the caller to print.
@@ -127,7 +129,8 @@ pub fn build(config: &CityConfig) -> Result<City, SynthError> {
     let police = police::Police::build(config, &geo, &people);
     let services = services::Services::build(config, &geo, &people, &police);
     let community = community::Community::build(config, &geo);
-    Ok(City { config: config.clone(), geo, people, police, services, community })
+    let ambulance = ambulance::build(config, &geo);
+    Ok(City { config: config.clone(), geo, people, police, services, community, ambulance })
 }
 
 /// Builds the city and writes `out/landing/<partner>/*.csv`,

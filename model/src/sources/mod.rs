@@ -4,17 +4,8 @@
 //! and attributes. The registry (`registry.rs`) lists them; the dispatch
 //! below is generated from it, so there is no arm to forget.
 
-pub mod ace;
-pub mod ae;
-pub mod commitments;
 mod common;
-pub mod education;
-pub mod police;
-pub mod police_uk;
-pub mod receipts;
 pub(crate) mod registry;
-pub mod survey;
-pub mod yjs;
 
 pub use common::{AGE_OF_CRIMINAL_RESPONSIBILITY, Context};
 
@@ -30,6 +21,8 @@ macro_rules! dispatch {
             } )+
         }
     )+) => {
+        $(pub mod $module;)+
+
         impl ExtractKind {
             /// The columns a file of this kind may have.
             pub fn columns(&self) -> &'static [Column] {

@@ -64,6 +64,11 @@ macro_rules! registry {
                     StreetCrime "street_crime" [StreetCrimes "street" STREET_COLUMNS parse]
                 }
             }
+            ambulance: Ambulance "ambulance" {
+                AmbulanceCallouts "ambulance_callouts" AmbulanceCallout(AmbulanceCallout) {
+                    AmbulanceCallout "ambulance_callout" [AmbulanceCallouts "callouts" CALLOUT_COLUMNS parse]
+                }
+            }
             receipts: Receipts "receipts" {
                 ExtractReceipts "extract_receipts" ExtractReceipt(ExtractReceipt) {
                     ExtractReceipt "extract_receipt" []

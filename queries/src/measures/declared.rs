@@ -19,6 +19,7 @@ const V1V: &str = "measure_v1";
 const V2V: &str = "measure_v2";
 const D1V: &str = "measure_d1";
 const D1P: &str = "measure_d1_public";
+const D2V: &str = "measure_d2";
 const H1P: &str = "measure_h1_public";
 const Y1V: &str = "measure_y1";
 const C1V: &str = "measure_c1";
@@ -294,6 +295,31 @@ pub const D1: Spec = Spec {
             "offences",
             &[K::C("period"), K::C("period_type"), K::C("imd_decile")],
             Rest::Count("offences in LSOAs without a population")
+        ),
+    ],
+    standalone: &[],
+};
+
+pub const D2: Spec = Spec {
+    counts: &["callouts", "weapon_callouts", "callouts_in_rate"],
+    derived: &[("rate_per_100k", Derived::Rate { count: "callouts_in_rate", population: "population", per: 100_000.0 })],
+    keys: &["imd_decile"],
+    relations: &[
+        within!(
+            "D2 weapon call-outs within all",
+            D2V,
+            "weapon_callouts",
+            "callouts",
+            &[K::C("period"), K::C("period_type"), K::C("imd_decile")],
+            Rest::Count("assault call-outs without a weapon")
+        ),
+        within!(
+            "D2 call-outs in the rate within all",
+            D2V,
+            "callouts_in_rate",
+            "callouts",
+            &[K::C("period"), K::C("period_type"), K::C("imd_decile")],
+            Rest::Count("call-outs in LSOAs without a population")
         ),
     ],
     standalone: &[],

@@ -57,6 +57,7 @@ pub const MEASURES: &[Measure] = &[
     measure!("D1", "d1", "Deprivation: serious violence by IMD decile", n: ["offences"], spec: declared::D1, order: "period_type, period, imd_decile"),
     measure!("D1 (correlation)", "d1_spearman", "Deprivation: rank correlation of LSOA rates with IMD rank", n: ["lsoas"], spec: NONE, order: "period_type, period"),
     measure!("D1 (public data)", "d1_public", "Deprivation in data.police.uk street-level data", n: ["offences"], spec: declared::D1_PUBLIC, order: "period, imd_decile"),
+    measure!("D2", "d2", "Deprivation: ambulance assault call-outs by IMD decile", n: ["callouts"], spec: declared::D2, order: "period_type, period, imd_decile"),
     measure!("Y1", "y1", "Serious youth violence cohort", n: ["people", "offences"], spec: declared::Y1, order: "period"),
     measure!("C1", "c1", "Cohort risk factors", n: ["cohort_n", "cohort_denominator", "comparison_n", "comparison_denominator"],
         spec: declared::C1, order: "period, factor"),

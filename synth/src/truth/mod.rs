@@ -9,10 +9,12 @@
 //! population, and the youth cohort links police charges and youth justice
 //! charges by person, offence date and offence code.
 
+mod ambulance;
 mod cohort;
 mod places;
 mod services;
 
+pub use ambulance::D2Row;
 pub use places::{D1Row, D1Spearman, H3Row, H4Row, H5Row, V1Row, V2Row, spearman};
 pub use services::{A1Row, FileStats, K1Row, P1Row, Q1Row};
 
@@ -83,6 +85,9 @@ pub struct Truth {
     pub v2: Vec<V2Row>,
     pub d1: Vec<D1Row>,
     pub d1_spearman: Vec<D1Spearman>,
+    /// Absent from truth files written before the ambulance source.
+    #[serde(default)]
+    pub d2: Vec<D2Row>,
     pub a1: Vec<A1Row>,
     pub p1: Vec<P1Row>,
     pub k1: Vec<K1Row>,
@@ -237,6 +242,7 @@ impl Truth {
             v2: places.v2,
             d1: places.d1,
             d1_spearman: places.d1_spearman,
+            d2: ambulance::d2(city),
             a1: services::a1(city),
             p1: services::p1(city, &areas_ref),
             k1: services::k1(city),

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use vru_ingest::extract::{ExtractJob, ExtractRules};
-use vru_ingest::kafka::{self, EmbeddedBroker};
+use vru_ingest::kafka::{self, EmbeddedBroker, KafkaOptions};
 use vru_ingest::lake::{self as lakeio, Lake};
 use vru_ingest::normaliser::Normaliser;
 use vru_ingest::pipeline;
@@ -185,26 +185,9 @@ async fn extracts_larger_than_the_embedded_log_arrive_whole() {
 /// normaliser stops with an error instead of silently skipping ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_in_kafka_stops_the_normaliser_instead_of_skipping() {
-    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     use vru_ingest::normaliser::NormaliserError;
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = kafka();
-    opts.partitions = 1;
-    let broker = EmbeddedBroker::start().unwrap();
-    kafka::ensure_topics(&opts, Some(&broker)).await.unwrap();
-    let bootstrap = broker.bootstrap_servers();
-    let producer: ThreadedProducer<DefaultProducerContext> = opts.client_config(&bootstrap).create().unwrap();
-    let topic = opts.topic(vru_model::Source::Police);
-    let send = |from: usize, to: usize| {
-        for i in from..to {
-            let event = asb_event(i);
-            producer.send(BaseRecord::<[u8], [u8]>::to(&topic).key(b"k".as_slice()).payload(event.to_json().as_slice())).unwrap();
-            if i % 1000 == 0 {
-                producer.flush(Duration::from_secs(10)).unwrap();
-            }
-        }
-        producer.flush(Duration::from_secs(30)).unwrap();
-    };
+    let (opts, _broker, bootstrap, send) = one_partition_broker().await;
     send(0, 2_000);
     let lake = Lake::new(dir.path().join("lake"));
     let mut n = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
@@ -219,6 +202,57 @@ async fn a_gap_in_kafka_stops_the_normaliser_instead_of_skipping() {
     assert!(matches!(r, Err(NormaliserError::Gap(_))), "{r:?}");
     let s = session(lake.root(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_000, "nothing past the gap was written");
+}
+
+/// Two normalisers on one lake: the second started before the first wrote
+/// anything, so it believes the lake holds nothing. Right before its commit
+/// it re-reads the table's `txn` offsets, finds the first one's, and stops
+/// instead of writing every event a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_normaliser_on_the_same_lake_stops_instead_of_writing_twice() {
+    use vru_ingest::normaliser::NormaliserError;
+    let dir = tempfile::tempdir().unwrap();
+    let (opts, _broker, bootstrap, send) = one_partition_broker().await;
+    send(0, 500);
+    let lake = Lake::new(dir.path().join("lake"));
+    let mut first = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
+    let mut second = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
+    let stats = first.run(std::future::pending(), true).await.unwrap();
+    assert_eq!(stats.events_written, 500);
+    let r = tokio::time::timeout(Duration::from_secs(60), second.run(std::future::pending(), true)).await.unwrap();
+    match r {
+        Err(e @ NormaliserError::Conflict { .. }) => {
+            assert!(!e.retryable());
+            assert!(e.to_string().contains("two normalisers are writing this lake"), "{e}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let s = session(lake.root(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 500, "nothing written twice");
+}
+
+/// An embedded broker whose topics have one partition, and a sender of
+/// ASB events `from..to` to the police topic.
+async fn one_partition_broker() -> (KafkaOptions, EmbeddedBroker, String, impl Fn(usize, usize)) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let mut opts = kafka();
+    opts.partitions = 1;
+    let broker = EmbeddedBroker::start().unwrap();
+    kafka::ensure_topics(&opts, Some(&broker)).await.unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let producer: ThreadedProducer<DefaultProducerContext> = opts.client_config(&bootstrap).create().unwrap();
+    let topic = opts.topic(vru_model::Source::Police);
+    let send = move |from: usize, to: usize| {
+        for i in from..to {
+            let event = asb_event(i);
+            producer.send(BaseRecord::<[u8], [u8]>::to(&topic).key(b"k".as_slice()).payload(event.to_json().as_slice())).unwrap();
+            if i % 1000 == 0 {
+                producer.flush(Duration::from_secs(10)).unwrap();
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    };
+    (opts, broker, bootstrap, send)
 }
 
 fn asb_event(i: usize) -> vru_model::Event {

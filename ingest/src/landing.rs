@@ -73,6 +73,13 @@ pub struct Landing {
     reported: HashMap<PathBuf, (Option<SystemTime>, u64)>,
 }
 
+/// A withdrawal request (`withdrawals_*.csv`): the retention run handles
+/// it, not ingest.
+pub fn is_withdrawal(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    (lower.starts_with("withdrawals_") || lower.starts_with("withdrawals.")) && !is_temporary(name)
+}
+
 /// Names upload tools give a file while it is being written (WinSCP's
 /// `.filepart`, browsers' `.crdownload`, Office's `~$` lock files, SMB's
 /// `.TMP`): not to be read yet, and not to be refused either.
@@ -206,7 +213,7 @@ impl Landing {
                 let name_os = f.file_name();
                 let name = name_os.to_string_lossy();
                 // Withdrawal files are the retention run's (`vru retention apply`).
-                if meta.file_type().is_dir() || is_temporary(&name) || crate::retention::withdrawals::is_withdrawal(&name) {
+                if meta.file_type().is_dir() || is_temporary(&name) || is_withdrawal(&name) {
                     continue;
                 }
                 let shown = if name_os.to_str().is_some() {

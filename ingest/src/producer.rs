@@ -13,8 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use vru_model::Event;
 
-/// Per topic and partition, the next offset not yet durable in the lake.
-pub type Watermarks = HashMap<(String, i32), i64>;
+pub use crate::normaliser::state::Watermarks;
 
 /// Delivery reports of one batch (one extract).
 #[derive(Default)]

@@ -33,6 +33,18 @@ pub enum LakeError {
     Invalid { table: String, reason: String },
 }
 
+impl LakeError {
+    /// Storage and Delta failures may heal (a full disk, a commit conflict
+    /// with retention); data that does not fit its table never will.
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            LakeError::Delta { .. } | LakeError::Query { .. } => ErrorKind::Infrastructure,
+            LakeError::Invalid { .. } => ErrorKind::Bug,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,

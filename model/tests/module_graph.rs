@@ -165,6 +165,12 @@ fn server_has_no_import_cycles() {
     assert_eq!(cycles(&src), Vec::<String>::new());
 }
 
+#[test]
+fn ingest_has_no_import_cycles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/src");
+    assert_eq!(cycles(&src), Vec::<String>::new());
+}
+
 /// The checker finds a planted cycle (so the tests above can fail).
 #[test]
 fn a_planted_cycle_is_found() {

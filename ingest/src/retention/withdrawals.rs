@@ -15,7 +15,7 @@
 
 use super::RetentionError;
 use crate::extract::display_name;
-use crate::landing::{PROCESSED, REJECTED, is_temporary, name_problem, real_dir, unique};
+use crate::landing::{PROCESSED, REJECTED, is_withdrawal, name_problem, real_dir, unique};
 use crate::limits::Limits;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -30,12 +30,6 @@ use vru_model::receipt::Issue;
 pub const MAX_LINES: usize = 1_000_000;
 /// Line numbers of unmatched ids listed in a receipt, at most.
 const MAX_LINES_LISTED: usize = 1000;
-
-/// A file name the retention run handles, not ingest.
-pub fn is_withdrawal(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    (lower.starts_with("withdrawals_") || lower.starts_with("withdrawals.")) && !is_temporary(name)
-}
 
 /// What a partner asked for.
 #[derive(Debug, Default, Clone)]

@@ -5,25 +5,32 @@
 //! offsets. Event ids already in the lake are dropped, so a re-sent row or a
 //! re-read file adds nothing. A message that cannot be decoded goes to the
 //! dead-letter topic with its reason; the stream never stops for one.
+//!
+//! This module is the I/O shell: it receives, appends and sends dead
+//! letters. Every decision (start offsets, what a message is, when to
+//! flush, what each commit carries) is made by [`state::State`], which
+//! knows no Kafka, Delta or clock and is tested alone.
+
+pub mod state;
 
 use crate::dlq;
 use crate::kafka::KafkaOptions;
 use crate::lake::{self, Lake, LakeError};
-use crate::producer::Watermarks;
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, future_producer::DeliveryFuture};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use state::{Limits, Outcome, Partition, State, Watermarks};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
-use vru_model::Event;
-use vru_model::ids::EventId;
 use vru_model::tables::{Table, to_record_batch};
+
+pub use state::Stats;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,54 +86,48 @@ pub enum NormaliserError {
     #[error("stopped with {0} events not yet committed to the lake; they are still in Kafka and will be read again on restart")]
     StoppedWithPending(usize),
     #[error(
+        "table {table}: another writer committed offsets of {partition} up to {theirs} while this normaliser held events up to {ours}: two normalisers are writing this lake. Stopped without committing; the events stay in Kafka. Run one normaliser per lake"
+    )]
+    Conflict { table: String, partition: String, theirs: i64, ours: i64 },
+    #[error(
         "Kafka no longer holds offsets the lake has not read ({0}): messages were deleted before they reached the lake (retention shorter than the normaliser's lag). Stopped without skipping them; re-send the affected extracts, then restart"
     )]
     Gap(String),
 }
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Stats {
-    pub messages: u64,
-    pub events_written: u64,
-    pub duplicates_dropped: u64,
-    pub already_committed: u64,
-    pub dead_lettered: u64,
-    pub commits: u64,
-    pub failed_commits: u64,
-}
+impl NormaliserError {
+    /// Whose fault it is; the retry loop retries only what can heal.
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            NormaliserError::Kafka(_) | NormaliserError::StoppedWithPending(_) => ErrorKind::Infrastructure,
+            NormaliserError::Lake(e) => e.kind(),
+            NormaliserError::Conflict { .. } | NormaliserError::Gap(_) => ErrorKind::Configuration,
+        }
+    }
 
-type Partition = (String, i32);
-
-struct TableState {
-    table: Table,
-    delta: DeltaTable,
-    ids: HashSet<EventId>,
-    committed: HashMap<Partition, i64>,
-    buffer: Vec<Event>,
+    pub fn retryable(&self) -> bool {
+        self.kind().retryable()
+    }
 }
 
 pub struct Normaliser {
-    opts: NormaliserOptions,
     kafka: KafkaOptions,
     consumer: StreamConsumer,
     dlq: FutureProducer,
     cluster_id: String,
-    tables: BTreeMap<Table, TableState>,
-    topic_tables: HashMap<String, Vec<Table>>,
+    deltas: BTreeMap<Table, DeltaTable>,
+    state: State,
     partitions: Vec<Partition>,
-    positions: HashMap<Partition, i64>,
     watermarks: watch::Sender<Watermarks>,
     /// Offsets read (not yet durable): embedded ingest paces itself on these.
     read: watch::Sender<Watermarks>,
     pending_dlq: Vec<DeliveryFuture>,
-    oldest: Option<Instant>,
     at_end: HashSet<Partition>,
     last_message: Instant,
     last_idle_check: Instant,
-    /// Positions moved since the last flush.
-    moved: bool,
-    last_flush: Instant,
-    pub stats: Stats,
+    batch_age: Duration,
+    max_retry_backoff: Duration,
 }
 
 fn app_id(cluster: &str, p: &Partition) -> String {
@@ -164,66 +165,63 @@ impl Normaliser {
             Some(id) => id.clone(),
             None => consumer.client().fetch_cluster_id(timeout).unwrap_or_else(|| format!("brokers={bootstrap}")),
         };
-        let mut tables = BTreeMap::new();
+        let topic_tables: HashMap<String, Vec<Table>> = kafka.event_topics().into_iter().collect();
+        let mut partitions = Vec::new();
+        for topic in topic_tables.keys() {
+            let md = consumer.fetch_metadata(Some(topic), timeout)?;
+            let n = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
+            partitions.extend((0..n).map(|p| (topic.clone(), p)));
+        }
+        let limits = Limits {
+            max_batch_rows: opts.max_batch_rows,
+            max_batch_age: Duration::from_millis(opts.max_batch_age_ms),
+            stale_offsets: opts.stale_offsets,
+            max_message_bytes: opts.max_message_bytes,
+        };
+        let mut state = State::new(limits, topic_tables, Instant::now());
+        let mut deltas = BTreeMap::new();
         for t in Table::ALL {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;
             let mut ids = lake::event_ids(&delta, t.name()).await?;
             // Erased events count as received: a re-sent copy of one is
             // dropped, never written back (retention's rule for re-sends).
             ids.extend(crate::retention::markers::erased(lake, t.name()).await?);
-            tables.insert(*t, TableState { table: *t, delta, ids, committed: HashMap::new(), buffer: Vec::new() });
-        }
-        let topic_tables: HashMap<String, Vec<Table>> = kafka.event_topics().into_iter().collect();
-        let mut partitions = Vec::new();
-        let mut assignment = TopicPartitionList::new();
-        for (topic, feeds) in &topic_tables {
-            let md = consumer.fetch_metadata(Some(topic), timeout)?;
-            let n = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
-            for p in 0..n {
-                let part = (topic.clone(), p);
-                let app = app_id(&cluster_id, &part);
-                // The lowest offset any of the topic's tables still needs. A
-                // table with no record needs offset 0: starting at the broker's
-                // "beginning" instead would silently skip whatever retention
-                // has deleted; an explicit offset makes that an error.
-                let mut lowest = i64::MAX;
-                for t in feeds {
-                    let st = tables.get_mut(t).expect("every table loaded");
-                    let v = lake::txn_version(&st.delta, t.name(), &app).await?;
-                    if let Some(v) = v {
-                        st.committed.insert(part.clone(), v);
-                    }
-                    lowest = lowest.min(v.map_or(0, |v| v + 1));
+            let mut committed = HashMap::new();
+            let topic = kafka.topic(t.source());
+            for part in partitions.iter().filter(|p| p.0 == topic) {
+                if let Some(v) = lake::txn_version(&delta, t.name(), &app_id(&cluster_id, part)).await? {
+                    committed.insert(part.clone(), v);
                 }
-                let offset = if lowest == 0 && opts.start_from_earliest_available { Offset::Beginning } else { Offset::Offset(lowest) };
-                tracing::info!(topic = %part.0, partition = p, ?offset, "assigning partition from lake offsets");
-                assignment.add_partition_offset(topic, p, offset)?;
-                partitions.push(part);
             }
+            state.load_table(*t, ids, committed);
+            deltas.insert(*t, delta);
+        }
+        let mut assignment = TopicPartitionList::new();
+        for part in &partitions {
+            let lowest = state.start_offset(part);
+            let offset = if lowest == 0 && opts.start_from_earliest_available { Offset::Beginning } else { Offset::Offset(lowest) };
+            tracing::info!(topic = %part.0, partition = part.1, ?offset, "assigning partition from lake offsets");
+            assignment.add_partition_offset(&part.0, part.1, offset)?;
         }
         consumer.assign(&assignment)?;
         let (watermarks, _) = watch::channel(Watermarks::new());
         let (read, _) = watch::channel(Watermarks::new());
         Ok(Normaliser {
-            opts,
             kafka: kafka.clone(),
             consumer,
             dlq,
             cluster_id,
-            tables,
-            topic_tables,
+            deltas,
+            state,
             partitions,
-            positions: HashMap::new(),
             watermarks,
             read,
             pending_dlq: Vec::new(),
-            oldest: None,
             at_end: HashSet::new(),
             last_message: Instant::now(),
             last_idle_check: Instant::now(),
-            moved: false,
-            last_flush: Instant::now(),
-            stats: Stats::default(),
+            batch_age: Duration::from_millis(opts.max_batch_age_ms),
+            max_retry_backoff: Duration::from_millis(opts.max_retry_backoff_ms),
         })
     }
 
@@ -240,22 +238,17 @@ impl Normaliser {
     }
 
     fn publish_read_positions(&self) {
-        let read: Watermarks = self.positions.iter().map(|(p, o)| (p.clone(), o + 1)).collect();
+        let read = self.state.read_positions();
         self.read.send_modify(|w| w.extend(read));
-    }
-
-    fn buffered(&self) -> usize {
-        self.tables.values().map(|t| t.buffer.len()).sum()
     }
 
     /// Runs until `shutdown` resolves (then flushes what it holds) or, with
     /// `exit_when_idle`, until every partition has been read to its end.
     pub async fn run(&mut self, shutdown: impl Future<Output = ()>, exit_when_idle: bool) -> Result<Stats, NormaliserError> {
         tokio::pin!(shutdown);
-        let age = Duration::from_millis(self.opts.max_batch_age_ms);
         // Frequent ticks publish read positions promptly (embedded ingest
         // waits on them); flushing still follows the batch age.
-        let mut tick = tokio::time::interval((age / 4).clamp(Duration::from_millis(20), Duration::from_millis(50)));
+        let mut tick = tokio::time::interval((self.batch_age / 4).clamp(Duration::from_millis(20), Duration::from_millis(50)));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -264,14 +257,10 @@ impl Normaliser {
                 _ = tick.tick() => {
                     self.publish_read_positions();
                     let idle = self.idle();
-                    // Also flush when only duplicates or dead letters arrived:
-                    // nothing to write, but their offsets become durable.
-                    let due = self.oldest.is_some_and(|o| o.elapsed() >= age)
-                        || (self.moved && (idle || self.last_flush.elapsed() >= age));
-                    if due {
+                    if self.state.due(Instant::now(), idle) {
                         self.flush_retrying(&mut shutdown).await?;
                     }
-                    if idle && exit_when_idle && self.buffered() == 0 && !self.moved {
+                    if idle && exit_when_idle && self.state.settled() {
                         break;
                     }
                 }
@@ -280,10 +269,10 @@ impl Normaliser {
                         let msg = msg.detach();
                         self.last_message = Instant::now();
                         self.handle(&msg);
-                        if self.stats.messages.is_multiple_of(256) {
+                        if self.state.stats.messages.is_multiple_of(256) {
                             self.publish_read_positions();
                         }
-                        if self.buffered() >= self.opts.max_batch_rows {
+                        if self.state.full() {
                             self.flush_retrying(&mut shutdown).await?;
                         }
                     }
@@ -296,7 +285,7 @@ impl Normaliser {
             }
         }
         self.flush_retrying(&mut std::future::pending::<()>()).await?;
-        Ok(self.stats.clone())
+        Ok(self.state.stats.clone())
     }
 
     /// True when nothing arrived for a while and every partition has been
@@ -313,9 +302,9 @@ impl Normaliser {
                 continue;
             }
             let Ok((low, high)) = self.consumer.fetch_watermarks(&p.0, p.1, Duration::from_secs(5)) else { continue };
-            let done = match self.positions.get(&p) {
+            let done = match self.state.position(&p) {
                 Some(pos) => pos + 1 >= high,
-                None => high == low || self.lake_has_all(&p, high),
+                None => high == low || self.state.lake_has_all(&p, high),
             };
             if done {
                 self.at_end.insert(p);
@@ -324,79 +313,38 @@ impl Normaliser {
         self.at_end.len() == self.partitions.len()
     }
 
-    /// True when the lake records every offset below `high` for this partition.
-    fn lake_has_all(&self, p: &Partition, high: i64) -> bool {
-        self.topic_tables
-            .get(&p.0)
-            .is_some_and(|feeds| feeds.iter().all(|t| self.tables[t].committed.get(p).is_some_and(|c| c + 1 >= high)))
-    }
-
     fn handle(&mut self, msg: &rdkafka::message::OwnedMessage) {
         let part: Partition = (msg.topic().to_string(), msg.partition());
-        let offset = msg.offset();
-        self.stats.messages += 1;
         self.at_end.remove(&part);
-        self.positions.insert(part.clone(), offset);
-        self.moved = true;
-        let decoded = match msg.payload() {
-            None => Err("message has no payload".to_string()),
-            Some(p) if p.len() > self.opts.max_message_bytes => {
-                Err(format!("message of {} bytes is over normaliser.max_message_bytes ({})", p.len(), self.opts.max_message_bytes))
-            }
-            Some(p) => Event::from_json(p).map_err(|e| e.to_string()),
-        };
-        let event = match decoded {
-            Ok(e) => e,
-            Err(reason) => return self.dead_letter(msg, &reason),
-        };
-        let table = event.table();
-        if !self.topic_tables.get(&part.0).is_some_and(|feeds| feeds.contains(&table)) {
-            let reason = format!(
-                "a {} event does not belong on topic {} (expected {})",
-                event.envelope.kind,
-                part.0,
-                self.kafka.topic(event.envelope.source)
-            );
-            return self.dead_letter(msg, &reason);
+        if let Outcome::DeadLetter(reason) = self.state.handle(&part, msg.offset(), msg.payload(), Instant::now()) {
+            // A decoder quotes what it could not read: never an identifier.
+            let reason = &vru_model::identifiers::scrub_quoted(&reason);
+            tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
+            let topic = self.kafka.dlq_topic();
+            self.pending_dlq.extend(dlq::send(&self.dlq, &topic, msg, reason));
         }
-        let st = self.tables.get_mut(&table).expect("every table loaded");
-        if st.committed.get(&part).is_some_and(|c| offset <= *c) {
-            self.stats.already_committed += 1;
-            return;
-        }
-        if !st.ids.insert(event.envelope.event_id) {
-            self.stats.duplicates_dropped += 1;
-            return;
-        }
-        st.buffer.push(event);
-        self.oldest.get_or_insert_with(Instant::now);
-    }
-
-    fn dead_letter(&mut self, msg: &rdkafka::message::OwnedMessage, reason: &str) {
-        // A decoder quotes what it could not read: never an identifier.
-        let reason = &vru_model::identifiers::scrub_quoted(reason);
-        tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
-        self.stats.dead_lettered += 1;
-        let topic = self.kafka.dlq_topic();
-        self.pending_dlq.extend(dlq::send(&self.dlq, &topic, msg, reason));
     }
 
     /// Retries a failed flush with backoff, consuming nothing meanwhile, so
-    /// Kafka keeps the events and no offset moves past them.
+    /// Kafka keeps the events and no offset moves past them. What cannot
+    /// heal ([`NormaliserError::retryable`]) stops the normaliser instead.
     async fn flush_retrying(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
         let mut backoff = Duration::from_millis(250);
         loop {
             match self.flush().await {
                 Ok(()) => return Ok(()),
+                // A conflict with another writer, or a batch that does not
+                // fit its table, would fail the same way forever.
+                Err(e) if !e.retryable() => return Err(e),
                 Err(e) => {
-                    self.stats.failed_commits += 1;
-                    let pending = self.buffered();
+                    self.state.stats.failed_commits += 1;
+                    let pending = self.state.buffered();
                     tracing::error!(error = %e, pending, retry_in_ms = backoff.as_millis() as u64, "lake commit failed; offsets not advanced, will retry");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = &mut *shutdown => return Err(NormaliserError::StoppedWithPending(pending)),
                     }
-                    backoff = (backoff * 2).min(Duration::from_millis(self.opts.max_retry_backoff_ms));
+                    backoff = (backoff * 2).min(self.max_retry_backoff);
                     self.reload_tables().await;
                 }
             }
@@ -408,11 +356,34 @@ impl Normaliser {
     /// lists, which Delta reports as a conflict), so the retry starts from
     /// each table's latest version. Buffered events are kept.
     async fn reload_tables(&mut self) {
-        for st in self.tables.values_mut() {
-            if let Err(e) = lake::refresh(&mut st.delta, st.table.name()).await {
-                tracing::warn!(table = st.table.name(), error = %e, "cannot reload the table; retrying from the old snapshot");
+        for (table, delta) in self.deltas.iter_mut() {
+            if let Err(e) = lake::refresh(delta, table.name()).await {
+                tracing::warn!(table = table.name(), error = %e, "cannot reload the table; retrying from the old snapshot");
             }
         }
+    }
+
+    /// Right before a commit, as kafka-delta-ingest does: the table's
+    /// latest `txn` for each partition must still be below what this commit
+    /// records. If another writer moved it on (a second normaliser, or this
+    /// one's earlier attempt that landed although it reported a failure),
+    /// committing would write events twice: stop instead, and a restart
+    /// resumes from what the lake records.
+    async fn recheck_txns(&mut self, table: Table, txns: &[(Partition, i64)]) -> Result<(), NormaliserError> {
+        let delta = self.deltas.get_mut(&table).expect("every table loaded");
+        lake::refresh(delta, table.name()).await?;
+        for (part, ours) in txns {
+            let theirs = lake::txn_version(delta, table.name(), &app_id(&self.cluster_id, part)).await?;
+            if let Some(theirs) = theirs.filter(|t| t >= ours) {
+                return Err(NormaliserError::Conflict {
+                    table: table.name().into(),
+                    partition: format!("{}/{}", part.0, part.1),
+                    theirs,
+                    ours: *ours,
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), NormaliserError> {
@@ -423,43 +394,27 @@ impl Normaliser {
                 Err(_) => tracing::error!("dead-letter delivery cancelled"),
             }
         }
-        let positions = self.positions.clone();
-        for st in self.tables.values_mut() {
-            let topic = self.kafka.topic(st.table.source());
-            let txns: Vec<(Partition, i64)> = positions.iter().filter(|(p, _)| p.0 == topic).map(|(p, o)| (p.clone(), *o)).collect();
-            // Offsets-only commits keep idle tables' records current: a table
-            // with no record at all, or far behind, would hold restarts back.
-            let stale = txns.iter().any(|(p, o)| st.committed.get(p).is_none_or(|c| o - c > self.opts.stale_offsets));
-            if st.buffer.is_empty() && !stale {
-                continue;
-            }
-            let actions: Vec<Transaction> = txns.iter().map(|(p, o)| Transaction::new(app_id(&self.cluster_id, p), *o)).collect();
+        let plans: Vec<(Table, Vec<(Partition, i64)>)> = self.state.plan_flush().into_iter().map(|c| (c.table, c.txns)).collect();
+        for (table, txns) in plans {
+            self.recheck_txns(table, &txns).await?;
             let started = Instant::now();
-            let rows = st.buffer.len();
-            st.delta = if rows == 0 {
-                lake::commit_offsets_only(&st.delta, st.table.name(), actions).await?
+            let actions: Vec<Transaction> = txns.iter().map(|(p, o)| Transaction::new(app_id(&self.cluster_id, p), *o)).collect();
+            let plan = self.state.plan_flush().into_iter().find(|c| c.table == table).expect("planned above");
+            let rows = plan.rows.len();
+            let delta = &self.deltas[&table];
+            let next = if rows == 0 {
+                lake::commit_offsets_only(delta, table.name(), actions).await?
             } else {
-                let refs: Vec<&Event> = st.buffer.iter().collect();
-                let batch = to_record_batch(st.table, &refs)
-                    .map_err(|e| LakeError::Invalid { table: st.table.name().into(), reason: e.to_string() })?;
-                lake::append(&st.delta, st.table.name(), batch, actions).await?
+                let batch = to_record_batch(table, &plan.rows)
+                    .map_err(|e| LakeError::Invalid { table: table.name().into(), reason: e.to_string() })?;
+                lake::append(delta, table.name(), batch, actions).await?
             };
-            st.buffer.clear();
-            st.committed.extend(txns);
-            self.stats.commits += 1;
-            self.stats.events_written += rows as u64;
-            tracing::info!(
-                table = st.table.name(),
-                rows,
-                version = st.delta.version(),
-                ms = started.elapsed().as_millis() as u64,
-                "committed to lake"
-            );
+            let version = next.version();
+            self.deltas.insert(table, next);
+            self.state.committed(table, txns);
+            tracing::info!(table = table.name(), rows, version, ms = started.elapsed().as_millis() as u64, "committed to lake");
         }
-        self.oldest = None;
-        self.moved = false;
-        self.last_flush = Instant::now();
-        let marks: Watermarks = positions.iter().map(|(p, o)| (p.clone(), o + 1)).collect();
+        let marks = self.state.flushed(Instant::now());
         let mut tpl = TopicPartitionList::new();
         for ((t, p), next) in &marks {
             let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*next));

@@ -13,13 +13,15 @@
 //! | [`kafka`] | topic names, client settings, the embedded broker |
 //! | [`landing`] | the landing folder: one sub-folder per partner, processed/, rejected/ |
 //! | [`lake`] | the `vru-lake` crate (Delta tables: create, append with offsets, read ids and offsets), and the landing folder's view of it |
-//! | [`normaliser`] | Kafka to Delta, exactly once |
+//! | [`normaliser`] | Kafka to Delta, exactly once (decisions in `normaliser::state`, no I/O) |
+//! | [`durability`] | waiting, without polling, for the in-process normaliser to read or commit |
 //! | [`dlq`] | the dead-letter topic: send, list, replay |
 //! | [`pipeline`] | ingest and normaliser in one process (`vru run`, the demo) |
 //! | [`reference`] | loads reference tables (lookup, population, IMD) into the lake |
 //! | [`retention`] | retention runs: plan, deletion markers, Delta DELETE and VACUUM, withdrawals, files past their date |
 
 pub mod dlq;
+pub mod durability;
 pub mod extract;
 pub mod kafka;
 pub mod lake;

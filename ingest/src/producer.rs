@@ -122,20 +122,7 @@ impl KafkaSink {
         let ConfirmBy::Lake { read, .. } = &self.confirm_by else { return Ok(()) };
         let _ = self.producer.flush(Duration::from_millis(u64::from(self.opts.message_timeout_ms)));
         let delivered = self.tracker.state.lock().expect("tracker").max_offsets.clone();
-        let deadline = std::time::Instant::now() + Duration::from_secs(600);
-        loop {
-            let caught_up = {
-                let r = read.borrow();
-                delivered.iter().all(|(k, off)| r.get(k).is_some_and(|next| *next > *off))
-            };
-            if caught_up {
-                return Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(SinkError::LakeTimeout(Duration::from_secs(600)));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        crate::durability::wait(read, &delivered, Duration::from_secs(600))
     }
 }
 
@@ -168,10 +155,15 @@ impl EventSink for KafkaSink {
     fn is_durable(&self, offsets: &Offsets) -> bool {
         match &self.confirm_by {
             ConfirmBy::Broker => true,
-            ConfirmBy::Lake { watermarks, .. } => {
-                let wm = watermarks.borrow();
-                offsets.iter().all(|(k, off)| wm.get(k).is_some_and(|next| *next > *off))
-            }
+            ConfirmBy::Lake { watermarks, .. } => crate::durability::covers(&watermarks.borrow(), offsets),
+        }
+    }
+
+    /// Woken by the normaliser's commits, not by a polling clock.
+    fn wait_durable(&self, offsets: &Offsets, timeout: Duration) -> Result<(), SinkError> {
+        match &self.confirm_by {
+            ConfirmBy::Broker => Ok(()),
+            ConfirmBy::Lake { watermarks, .. } => crate::durability::wait(watermarks, offsets, timeout),
         }
     }
 }

@@ -47,22 +47,6 @@ impl Default for ExtractRules {
     }
 }
 
-/// Finds the partner's source from its folder name (`police-northshire`).
-/// Partner names are also path components and event-id inputs, so only
-/// lower-case letters, digits, `-` and `_` are allowed.
-pub fn source_of_partner(partner: &str) -> Result<Source, String> {
-    if partner.is_empty() || !partner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
-        return Err(format!("partner name `{partner}` may only hold lower-case letters, digits, `-` and `_` (e.g. police-northshire)"));
-    }
-    // Longest source name first: `police_uk-...` is not `police`.
-    let mut sources: Vec<Source> = Source::ALL.iter().copied().filter(|s| *s != Source::Receipts).collect();
-    sources.sort_by_key(|s| std::cmp::Reverse(s.as_str().len()));
-    sources.into_iter().find(|s| partner.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['-', '_']))).ok_or_else(|| {
-        let names: Vec<String> = Source::ALL.iter().filter(|s| **s != Source::Receipts).map(|s| format!("{s}-")).collect();
-        format!("partner folder `{partner}` must start with its source: {} (e.g. police-northshire)", names.join(", "))
-    })
-}
-
 /// The extract date written in the file name (`offences_2024-05-15.csv`),
 /// else the day it arrived.
 pub fn extract_date(file_name: &str, arrived: DateTime<Utc>) -> NaiveDate {
@@ -196,7 +180,7 @@ impl<'a> ExtractJob<'a> {
         let kind = match self
             .kind
             .map(Ok)
-            .unwrap_or_else(|| source_of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &self.own_name())))
+            .unwrap_or_else(|| Source::of_partner(self.partner).and_then(|s| ExtractKind::from_file_name(s, &self.own_name())))
         {
             Ok(k) => k,
             Err(reason) => return Ok((self.reject(receipt, vec![file_issue(reason)]), None)),

@@ -109,6 +109,18 @@ pub enum KafkaSetupError {
     Retention { topic: String, found: String, wanted: i64, reason: String },
 }
 
+impl KafkaSetupError {
+    /// A broker that cannot be reached may come back; a topic kept longer
+    /// than the retention policy allows is for an operator to change.
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            KafkaSetupError::Embedded(_) | KafkaSetupError::CreateTopic { .. } => ErrorKind::Infrastructure,
+            KafkaSetupError::Retention { .. } => ErrorKind::Configuration,
+        }
+    }
+}
+
 /// The in-process broker. Not `Send` (it wraps a raw librdkafka handle), so
 /// it lives on the main task for as long as clients use it.
 pub struct EmbeddedBroker {

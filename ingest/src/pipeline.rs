@@ -34,6 +34,19 @@ pub enum PipelineError {
     Task(String),
 }
 
+impl PipelineError {
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            PipelineError::Setup(e) => e.kind(),
+            PipelineError::Landing { .. } => ErrorKind::Infrastructure,
+            PipelineError::Normaliser(e) => e.kind(),
+            PipelineError::Sink(e) => e.kind(),
+            PipelineError::Task(_) => ErrorKind::Bug,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LandingOptions {
     pub root: PathBuf,

@@ -128,12 +128,7 @@ pub fn read_csv(r: Reference, path: &Path, format: PopulationFormat) -> Result<(
     let file = path.display().to_string();
     let ferr = |reason: String| ReferenceError::File { file: file.clone(), reason };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| ferr(e.to_string()))?;
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| ferr(e.to_string()))?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
+    let headers: Vec<String> = rdr.headers().map_err(|e| ferr(e.to_string()))?.iter().map(vru_model::extract::normalise_header).collect();
     let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let mut cols = Columns::new(r);
     let mut report = LoadReport { table: r.name().into(), ..Default::default() };

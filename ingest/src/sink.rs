@@ -18,6 +18,15 @@ pub enum SinkError {
     Lake(String),
 }
 
+impl SinkError {
+    /// Every sink error leaves the file in the landing folder to be tried
+    /// again: a broker, the lake or the disk failed, or the partner's upload
+    /// was still being written (the file changed while it was read).
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        vru_model::error_kind::ErrorKind::Infrastructure
+    }
+}
+
 /// Per topic and partition, the highest offset that must be durable.
 pub type Offsets = std::collections::HashMap<(String, i32), i64>;
 

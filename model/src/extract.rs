@@ -124,6 +124,28 @@ impl ExtractKind {
     }
 }
 
+impl Source {
+    /// The source a partner sends, from its name as the landing folder
+    /// spells it (`police-northshire`, `police_uk-public`): the longest
+    /// source name that prefixes it. Partner names are also path components
+    /// and event-id inputs, so only lower-case letters, digits, `-` and `_`
+    /// are allowed. The receipts source is ours: no partner sends it.
+    pub fn of_partner(partner: &str) -> Result<Source, String> {
+        if partner.is_empty() || !partner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+            return Err(format!("partner name `{partner}` may only hold lower-case letters, digits, `-` and `_` (e.g. police-northshire)"));
+        }
+        let mut sources: Vec<Source> = Source::ALL.iter().copied().filter(|s| *s != Source::Receipts).collect();
+        sources.sort_by_key(|s| std::cmp::Reverse(s.as_str().len()));
+        sources.iter().copied().find(|s| partner.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['-', '_']))).ok_or_else(
+            || {
+                sources.sort();
+                let names: Vec<String> = sources.iter().map(|s| format!("{s}-")).collect();
+                format!("partner folder `{partner}` must start with its source: {} (e.g. police-northshire)", names.join(", "))
+            },
+        )
+    }
+}
+
 /// `Crime ID`, ` crime_id` and `\u{feff}CRIME_ID` are the same column.
 pub fn normalise_header(raw: &str) -> String {
     raw.trim().trim_start_matches('\u{feff}').trim().to_ascii_lowercase().replace(' ', "_")
@@ -534,6 +556,17 @@ mod tests {
         assert!(row.raw("record_id").unwrap_err().reason.contains("formula"));
         assert!(row.date("recorded_date").unwrap_err().reason.contains("placeholder"));
         assert_eq!(row.sex("sex").unwrap(), Some(Sex::Unknown));
+    }
+
+    #[test]
+    fn a_partner_folder_names_its_source() {
+        assert_eq!(Source::of_partner("police-northshire"), Ok(Source::Police));
+        assert_eq!(Source::of_partner("police_uk-public"), Ok(Source::PoliceUk), "the longest source name wins");
+        assert_eq!(Source::of_partner("ambulance-nwas"), Ok(Source::Ambulance));
+        let err = Source::of_partner("receipts-x").unwrap_err();
+        assert!(err.contains("must start with its source") && err.contains("ambulance-") && !err.contains("ambulance-, receipts-"), "{err}");
+        assert!(Source::of_partner("Police-North").unwrap_err().contains("lower-case"));
+        assert!(Source::of_partner("police").is_err() && Source::of_partner("").is_err());
     }
 
     #[test]

@@ -90,15 +90,6 @@ pub fn lake_versions(root: &Path) -> BTreeMap<String, Option<u64>> {
     names.map(|name| (name.to_string(), lake.latest_version_listed(name))).collect()
 }
 
-/// The source a partner organisation sends, from its name as the landing
-/// folder spells it (`police-northshire`, `police_uk-public`): the longest
-/// source name that prefixes it.
-pub fn source_of(org: &str) -> Option<Source> {
-    let mut sources: Vec<Source> = Source::ALL.iter().copied().filter(|s| *s != Source::Receipts).collect();
-    sources.sort_by_key(|s| std::cmp::Reverse(s.as_str().len()));
-    sources.into_iter().find(|s| org.strip_prefix(s.as_str()).is_some_and(|rest| rest.starts_with(['-', '_'])))
-}
-
 fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
     ctx.catalog(CATALOG).and_then(|c| c.schema("public")).map(|s| s.table_names().into_iter().collect()).unwrap_or_default()
 }
@@ -275,7 +266,7 @@ impl Generation {
         // The partner's own rows: tables its source sends, and the receipts
         // of its own files.
         let literal = org.replace('\'', "''");
-        let source = source_of(org);
+        let source = Source::of_partner(org).ok();
         for t in Table::ALL {
             if !(Some(t.source()) == source || *t == Table::ExtractReceipts) {
                 continue;

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use vru_ingest::lake::Lake;
 use vru_ingest::reference::{self, PopulationFormat};
+use vru_model::extract::normalise_header;
 use vru_model::pseudonym::{self, Pseudonymiser};
 use vru_model::tables::Reference;
 use vru_synth::CityConfig;
@@ -94,7 +95,7 @@ pub fn pseudonymise(a: PseudonymiseArgs) -> anyhow::Result<()> {
     let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string()).collect();
     let mut targets = Vec::new();
     for c in &a.id_columns {
-        match names.iter().position(|n| n.eq_ignore_ascii_case(c)) {
+        match names.iter().position(|n| normalise_header(n) == normalise_header(c)) {
             Some(i) => targets.push(i),
             None => bail!("{name}:1: no column named `{c}` (columns: {})", names.join(", ")),
         }

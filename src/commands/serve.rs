@@ -216,7 +216,7 @@ pub fn user(config: &Config, a: UserArgs) -> anyhow::Result<()> {
         UserCommand::Add { name, role, partner, password_stdin } => {
             let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}: analyst, partner or publisher"))?;
             if let Some(p) = &partner {
-                vru_ingest::extract::source_of_partner(p).map_err(anyhow::Error::msg)?;
+                vru_model::Source::of_partner(p).map_err(anyhow::Error::msg)?;
             }
             let password = read_password(&name, password_stdin)?;
             file.add(&name, role, partner.as_deref(), &password).map_err(anyhow::Error::msg)?;

@@ -5,7 +5,6 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
-use vru_ingest::extract::source_of_partner;
 use vru_ingest::kafka::{self, EmbeddedBroker};
 use vru_ingest::lake::Lake;
 use vru_ingest::normaliser::Normaliser;
@@ -78,7 +77,7 @@ fn files_work(a: &IngestArgs) -> anyhow::Result<Work> {
                 (None, Some(_)) => vru_model::sources::police_uk::PUBLIC_PARTNER.to_string(),
                 (None, None) => f.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             };
-            source_of_partner(&partner)
+            vru_model::Source::of_partner(&partner)
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("{}: name the partner with --partner", f.display()))?;
             Ok((partner, f.clone()))

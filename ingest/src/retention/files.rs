@@ -65,7 +65,7 @@ fn holds_erased(path: &Path, partner: &str, erased: &HashSet<String>, limits: &L
     let Ok(stream) = crate::reader::open_stream(path, limits, hasher) else { return true };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(stream);
     let Ok(headers) = rdr.headers() else { return true };
-    let Some(col) = headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case("record_id")) else {
+    let Some(col) = headers.iter().position(|h| vru_model::extract::normalise_header(h) == "record_id") else {
         return false;
     };
     for row in rdr.records() {

@@ -7,12 +7,12 @@ use super::RetentionError;
 use super::facts::{self, PersonDates};
 use super::markers;
 use super::withdrawals::{self, Found, WithdrawalReceipt};
-use crate::extract::source_of_partner;
 use crate::lake::Lake;
 use crate::limits::Limits;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use vru_model::Source;
 use vru_model::ids::EventId;
 use vru_model::receipt::Issue;
 use vru_model::retention::schema::{Marker, Reason, RunRow};
@@ -87,7 +87,7 @@ async fn withdrawals(lake: &Lake, root: &Path, limits: &Limits, planned: &mut Pl
             ));
             continue;
         }
-        let source = match source_of_partner(&f.partner) {
+        let source = match Source::of_partner(&f.partner) {
             Ok(s) => s,
             Err(e) => {
                 planned.refused.push(refusal(&f, String::new(), vec![Issue { line: 0, column: 0, column_name: String::new(), reason: e }]));

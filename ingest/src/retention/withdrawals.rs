@@ -164,7 +164,7 @@ pub fn read(path: &Path, limits: &Limits) -> Result<(Request, String), Vec<Issue
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(stream);
     let mut rec = csv::StringRecord::new();
     let header = match csv.read_record(&mut rec) {
-        Ok(true) => rec.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect::<Vec<_>>(),
+        Ok(true) => rec.iter().map(vru_model::extract::normalise_header).collect::<Vec<_>>(),
         Ok(false) => {
             return Err(vec![issue(1, "the file is empty: a withdrawal has a header, record_id or extract_sha256, then one value a line")]);
         }

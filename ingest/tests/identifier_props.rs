@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use vru_ingest::extract::{ExtractJob, ExtractRules};
 use vru_ingest::sink::VecSink;
 use vru_model::classification::Catalogue;
-use vru_model::extract::ExtractKind;
+use vru_model::extract::{Column, ExtractKind, FieldType};
 use vru_model::identifiers::{nhs_check, upn};
 use vru_model::receipt::Status;
 
@@ -247,6 +247,103 @@ proptest! {
         for e in sink.events.iter().filter_map(|e| e.envelope.subject.as_ref()) {
             prop_assert!(vru_model::ids::is_pseudonym(e), "stored lower-case");
         }
+    }
+}
+
+/// A valid value for a column, by its type (a few by name, where a
+/// source reads text as something more: a month, an offence code).
+fn valid_value(c: &Column, i: usize) -> String {
+    match (c.name, c.ty) {
+        ("offence_code", _) => "8N".into(),
+        ("month", _) => "2024-06".into(),
+        ("crime_type", _) => "Violence and sexual offences".into(),
+        ("record_id" | "crime_id", _) => format!("R-{i:03}"),
+        (_, FieldType::Pseudonym) => hex64(i as u64 * 7 + c.name.len() as u64, false),
+        (_, FieldType::Lsoa) => "E01000001".into(),
+        (_, FieldType::SmallArea) => "E01000002".into(),
+        (_, FieldType::Date) => "2024-06-01".into(),
+        (_, FieldType::PlannedDate) => "2025-06-01".into(),
+        (_, FieldType::DateTime) => "2024-06-01 21:15".into(),
+        (_, FieldType::Int { min, max }) => 14.clamp(min, max).to_string(),
+        (_, FieldType::Decimal { .. }) => "1".into(),
+        (_, FieldType::Coordinate) => "-1.5".into(),
+        (_, FieldType::Flag) => "N".into(),
+        (_, FieldType::Sex) => "F".into(),
+        (_, FieldType::OneOf(allowed)) => allowed[0].into(),
+        (_, FieldType::Text | FieldType::FreeText | FieldType::Id) => "x".into(),
+    }
+}
+
+/// A valid extract of `kind`: every required column filled, the optional
+/// ones blank (their rules across columns are the sources' own tests).
+fn any_kind_extract(kind: ExtractKind, n: usize) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let cols = kind.columns();
+    let rows = (0..n)
+        .map(|i| cols.iter().map(|c| if c.required || c.name == "crime_id" { valid_value(c, i) } else { String::new() }).collect())
+        .collect();
+    (cols.iter().map(|c| c.name).collect(), rows)
+}
+
+fn run_kind(kind: ExtractKind, header: &[&str], rows: &[Vec<String>]) -> (vru_model::receipt::Receipt, VecSink, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{}_2025-01-31.csv", kind.prefix()));
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    w.write_record(header).unwrap();
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    let partner = format!("{}-test", kind.source());
+    let cat = Catalogue::builtin();
+    let now = chrono::DateTime::parse_from_rfc3339("2025-06-30T12:00:00Z").unwrap().to_utc();
+    let mut sink = VecSink::default();
+    let r = ExtractJob::new(&path, &partner, &cat, &ExtractRules::default(), now).run(&mut sink).unwrap();
+    (r, sink, dir)
+}
+
+proptest! {
+    /// The same promise for every extract kind the registry declares,
+    /// ambulance call-outs included: a source added tomorrow is covered
+    /// without a line here.
+    #[test]
+    fn identifiers_anywhere_in_any_kind_refuse_the_file(
+        (format, id) in identifier(),
+        kind in proptest::sample::select(ExtractKind::ALL.to_vec()),
+        n in 3usize..15,
+        row in 0usize..15,
+        col in 0usize..30,
+        replace in any::<bool>(),
+    ) {
+        let (header, mut rows) = any_kind_extract(kind, n);
+        let row = row % n;
+        // Not an address in an id column (ids are codes; see above).
+        let mut col = col % header.len();
+        if matches!(format, Format::Address) && header[col].ends_with("_id") {
+            col = (col + 1) % header.len();
+        }
+        if matches!(format, Format::Address) && header[col].ends_with("_id") {
+            col = (col + 1) % header.len();
+        }
+        rows[row][col] = if replace || rows[row][col].is_empty() { id.clone() } else { format!("{} {id}", rows[row][col]) };
+        let (receipt, sink, _dir) = run_kind(kind, &header, &rows);
+        prop_assert_eq!(receipt.status, Status::Rejected, "{:?} in {:?} column {} row {}: {:?}", format, kind, header[col], row, receipt.issue_lines());
+        prop_assert!(sink.events.is_empty(), "nothing of a refused file is published");
+        let json = serde_json::to_string(&receipt).unwrap();
+        prop_assert!(!json.to_lowercase().contains(&id.to_lowercase()), "the receipt repeats {id}: {:?}", receipt.issue_lines());
+        let digits = alnum_lower(&id);
+        if digits.chars().any(|c| c.is_ascii_digit()) {
+            prop_assert!(!alnum_lower(&json).contains(&digits), "the receipt repeats {id}: {:?}", receipt.issue_lines());
+        }
+    }
+}
+
+#[test]
+fn every_kind_template_is_valid() {
+    for kind in ExtractKind::ALL {
+        let (header, rows) = any_kind_extract(*kind, 5);
+        let (receipt, sink, _dir) = run_kind(*kind, &header, &rows);
+        assert_eq!(receipt.status, Status::Accepted, "{kind:?}: {:?}", receipt.issue_lines());
+        assert_eq!(sink.events.len(), 5 + 1, "{kind:?}: five events and the receipt");
     }
 }
 

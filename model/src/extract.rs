@@ -564,7 +564,10 @@ mod tests {
         assert_eq!(Source::of_partner("police_uk-public"), Ok(Source::PoliceUk), "the longest source name wins");
         assert_eq!(Source::of_partner("ambulance-nwas"), Ok(Source::Ambulance));
         let err = Source::of_partner("receipts-x").unwrap_err();
-        assert!(err.contains("must start with its source") && err.contains("ambulance-") && !err.contains("ambulance-, receipts-"), "{err}");
+        assert!(
+            err.contains("must start with its source") && err.contains("ambulance-") && !err.contains("ambulance-, receipts-"),
+            "{err}"
+        );
         assert!(Source::of_partner("Police-North").unwrap_err().contains("lower-case"));
         assert!(Source::of_partner("police").is_err() && Source::of_partner("").is_err());
     }

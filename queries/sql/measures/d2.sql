@@ -4,23 +4,14 @@
 --   reporting period, over the LSOAs of the focus area; and how many of
 --   those assaults involved a weapon. Call-outs reach violence never
 --   reported to the police or seen at A&E.
--- Parameters: the focus area, the IMD table.
+-- Parameters: the focus area, the IMD table (focus_lsoa_periods).
 -- Counted: each call-out once, in its latest version, where assault is
 --   recorded. Call-outs without an incident LSOA, or outside the focus
 --   area, are not in any decile.
 -- Denominator: residents of the decile's LSOAs (nearest mid-year). LSOAs
 --   without a population row are counted in lsoas_without_population and
 --   left out of the rate (their call-outs too, in callouts_in_rate).
-WITH lsoas AS (
-    SELECT l.lsoa_code, i.imd_decile
-    FROM lsoa_lookup l
-    JOIN focus_area f ON f.la_code = l.la_code
-    LEFT JOIN imd i ON i.lsoa_code = l.lsoa_code
-),
-pop AS (
-    SELECT lsoa_code, year, sum(population) AS population FROM population GROUP BY lsoa_code, year
-),
-counted AS (
+WITH counted AS (
     SELECT p.period, a.event_lsoa,
            count(*) AS callouts,
            sum(CASE WHEN a.weapon THEN 1 ELSE 0 END) AS weapon_callouts
@@ -30,14 +21,11 @@ counted AS (
     GROUP BY p.period, a.event_lsoa
 ),
 per_lsoa AS (
-    SELECT p.period, p.period_type, l.imd_decile, pp.population,
+    SELECT f.period, f.period_type, f.imd_decile, f.population,
            coalesce(c.callouts, 0) AS callouts,
            coalesce(c.weapon_callouts, 0) AS weapon_callouts
-    FROM report_periods p
-    CROSS JOIN lsoas l
-    LEFT JOIN counted c ON c.period = p.period AND c.event_lsoa = l.lsoa_code
-    LEFT JOIN fy_population_year py ON py.fy_start = p.mid_year
-    LEFT JOIN pop pp ON pp.lsoa_code = l.lsoa_code AND pp.year = py.population_year
+    FROM focus_lsoa_periods f
+    LEFT JOIN counted c ON c.period = f.period AND c.event_lsoa = f.lsoa_code
 )
 SELECT period, period_type, imd_decile,
        count(*) AS lsoas,

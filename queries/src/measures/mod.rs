@@ -98,6 +98,7 @@ pub const VIEWS: &[(&str, &str)] = &[
     view!("cohort_windows"),
     view!("y1_cohort_charges"),
     view!("c1_cohort"),
+    view!("focus_lsoa_periods"),
     view!("d1_lsoa_rates"),
 ];
 

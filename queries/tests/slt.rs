@@ -133,3 +133,33 @@ async fn measures_match_hand_computed_values() {
     }
     assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
 }
+
+/// A year the police data cover only in part is said to be partial, in
+/// the report's manifest and on its page (the SQL is in `periods.slt`); a
+/// full year says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_year_is_marked_in_the_report() {
+    use vru_queries::disclosure::Policy;
+    use vru_queries::report;
+    let mut opts = SessionOptions::new(LakeSource::Fixture, Definition::builtin("local").unwrap(), vec!["E08000001".into()]);
+    opts.as_of = Some("2024-09-02".parse().unwrap());
+    let session = build_session(&opts).await.unwrap();
+    let insert = "INSERT INTO police_offences_log (partner, record_id, record_version, crime_ref, offence_code, knife, firearm, domestic, occurred_at, event_lsoa, role) VALUES \
+        ('p', 'r1', 1, 'c1', '5D', false, false, false, '2023-04-01T10:00:00', 'E01000001', 'victim'), \
+        ('p', 'r2', 1, 'c2', '5D', false, false, false, '2024-09-02T10:00:00', 'E01000001', 'victim')";
+    session.ctx.sql(insert).await.unwrap().collect().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (year, partial) in [("2024/25", true), ("2023/24", false)] {
+        let out = dir.path().join(year.replace('/', "-"));
+        let m = report::write(&session, &opts, &year.parse().unwrap(), &Policy::Analyst.rules(), &out, chrono::Utc::now()).await.unwrap();
+        let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+        if partial {
+            let note = m.partial.expect("a partial year");
+            assert!(note.contains("cover 6 of its 12 months"), "{note}");
+            assert!(page.contains("Partial year.") && page.contains("6 of its 12 months"));
+        } else {
+            assert_eq!(m.partial, None, "April 2023 to March 2024 is covered whole");
+            assert!(!page.contains("Partial year."));
+        }
+    }
+}

@@ -98,6 +98,9 @@ pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
         return export_measures(&session, &selected, &year, area, &a).await;
     }
     println!("Measures for {year} (definition {} {})\n", opts.definition.name, opts.definition.version);
+    if let Some(note) = measures::partial_note(&session, &year).await? {
+        println!("Note: {note}.\n");
+    }
     for m in selected {
         let batches = measures::run(&session, m, Some(&year), area).await?;
         if format::row_count(&batches) == 0 {

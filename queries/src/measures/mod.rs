@@ -92,6 +92,7 @@ pub const VIEWS: &[(&str, &str)] = &[
     view!("crimes"),
     view!("data_years"),
     view!("report_periods"),
+    view!("period_coverage"),
     view!("placed_crimes"),
     view!("victims"),
     view!("youth_sv_charges"),
@@ -162,6 +163,24 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Measure>, QueryError> {
     // In the catalogue's order, as the report has them.
     out.sort_by_key(|m| MEASURES.iter().position(|x| x.id == m.id));
     Ok(out)
+}
+
+/// A sentence for a financial year the police data do not fully cover
+/// ("2024/25 is partial: ..."), from `period_coverage`; `None` for a full
+/// year or one the data do not reach.
+pub async fn partial_note(session: &Session, year: &str) -> Result<Option<String>, QueryError> {
+    let sql = format!(
+        "SELECT months_covered, months_in_period FROM period_coverage WHERE period = '{}' AND period_type = 'financial_year' AND partial",
+        year.replace('\'', "''")
+    );
+    let batches = session.ctx.sql(&sql).await?.collect().await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+    let value = |c: usize| datafusion::arrow::util::display::array_value_to_string(b.column(c), 0).unwrap_or_default();
+    Ok(Some(format!(
+        "{year} is partial: the police data cover {} of its {} months, so its counts are not comparable with a full year's",
+        value(0),
+        value(1)
+    )))
 }
 
 /// Measures published as they are, with why: none counts people or events.

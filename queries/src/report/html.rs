@@ -111,6 +111,9 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
         esc(policy_text(m.audience)),
         m.generated_at.format("%Y-%m-%d %H:%M UTC")
     );
+    if let Some(note) = &m.partial {
+        let _ = write!(h, "<p class=\"partial\" role=\"note\"><b>Partial year.</b> {}.</p>", esc(note));
+    }
     h.push_str("<nav>");
     for s in sections {
         let _ = write!(h, "<a href=\"#{}\">{}</a>", s.measure.view, esc(s.measure.id));

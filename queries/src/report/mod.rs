@@ -43,6 +43,9 @@ pub struct Manifest {
     /// (absent in manifests written before the audit existed).
     #[serde(default)]
     pub disclosure: Option<Disclosure>,
+    /// Set when the police data cover only part of the report's year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
     /// The only field allowed to differ between two runs on the same tables.
     pub generated_at: DateTime<Utc>,
 }
@@ -224,6 +227,7 @@ pub async fn write(
         cohort_years: opts.cohort_years,
         files,
         disclosure: (!rules.is_exact()).then_some(disclosure),
+        partial: crate::measures::partial_note(session, &year.to_string()).await?,
         generated_at: now,
     };
     let page = html::render(&manifest, &sections);

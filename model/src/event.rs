@@ -30,26 +30,24 @@ pub use crate::sources::survey::SurveyResponse;
 pub use crate::sources::yjs::YjOutcome;
 
 macro_rules! attributes {
-    ($(
-        $module:ident : $source:ident $source_name:literal {
-            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
-                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
-            } )+
-        }
-    )+) => {
+    (
+        sources: $sources:tt
+        tables: [$($table:ident $table_name:literal $attr:ident $module:ident $ty:ident $source:ident)+]
+        $($rest:tt)*
+    ) => {
         /// An event's attributes: one variant per lake table, holding the
         /// attribute type its source declares.
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(untagged)]
         pub enum Attributes {
-            $($($attr(crate::sources::$module::$ty),)+)+
+            $($attr(crate::sources::$module::$ty),)+
         }
 
         /// Reads the attributes of an event of `kind` from their JSON.
         fn attributes_from_json(kind: Kind, raw: &str) -> Result<Attributes, DecodeError> {
             let attr_err = |source| DecodeError::Attributes { kind, source };
             Ok(match kind.table() {
-                $($(Table::$table => Attributes::$attr(serde_json::from_str(raw).map_err(attr_err)?),)+)+
+                $(Table::$table => Attributes::$attr(serde_json::from_str(raw).map_err(attr_err)?),)+
             })
         }
     };

@@ -30,13 +30,12 @@ macro_rules! string_enum {
 pub(crate) use string_enum;
 
 macro_rules! kinds {
-    ($(
-        $module:ident : $source:ident $source_name:literal {
-            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
-                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
-            } )+
-        }
-    )+) => {
+    (
+        sources: [$($module:ident $source:ident $source_name:literal)+]
+        tables: [$($table:ident $table_name:literal $attr:ident $tmodule:ident $ty:ident $tsource:ident)+]
+        kinds: [$($kind:ident $kind_name:literal $ktable:ident)+]
+        extracts: [$($extract:ident $prefix:literal $emodule:ident $cols:ident $parse:ident $ekind:ident $eattr:ident)+]
+    ) => {
         string_enum!(
             /// Who sent it. Each source has its own Kafka topic.
             Source { $($source => $source_name,)+ }
@@ -46,23 +45,23 @@ macro_rules! kinds {
             /// What happened. Several kinds can share a lake table (the
             /// education events), which is why the table is derived from
             /// the kind, not the source.
-            Kind { $($($($kind => $kind_name,)+)+)+ }
+            Kind { $($kind => $kind_name,)+ }
         );
 
         /// The lake's event tables, one per family of events.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Table { $($($table,)+)+ }
+        pub enum Table { $($table,)+ }
 
         impl Table {
-            pub const ALL: &'static [Table] = &[$($(Table::$table,)+)+];
+            pub const ALL: &'static [Table] = &[$(Table::$table,)+];
 
             /// The table's name in the lake directory and in SQL.
             pub fn name(&self) -> &'static str {
-                match self { $($(Table::$table => $table_name,)+)+ }
+                match self { $(Table::$table => $table_name,)+ }
             }
 
             pub fn source(&self) -> Source {
-                match self { $($(Table::$table => Source::$source,)+)+ }
+                match self { $(Table::$table => Source::$tsource,)+ }
             }
 
             pub fn from_name(name: &str) -> Option<Table> {
@@ -72,7 +71,7 @@ macro_rules! kinds {
 
         impl Kind {
             pub fn table(&self) -> Table {
-                match self { $($($(Kind::$kind => Table::$table,)+)+)+ }
+                match self { $(Kind::$kind => Table::$ktable,)+ }
             }
         }
 
@@ -82,17 +81,17 @@ macro_rules! kinds {
         /// before any row is read. A source with one kind takes any name
         /// (data.police.uk downloads are named `2022-03-cleveland-street.csv`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ExtractKind { $($($($($extract,)?)+)+)+ }
+        pub enum ExtractKind { $($extract,)+ }
 
         impl ExtractKind {
-            pub const ALL: &'static [ExtractKind] = &[$($($($(ExtractKind::$extract,)?)+)+)+];
+            pub const ALL: &'static [ExtractKind] = &[$(ExtractKind::$extract,)+];
 
             pub fn prefix(&self) -> &'static str {
-                match self { $($($($(ExtractKind::$extract => $prefix,)?)+)+)+ }
+                match self { $(ExtractKind::$extract => $prefix,)+ }
             }
 
             pub fn kind(&self) -> Kind {
-                match self { $($($($(ExtractKind::$extract => Kind::$kind,)?)+)+)+ }
+                match self { $(ExtractKind::$extract => Kind::$ekind,)+ }
             }
 
             pub fn source(&self) -> Source {

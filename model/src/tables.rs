@@ -14,18 +14,16 @@ pub use crate::kinds::Table;
 pub use crate::sources::ace::ACE_INDICATORS;
 
 macro_rules! table_rows {
-    ($(
-        $module:ident : $source:ident $source_name:literal {
-            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
-                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
-            } )+
-        }
-    )+) => {
+    (
+        sources: $sources:tt
+        tables: [$($table:ident $table_name:literal $attr:ident $module:ident $ty:ident $source:ident)+]
+        $($rest:tt)*
+    ) => {
         impl Table {
             /// The columns after the envelope: the attribute type's own.
             fn attribute_fields(&self) -> Vec<Field> {
                 match self {
-                    $($(Table::$table => <crate::sources::$module::$ty as TableAttributes>::fields(),)+)+
+                    $(Table::$table => <crate::sources::$module::$ty as TableAttributes>::fields(),)+
                 }
             }
         }
@@ -34,7 +32,7 @@ macro_rules! table_rows {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let envelope = &self.0.envelope;
                 match &self.0.attributes {
-                    $($(Attributes::$attr(a) => Flat { envelope, attributes: a.row() }.serialize(s),)+)+
+                    $(Attributes::$attr(a) => Flat { envelope, attributes: a.row() }.serialize(s),)+
                 }
             }
         }
@@ -42,7 +40,7 @@ macro_rules! table_rows {
         /// One blank event of every table, for tests that go through them all.
         #[cfg(test)]
         fn blank_events() -> Vec<(Table, Attributes)> {
-            vec![$($((Table::$table, Attributes::$attr(Default::default())),)+)+]
+            vec![$((Table::$table, Attributes::$attr(Default::default())),)+]
         }
     };
 }

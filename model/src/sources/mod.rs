@@ -14,29 +14,28 @@ use crate::extract::{Column, FieldError, Row};
 use crate::kinds::ExtractKind;
 
 macro_rules! dispatch {
-    ($(
-        $module:ident : $source:ident $source_name:literal {
-            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
-                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
-            } )+
-        }
-    )+) => {
+    (
+        sources: [$($module:ident $source:ident $source_name:literal)+]
+        tables: $tables:tt
+        kinds: $kinds:tt
+        extracts: [$($extract:ident $prefix:literal $emodule:ident $cols:ident $parse:ident $kind:ident $attr:ident)+]
+    ) => {
         $(pub mod $module;)+
 
         impl ExtractKind {
             /// The columns a file of this kind may have.
             pub fn columns(&self) -> &'static [Column] {
-                match self { $($($($(ExtractKind::$extract => $module::$cols,)?)+)+)+ }
+                match self { $(ExtractKind::$extract => $emodule::$cols,)+ }
             }
         }
 
         /// Turns one row into one event, or names the first bad field.
         pub fn parse(ctx: &Context<'_>, row: &Row<'_>) -> Result<Event, FieldError> {
             let (envelope, attributes) = match row.kind {
-                $($($($(ExtractKind::$extract => {
-                    let (envelope, a) = $module::$parse(ctx, row)?;
+                $(ExtractKind::$extract => {
+                    let (envelope, a) = $emodule::$parse(ctx, row)?;
                     (envelope, Attributes::$attr(a))
-                })?)+)+)+
+                })+
             };
             Ok(Event { envelope, attributes }.seal())
         }

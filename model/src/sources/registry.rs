@@ -12,11 +12,14 @@
 //!
 //! This file imports nothing: each user passes a callback macro that
 //! expands the list where it is needed (`kinds`, `event`, `tables`,
-//! `sources`), so the registry adds no import cycle.
+//! `sources`), so the registry adds no import cycle. The callback receives
+//! the entries flattened by [`digest`] into four lists (sources, tables,
+//! kinds, extract kinds), each item carrying what its owner names, and
+//! matches only the lists it uses.
 
 macro_rules! registry {
     ($callback:ident) => {
-        $callback! {
+        crate::sources::registry::digest! { $callback;
             police: Police "police" {
                 PoliceOffences "police_offences" Offence(Offence) {
                     Offence "offence" [PoliceOffences "offences" OFFENCE_COLUMNS parse_offence]
@@ -78,3 +81,22 @@ macro_rules! registry {
     };
 }
 pub(crate) use registry;
+
+/// Flattens the nested entries: the one place their shape is spelled out.
+macro_rules! digest {
+    ($callback:ident; $(
+        $module:ident : $source:ident $source_name:literal {
+            $( $table:ident $table_name:literal $attr:ident ($ty:ident) {
+                $( $kind:ident $kind_name:literal [$($extract:ident $prefix:literal $cols:ident $parse:ident)?] ),+
+            } )+
+        }
+    )+) => {
+        $callback! {
+            sources: [$($module $source $source_name)+]
+            tables: [$($($table $table_name $attr $module $ty $source)+)+]
+            kinds: [$($($($kind $kind_name $table)+)+)+]
+            extracts: [$($($($($extract $prefix $module $cols $parse $kind $attr)?)+)+)+]
+        }
+    };
+}
+pub(crate) use digest;

@@ -9,6 +9,7 @@
 //! | [`tracker`] | each record's content and line within one extract: duplicates, conflicts |
 //! | [`quarantine`] | the rejected-rows file, safe to open in a spreadsheet |
 //! | [`sink`] | where events go: the contract `send` / `confirm` |
+//! | [`pseudonymise`] | what a partner runs before sending: id columns of a CSV to keyed pseudonyms |
 //! | [`producer`] | the Kafka sink: idempotent producer, delivery accounting |
 //! | [`kafka`] | topic names, client settings, the embedded broker |
 //! | [`landing`] | the landing folder: one sub-folder per partner, processed/, rejected/ |
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod normaliser;
 pub mod pipeline;
 pub mod producer;
+pub mod pseudonymise;
 pub mod quarantine;
 pub mod reader;
 pub mod reference;

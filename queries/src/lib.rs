@@ -41,3 +41,22 @@ pub enum QueryError {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl QueryError {
+    /// A query or view that fails to plan or run is ours (the measure SQL)
+    /// or the caller's (`Invalid`: a bad option or name); the lake failing
+    /// to read may heal.
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            QueryError::Delta { .. } => ErrorKind::Infrastructure,
+            QueryError::Lake(e) => e.kind(),
+            QueryError::Invalid(_) => ErrorKind::Configuration,
+            QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::View { .. } | QueryError::Disclosure(_) => ErrorKind::Bug,
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.kind().retryable()
+    }
+}

@@ -93,6 +93,23 @@ pub enum ServerError {
     Invalid(String),
 }
 
+impl ServerError {
+    /// What stops the service from starting is the operator's to fix; a
+    /// query failing is the query's kind.
+    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
+        use vru_model::error_kind::ErrorKind;
+        match self {
+            ServerError::Users { .. } | ServerError::Secret { .. } | ServerError::Tls(_) | ServerError::InsecureRemote(_) => {
+                ErrorKind::Configuration
+            }
+            ServerError::Audit { .. } | ServerError::Listen { .. } | ServerError::Runtime(_) => ErrorKind::Infrastructure,
+            ServerError::Query(e) => e.kind(),
+            ServerError::DataFusion(_) | ServerError::Arrow(_) => ErrorKind::Bug,
+            ServerError::Invalid(_) => ErrorKind::Configuration,
+        }
+    }
+}
+
 impl From<vru_queries::QueryError> for ServerError {
     fn from(e: vru_queries::QueryError) -> Self {
         ServerError::Query(Box::new(e))

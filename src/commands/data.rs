@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use vru_ingest::lake::Lake;
 use vru_ingest::reference::{self, PopulationFormat};
-use vru_model::extract::normalise_header;
 use vru_model::pseudonym::{self, Pseudonymiser};
 use vru_model::tables::Reference;
 use vru_synth::CityConfig;
@@ -90,36 +89,10 @@ pub fn pseudonymise(a: PseudonymiseArgs) -> anyhow::Result<()> {
     let key = std::fs::read_to_string(&key_path).with_context(|| format!("reading key file {}", key_path.display()))?;
     let p = Pseudonymiser::from_key_text(&key)?;
     let name = input.display().to_string();
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(&input).with_context(|| format!("opening {name}"))?;
-    let header = rdr.byte_headers().with_context(|| format!("{name}:1: reading the header"))?.clone();
-    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string()).collect();
-    let mut targets = Vec::new();
-    for c in &a.id_columns {
-        match names.iter().position(|n| normalise_header(n) == normalise_header(c)) {
-            Some(i) => targets.push(i),
-            None => bail!("{name}:1: no column named `{c}` (columns: {})", names.join(", ")),
-        }
-    }
-    let out = std::io::stdout();
-    let mut w = csv::Writer::from_writer(out.lock());
-    w.write_byte_record(&header)?;
-    let mut rows = 0u64;
-    for rec in rdr.byte_records() {
-        let rec = rec.with_context(|| format!("{name}: reading a row"))?;
-        let line = rec.position().map_or(0, |p| p.line());
-        let mut fields: Vec<Vec<u8>> = rec.iter().map(<[u8]>::to_vec).collect();
-        for &i in &targets {
-            let Some(raw) = fields.get(i) else { bail!("{name}:{line}: row has {} fields, fewer than the header", rec.len()) };
-            let text = std::str::from_utf8(raw).with_context(|| format!("{name}:{line}:{}: identifier is not valid UTF-8", i + 1))?;
-            if !text.trim().is_empty() {
-                fields[i] = p.pseudonym(text).into_bytes();
-            }
-        }
-        w.write_record(&fields)?;
-        rows += 1;
-    }
-    w.flush()?;
-    eprintln!("pseudonymised {} column(s) in {rows} rows", targets.len());
+    let file = std::fs::File::open(&input).with_context(|| format!("opening {name}"))?;
+    let rows =
+        vru_ingest::pseudonymise::pseudonymise_csv(&p, &name, std::io::BufReader::new(file), std::io::stdout().lock(), &a.id_columns)?;
+    eprintln!("pseudonymised {} column(s) in {rows} rows", a.id_columns.len());
     Ok(())
 }
 

@@ -394,18 +394,17 @@ impl Normaliser {
                 Err(_) => tracing::error!("dead-letter delivery cancelled"),
             }
         }
-        let plans: Vec<(Table, Vec<(Partition, i64)>)> = self.state.plan_flush().into_iter().map(|c| (c.table, c.txns)).collect();
-        for (table, txns) in plans {
+        for state::Commit { table, txns } in self.state.plan_flush() {
             self.recheck_txns(table, &txns).await?;
             let started = Instant::now();
             let actions: Vec<Transaction> = txns.iter().map(|(p, o)| Transaction::new(app_id(&self.cluster_id, p), *o)).collect();
-            let plan = self.state.plan_flush().into_iter().find(|c| c.table == table).expect("planned above");
-            let rows = plan.rows.len();
+            let plan_rows = self.state.rows(table);
+            let rows = plan_rows.len();
             let delta = &self.deltas[&table];
             let next = if rows == 0 {
                 lake::commit_offsets_only(delta, table.name(), actions).await?
             } else {
-                let batch = to_record_batch(table, &plan.rows)
+                let batch = to_record_batch(table, &plan_rows)
                     .map_err(|e| LakeError::Invalid { table: table.name().into(), reason: e.to_string() })?;
                 lake::append(delta, table.name(), batch, actions).await?
             };

@@ -50,12 +50,12 @@ pub struct Limits {
     pub max_message_bytes: usize,
 }
 
-/// One table's commit: the rows to append (none for an offsets-only
-/// commit) and the offset of each partition it records as `txn`.
+/// One table's commit: its buffered rows ([`State::rows`]; none for an
+/// offsets-only commit) and the offset of each partition it records as
+/// `txn`.
 #[derive(Debug)]
-pub struct Commit<'a> {
+pub struct Commit {
     pub table: Table,
-    pub rows: Vec<&'a Event>,
     pub txns: Vec<(Partition, i64)>,
 }
 
@@ -209,7 +209,7 @@ impl State {
     /// `stale_offsets` behind (an offsets-only commit, so an idle table
     /// does not hold restarts back). Each carries the current position of
     /// every partition of its topic that is past the table's record.
-    pub fn plan_flush(&self) -> Vec<Commit<'_>> {
+    pub fn plan_flush(&self) -> Vec<Commit> {
         let mut out = Vec::new();
         for (table, st) in &self.tables {
             let Some(topic) = self.table_topic.get(table) else { continue };
@@ -226,9 +226,14 @@ impl State {
             if st.buffer.is_empty() && !stale {
                 continue;
             }
-            out.push(Commit { table: *table, rows: st.buffer.iter().collect(), txns });
+            out.push(Commit { table: *table, txns });
         }
         out
+    }
+
+    /// The rows a commit of `table` appends: everything buffered for it.
+    pub fn rows(&self, table: Table) -> Vec<&Event> {
+        self.tables.get(&table).map(|st| st.buffer.iter().collect()).unwrap_or_default()
     }
 
     /// A planned commit is in the lake: its rows leave the buffer and its

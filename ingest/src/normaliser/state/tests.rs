@@ -151,7 +151,7 @@ fn a_flush_plans_rows_and_offsets_per_table_and_offsets_only_for_stale_tables() 
     // ae_attendances has no partition read, so nothing to record.
     assert_eq!(plan.len(), 1);
     assert_eq!(plan[0].table, Table::PoliceOffences);
-    assert_eq!(plan[0].rows.len(), 2);
+    assert_eq!(s.rows(plan[0].table).len(), 2);
     assert_eq!(plan[0].txns, vec![(part(0), 5), (part(1), 8)]);
     s.committed(Table::PoliceOffences, vec![(part(0), 5), (part(1), 8)]);
     assert!(s.plan_flush().is_empty(), "committed rows leave the buffer");
@@ -163,7 +163,7 @@ fn a_flush_plans_rows_and_offsets_per_table_and_offsets_only_for_stale_tables() 
     let plan = s.plan_flush();
     let tables: Vec<Table> = plan.iter().map(|c| c.table).collect();
     assert_eq!(tables, vec![Table::PoliceOffences, Table::PoliceAsb]);
-    assert!(plan[1].rows.is_empty(), "an offsets-only commit");
+    assert!(s.rows(plan[1].table).is_empty(), "an offsets-only commit");
     assert_eq!(plan[1].txns, vec![(part(0), 205), (part(1), 8)]);
 }
 
@@ -173,13 +173,13 @@ fn a_failed_commit_keeps_its_rows_and_the_retry_skips_tables_already_in() {
     let mut s = state(now);
     s.handle(&part(0), 0, Some(&offence("r1")), now);
     s.handle(&part(0), 1, Some(&asb("a1")), now);
-    let plan: Vec<(Table, Vec<(Partition, i64)>)> = s.plan_flush().into_iter().map(|c| (c.table, c.txns)).collect();
+    let plan = s.plan_flush();
     assert_eq!(plan.len(), 2);
     // The first table's commit lands, the second's fails: nothing changes for it.
-    s.committed(plan[0].0, plan[0].1.clone());
+    s.committed(plan[0].table, plan[0].txns.clone());
     let retry = s.plan_flush();
     assert_eq!(retry.len(), 1);
-    assert_eq!((retry[0].table, retry[0].rows.len()), (Table::PoliceAsb, 1));
+    assert_eq!((retry[0].table, s.rows(retry[0].table).len()), (Table::PoliceAsb, 1));
     assert!(!s.settled());
 }
 

@@ -26,13 +26,13 @@ fn strings<'a>(v: impl IntoIterator<Item = &'a str>) -> ArrayRef {
 /// event table's sources fill (from the source registry), which the
 /// data-quality measure Q1 reports the completeness of.
 pub fn event_fields() -> Arc<MemTable> {
-    const ORDER: [&str; 5] = ["subject", "age", "sex", "home_lsoa", "event_lsoa"];
+    use vru_model::sources::{QUALITY_FIELDS, recorded_fields};
     let rows: Vec<(&str, &str, i32)> = vru_model::tables::Table::ALL
         .iter()
         .flat_map(|t| {
-            vru_model::sources::recorded_fields(*t)
+            recorded_fields(*t)
                 .into_iter()
-                .map(move |f| (t.name(), f, ORDER.iter().position(|o| *o == f).expect("a known field") as i32 + 1))
+                .map(move |f| (t.name(), f, QUALITY_FIELDS.iter().position(|o| *o == f).expect("a quality field") as i32 + 1))
         })
         .collect();
     table(
@@ -55,7 +55,7 @@ pub fn event_fields() -> Arc<MemTable> {
 pub fn all_events_sql() -> String {
     vru_model::tables::Table::ALL
         .iter()
-        .filter(|t| vru_model::extract::ExtractKind::ALL.iter().any(|k| k.kind().table() == **t))
+        .filter(|t| vru_model::sources::extract_kinds(**t).next().is_some())
         .map(|t| {
             format!(
                 "SELECT '{name}' AS table_name, partner, extract_id, occurred_at, subject, age, sex, home_lsoa, event_lsoa FROM {name}_log",

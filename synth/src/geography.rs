@@ -111,6 +111,11 @@ impl Geography {
         (f64::from(self.lsoas[lsoa].base_pop[age]) * growth).round() as u32
     }
 
+    /// All residents of one LSOA at a mid-year.
+    pub fn residents(&self, lsoa: usize, year: i32) -> u64 {
+        (0..=MAX_AGE).map(|a| u64::from(self.population(lsoa, a, year))).sum()
+    }
+
     /// The mid-year estimate used for a financial year: the nearest
     /// available, the earlier on a tie.
     pub fn pop_year_for(&self, fy_start: i32) -> i32 {

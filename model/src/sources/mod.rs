@@ -44,23 +44,31 @@ macro_rules! dispatch {
 
 registry::registry!(dispatch);
 
-/// The envelope fields a table's sources fill, in the order data-quality
-/// measures list them, read from the columns its extract kinds declare: a
-/// person pseudonym named `*_id` fills `subject`; `age`, `sex` and
-/// `home_lsoa` fill themselves; any LSOA-typed column fills `event_lsoa`.
-/// A table no partner sends (receipts) fills none.
+/// The envelope fields data-quality measures check, in the order they list
+/// them.
+pub const QUALITY_FIELDS: [&str; 5] = ["subject", "age", "sex", "home_lsoa", "event_lsoa"];
+
+/// The extract kinds partners send a table's events in (none: receipts).
+pub fn extract_kinds(table: crate::kinds::Table) -> impl Iterator<Item = ExtractKind> {
+    ExtractKind::ALL.iter().copied().filter(move |k| k.kind().table() == table)
+}
+
+/// The [`QUALITY_FIELDS`] a table's sources fill, in that order, read from
+/// the columns its extract kinds declare: a person pseudonym named `*_id`
+/// fills `subject`; `age`, `sex` and `home_lsoa` fill themselves; any
+/// LSOA-typed column fills `event_lsoa`. A table no partner sends
+/// (receipts) fills none.
 pub fn recorded_fields(table: crate::kinds::Table) -> Vec<&'static str> {
     use crate::extract::FieldType;
-    let cols: Vec<&Column> = ExtractKind::ALL.iter().filter(|k| k.kind().table() == table).flat_map(|k| k.columns()).collect();
-    let has = |f: &dyn Fn(&Column) -> bool| cols.iter().any(|c| f(c));
-    let checks: [(&'static str, bool); 5] = [
-        ("subject", has(&|c| c.ty == FieldType::Pseudonym && c.name.ends_with("_id"))),
-        ("age", has(&|c| c.name == "age")),
-        ("sex", has(&|c| c.name == "sex")),
-        ("home_lsoa", has(&|c| c.name == "home_lsoa")),
-        ("event_lsoa", has(&|c| c.ty == FieldType::Lsoa)),
-    ];
-    checks.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+    let cols: Vec<&Column> = extract_kinds(table).flat_map(|k| k.columns()).collect();
+    let fills = |field: &str| {
+        cols.iter().any(|c| match field {
+            "subject" => c.ty == FieldType::Pseudonym && c.name.ends_with("_id"),
+            "event_lsoa" => c.ty == FieldType::Lsoa,
+            _ => c.name == field,
+        })
+    };
+    QUALITY_FIELDS.into_iter().filter(|f| fills(f)).collect()
 }
 
 #[cfg(test)]

@@ -8,17 +8,17 @@ WITH cover AS (
            date_trunc('month', max(occurred_at)) + INTERVAL '1 month' AS end_month
     FROM police_offences_log
 ),
-spans AS (
+months AS (
     SELECT p.period, p.period_type,
-           date_trunc('month', p.start_ts) AS s, date_trunc('month', p.end_ts) AS e,
-           greatest(date_trunc('month', p.start_ts), c.first_month) AS cs,
-           least(date_trunc('month', p.end_ts), c.end_month) AS ce
+           (date_part('year', p.end_ts) - date_part('year', p.start_ts)) * 12
+               + date_part('month', p.end_ts) - date_part('month', p.start_ts) AS months_in_period,
+           (date_part('year', least(p.end_ts, c.end_month)) - date_part('year', greatest(p.start_ts, c.first_month))) * 12
+               + date_part('month', least(p.end_ts, c.end_month)) - date_part('month', greatest(p.start_ts, c.first_month)) AS overlap
     FROM report_periods p
     CROSS JOIN cover c
 )
 SELECT period, period_type,
-       CAST(greatest((date_part('year', ce) - date_part('year', cs)) * 12 + date_part('month', ce) - date_part('month', cs), 0) AS INT) AS months_covered,
-       CAST((date_part('year', e) - date_part('year', s)) * 12 + date_part('month', e) - date_part('month', s) AS INT) AS months_in_period,
-       (date_part('year', ce) - date_part('year', cs)) * 12 + date_part('month', ce) - date_part('month', cs)
-           < (date_part('year', e) - date_part('year', s)) * 12 + date_part('month', e) - date_part('month', s) AS partial
-FROM spans
+       CAST(greatest(overlap, 0) AS INT) AS months_covered,
+       CAST(months_in_period AS INT) AS months_in_period,
+       overlap < months_in_period AS partial
+FROM months

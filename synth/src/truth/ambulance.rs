@@ -32,7 +32,7 @@ pub(super) fn d2(city: &City) -> Vec<D2Row> {
         let mut deciles: BTreeMap<u8, D2Row> = BTreeMap::new();
         for (i, l) in geo.lsoas.iter().enumerate().filter(|(i, _)| geo.is_focus(*i)) {
             let (n, weapon) = per_lsoa.get(&(fy, i)).copied().unwrap_or_default();
-            let pop: u64 = (0..=crate::geography::MAX_AGE).map(|a| u64::from(geo.population(i, a, year))).sum();
+            let pop = geo.residents(i, year);
             let row = deciles.entry(l.decile).or_insert_with(|| D2Row {
                 period: fy_label(fy),
                 imd_decile: l.decile,

@@ -167,9 +167,7 @@ impl Truth {
                         .map(|(li, la)| (la.code.clone(), (0..geo.lsoas.len()).filter(|i| geo.lsoas[*i].la == li).collect())),
                 )
                 .collect();
-        let pop = |lsoas: &[usize], year: i32| -> u64 {
-            lsoas.iter().map(|i| (0..=crate::geography::MAX_AGE).map(|a| u64::from(geo.population(*i, a, year))).sum::<u64>()).sum()
-        };
+        let pop = |lsoas: &[usize], year: i32| -> u64 { lsoas.iter().map(|i| geo.residents(*i, year)).sum() };
 
         // Offence counts by (fy, area, category).
         let mut counts: HashMap<(i32, String, String), u64> = HashMap::new();

@@ -238,7 +238,7 @@ pub(super) fn compute(city: &City, def: &Definition, areas: &Areas) -> Places {
         let mut points = Vec::new();
         for (i, l) in geo.lsoas.iter().enumerate().filter(|(i, _)| geo.is_focus(*i)) {
             let n = per_lsoa.get(&(fy, i)).copied().unwrap_or(0);
-            let pop: u64 = (0..=crate::geography::MAX_AGE).map(|a| u64::from(geo.population(i, a, year))).sum();
+            let pop = geo.residents(i, year);
             let e = deciles.entry(l.decile).or_default();
             *e = (e.0 + 1, e.1 + n, e.2 + pop);
             if pop > 0 {

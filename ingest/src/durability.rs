@@ -22,7 +22,7 @@ pub fn wait(marks: &watch::Receiver<Watermarks>, offsets: &Offsets, timeout: Dur
         return Ok(());
     }
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        return poll(marks, offsets, timeout);
+        return crate::sink::poll_until(|| covers(&marks.borrow(), offsets), timeout);
     };
     let mut rx = marks.clone();
     let waited = handle.block_on(async { tokio::time::timeout(timeout, rx.wait_for(|m| covers(m, offsets))).await.map(|r| r.is_ok()) });
@@ -31,17 +31,6 @@ pub fn wait(marks: &watch::Receiver<Watermarks>, offsets: &Offsets, timeout: Dur
         Ok(false) => Err(SinkError::Lake("the normaliser stopped before the events were committed".into())),
         Err(_) => Err(SinkError::LakeTimeout(timeout)),
     }
-}
-
-fn poll(marks: &watch::Receiver<Watermarks>, offsets: &Offsets, timeout: Duration) -> Result<(), SinkError> {
-    let deadline = std::time::Instant::now() + timeout;
-    while !covers(&marks.borrow(), offsets) {
-        if std::time::Instant::now() > deadline {
-            return Err(SinkError::LakeTimeout(timeout));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

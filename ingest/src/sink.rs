@@ -38,6 +38,19 @@ pub struct Confirmation {
     pub awaiting_lake: Option<Offsets>,
 }
 
+/// Checks `done` every 10 ms until it holds or `timeout` passes: for
+/// callers with nothing to wait on.
+pub fn poll_until(done: impl Fn() -> bool, timeout: std::time::Duration) -> Result<(), SinkError> {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return Err(SinkError::LakeTimeout(timeout));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(())
+}
+
 pub trait EventSink {
     fn send(&mut self, event: &Event) -> Result<(), SinkError>;
     /// Returns when every event sent so far is acknowledged.
@@ -48,14 +61,7 @@ pub trait EventSink {
     }
     /// Blocks until the offsets are durable, or fails after `timeout`.
     fn wait_durable(&self, offsets: &Offsets, timeout: std::time::Duration) -> Result<(), SinkError> {
-        let deadline = std::time::Instant::now() + timeout;
-        while !self.is_durable(offsets) {
-            if std::time::Instant::now() > deadline {
-                return Err(SinkError::LakeTimeout(timeout));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        Ok(())
+        poll_until(|| self.is_durable(offsets), timeout)
     }
 }
 

@@ -31,14 +31,17 @@ const PASSWORD: &str = "correct-horse-battery";
 fn clients_available() -> bool {
     let psql = Command::new("psql").arg("--version").output().is_ok_and(|o| o.status.success());
     let python = Command::new("python3").args(["-c", "import psycopg, pandas"]).status().is_ok_and(|s| s.success());
-    if psql && python {
+    let r = Command::new("Rscript").args(["-e", "library(RPostgreSQL)"]).output().is_ok_and(|o| o.status.success());
+    if psql && python && r {
         return true;
     }
     assert!(
         std::env::var_os("VRU_REQUIRE_INTEROP").is_none(),
-        "psql (postgresql-client) and python3 with psycopg and pandas are required: scripts/test installs them"
+        "psql (postgresql-client), python3 with psycopg and pandas, and R with RPostgreSQL (r-cran-rpostgresql) are required: scripts/test installs them"
     );
-    eprintln!("SKIPPED: psql or python3 psycopg/pandas not installed (scripts/test installs them and makes this test mandatory)");
+    eprintln!(
+        "SKIPPED: psql, python3 psycopg/pandas or R RPostgreSQL not installed (scripts/test installs them and makes this test mandatory)"
+    );
     false
 }
 
@@ -157,6 +160,27 @@ impl Served {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Each query's rows as R's `dbGetQuery` returns them, written as CSV
+    /// (header first) by tests/server/clients.R, one R session for all.
+    fn r(&self, user: &str, queries: &[&str]) -> Vec<Vec<Vec<String>>> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server/clients.R");
+        let out = Command::new("Rscript")
+            .arg(script)
+            .args(queries)
+            .envs([("PGHOST", self.host.as_str()), ("PGPORT", self.port.as_str()), ("PGUSER", user), ("PGPASSWORD", PASSWORD)])
+            .output()
+            .expect("Rscript runs");
+        assert!(out.status.success(), "clients.R: {}\nserver log:\n{}", String::from_utf8_lossy(&out.stderr), self.server_log());
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split("--- result\n")
+            .skip(1)
+            .map(|block| {
+                let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(block.as_bytes());
+                r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+            })
+            .collect()
+    }
+
     fn server_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -207,8 +231,8 @@ fn measure_tables(out: &str) -> HashMap<String, (Vec<String>, Vec<Vec<String>>)>
 
 fn same_cell(ours: &str, theirs: &str) -> bool {
     let norm = |s: &str| match s {
-        "t" => "true".to_string(),
-        "f" => "false".to_string(),
+        "t" | "TRUE" => "true".to_string(),
+        "f" | "FALSE" => "false".to_string(),
         s => s.to_string(),
     };
     let (a, b) = (norm(ours), norm(theirs));
@@ -289,6 +313,10 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
         ("\\dv+", ["measure_h1", "Description"]),
         ("\\df", ["Result data type", "Argument data types"]),
         ("\\dn", ["public", "Owner"]),
+        ("\\dT", ["Schema,Name,Description", "Description"]),
+        ("\\du", ["Role name", "Member of"]),
+        ("\\d+ measure_h1", ["change_pct", "Storage"]),
+        ("\\d+ police_offences_log", ["offence_code", "Storage"]),
         ("\\l", ["Encoding", "Collate"]),
     ] {
         let out = s.psql("ana", Some(PASSWORD), cmd);
@@ -350,6 +378,7 @@ print(json.dumps(out))
     let tables = measure_tables(&printed);
     assert!(tables.len() >= 10, "parsed only {:?} from vru measures", tables.keys());
     let mut compared = 0;
+    let mut queries = Vec::new();
     for m in vru_queries::measures::MEASURES {
         let Some((header, want)) = tables.get(m.id) else { continue };
         let mut conds = Vec::new();
@@ -360,7 +389,8 @@ print(json.dumps(out))
             conds.push("area_type = 'focus'".to_string());
         }
         let filter = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-        let got = s.rows("ana", &format!("SELECT * FROM {}{filter} ORDER BY {}", m.view, m.order_by));
+        let sql = format!("SELECT * FROM {}{filter} ORDER BY {}", m.view, m.order_by);
+        let got = s.rows("ana", &sql);
         assert_eq!(&got[0], header, "{} columns", m.id);
         assert_eq!(got.len() - 1, want.len(), "{} rows", m.id);
         for (g, w) in got[1..].iter().zip(want) {
@@ -368,9 +398,23 @@ print(json.dumps(out))
                 assert!(same_cell(b, a), "{} {c}: psql {a:?}, vru measures {b:?}", m.id);
             }
         }
+        queries.push((m.id, sql, header, want));
         compared += 1;
     }
     report(&format!("psql: {compared} measure views equal `vru measures --year {year}` cell for cell"));
+    // The same from R (RPostgreSQL over libpq), one session for all.
+    let answers = s.r("ana", &queries.iter().map(|q| q.1.as_str()).collect::<Vec<_>>());
+    assert_eq!(answers.len(), queries.len(), "R answered {} of {} queries", answers.len(), queries.len());
+    for ((id, _, header, want), got) in queries.iter().zip(&answers) {
+        assert_eq!(&&got[0], header, "{id} columns in R");
+        assert_eq!(got.len() - 1, want.len(), "{id} rows in R");
+        for (g, w) in got[1..].iter().zip(want.iter()) {
+            for ((c, a), b) in header.iter().zip(g).zip(w) {
+                assert!(same_cell(b, a), "{id} {c}: R {a:?}, vru measures {b:?}");
+            }
+        }
+    }
+    report(&format!("R (RPostgreSQL): {} measure views equal `vru measures --year {year}` cell for cell", answers.len()));
 
     // What DBeaver sends on connect and when a table is opened.
     for (user, table) in [("ana", "measure_h1"), ("pat", "own_police_offences")] {

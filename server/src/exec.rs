@@ -194,6 +194,7 @@ impl Engine {
             Ok(statements
                 .into_iter()
                 .map(|mut s| {
+                    crate::pg_rewrite::rewrite(&mut s);
                     crate::inspect::rebalance(&mut s);
                     let v = policy::check(&s, role, &allowed, limits);
                     // Refused: dropped here, on a thread with room to.

@@ -41,6 +41,7 @@ pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod pg_compat;
+pub mod pg_rewrite;
 pub mod policy;
 pub mod query;
 pub mod scram;

@@ -3,7 +3,7 @@
 //! `\dv+` size each relation with `pg_size_pretty(pg_table_size(oid))`;
 //! `\df` and `\dT` filter with `pg_function_is_visible` and
 //! `pg_type_is_visible`, and descriptions (`obj_description`) and
-//! function signatures (`pg_get_function_result`). Lake tables have no size in PostgreSQL's sense
+//! function signatures (`pg_get_function_result`), view definitions (`pg_get_viewdef`). Lake tables have no size in PostgreSQL's sense
 //! (they are Delta tables read on demand), so a size is 0 bytes; every
 //! object in the catalog is visible to the role that sees it. Written in
 //! the crate's own style so they can be offered upstream.
@@ -23,6 +23,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(pg_size_pretty());
     ctx.register_udf(null_text("obj_description", vec![DataType::Int32, DataType::Utf8]));
     ctx.register_udf(null_text("col_description", vec![DataType::Int32, DataType::Int32]));
+    // `\d+ VIEW` shows the definition; measure views' SQL is in the
+    // repository's queries/sql, not repeated to every role here.
+    ctx.register_udf(null_text("pg_get_viewdef", vec![DataType::Int32, DataType::Boolean]));
     for name in ["pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments"] {
         ctx.register_udf(null_text(name, vec![DataType::Int32]));
     }

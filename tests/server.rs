@@ -554,10 +554,43 @@ async fn python_fetches_a_million_rows_and_the_memory_limit_holds() {
     let s = Served::start(&data, &["--memory-limit", "64MiB", "--query-timeout", "60s"], &[]);
 
     let fetched = s.python(&["fetch", "ana", "SELECT * FROM police_asb_log"]);
+    // psycopg's named (server-side) cursor pages through all of it.
+    let named = &fetched["named_cursor"];
+    let t_columns = Table::PoliceAsb.schema().fields().len() as u64;
+    assert_eq!(named["rows"].as_u64(), Some(rows as u64), "{named}");
+    assert_eq!(named["fetches"].as_u64(), Some((rows / 10_000) as u64), "{named}");
+    assert_eq!(named["columns"].as_u64(), Some(t_columns), "{named}");
+    assert_eq!(named["nuisance"].as_u64(), Some(333_333), "a server-bound parameter: {named}");
+    assert!(named["after_commit"].as_str().is_some_and(|e| e.contains("does not exist")), "{named}");
+    report(&format!(
+        "psycopg named cursor: {rows} rows in {} FETCH FORWARD 10000 in {:.2} s = {:.0} rows/s; client peak RSS {:.0} MB (after fetchall: {:.0} MB)",
+        named["fetches"],
+        named["seconds"].as_f64().unwrap(),
+        named["rows_per_second"].as_f64().unwrap(),
+        named["client_peak_mb"].as_f64().unwrap(),
+        fetched["client_peak_mb_after_fetchall"].as_f64().unwrap()
+    ));
+    // The same from psql, in one simple-protocol string: the second FETCH
+    // reads on where the first stopped (five different rows), and CLOSE
+    // ends the query.
+    let paged = s.psql(
+        "ana",
+        Some(PASSWORD),
+        "BEGIN; DECLARE c CURSOR FOR SELECT record_id FROM police_asb_log; FETCH 2 FROM c; FETCH 3 FROM c; CLOSE c; COMMIT",
+    );
+    let (out, err) = (String::from_utf8_lossy(&paged.stdout), String::from_utf8_lossy(&paged.stderr));
+    let ids: Vec<&str> = out.lines().filter(|l| l.starts_with("record_id-")).collect();
+    assert_eq!(ids.len(), 5, "{out}\n{err}");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "five distinct ids: {out}");
+    let closed = s.refused("ana", Some(PASSWORD), "BEGIN; DECLARE c CURSOR FOR SELECT 1; CLOSE c; FETCH 1 FROM c");
+    assert!(closed.contains("cursor \"c\" does not exist"), "FETCH after CLOSE: {closed}");
     for client in ["psycopg", "pandas"] {
         assert_eq!(fetched[client]["rows"].as_u64(), Some(rows as u64), "{fetched}");
         report(&format!(
-            "{client}: {rows} rows x 17 columns in {:.2} s = {:.0} rows/s",
+            "{client}: {rows} rows x {t_columns} columns in {:.2} s = {:.0} rows/s",
             fetched[client]["seconds"].as_f64().unwrap(),
             fetched[client]["rows_per_second"].as_f64().unwrap()
         ));

@@ -167,6 +167,8 @@ pub struct Conn {
     pub session: OnceLock<u64>,
     /// See [`crate::exec::Job::slots`].
     pub jobs: Arc<tokio::sync::Semaphore>,
+    /// The SQL cursors the client has declared and not closed.
+    pub cursors: crate::cursor::Cursors,
 }
 
 impl Conn {
@@ -185,6 +187,7 @@ impl Conn {
             prepared: Mutex::new(HashSet::new()),
             session: OnceLock::new(),
             jobs: Arc::new(tokio::sync::Semaphore::new(crate::exec::JOBS_PER_CONNECTION)),
+            cursors: crate::cursor::Cursors::default(),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod auth;
 pub mod cached;
 pub mod catalog;
 pub mod cooperate;
+pub mod cursor;
 pub mod exec;
 pub mod fanout;
 pub mod frame;

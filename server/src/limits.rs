@@ -136,6 +136,15 @@ impl Limits {
         {
             return user_error("0A000", format!("not supported by the VRU SQL service: {u}"));
         }
+        // arrow-pg cannot encode some column types (a list of lists, found
+        // by the SQL fuzz) and says so as XX000, an internal error.
+        if let PgWireError::UserError(info) = &e
+            && info.code == "XX000"
+            && info.message.starts_with("Unsupported ")
+        {
+            let what = info.message.chars().take(300).collect::<String>();
+            return user_error("0A000", format!("not supported by the VRU SQL service: {what}: cast the column to text"));
+        }
         let text = e.to_string();
         if text.contains("Resources exhausted") || text.contains("ResourcesExhausted") {
             let detail = text.lines().next().unwrap_or_default().chars().take(300).collect::<String>();
@@ -159,7 +168,12 @@ impl Limits {
         if let PgWireError::ApiError(inner) = &e
             && let Some(code) = mistake_code(inner.as_ref())
         {
-            let text = inner.to_string();
+            // What is not implemented is said by the root error, not by
+            // the optimizer rule that met it.
+            let text = match inner.downcast_ref::<vru_queries::datafusion::error::DataFusionError>() {
+                Some(df) if code == "0A000" => df.find_root().to_string(),
+                _ => inner.to_string(),
+            };
             return user_error(code, text.lines().next().unwrap_or_default().chars().take(2000).collect());
         }
         e
@@ -180,8 +194,20 @@ fn mistake_code(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         DataFusionError::Plan(m) if m.starts_with("table '") && m.ends_with("not found") => Some("42P01"),
         DataFusionError::Plan(m) if m.contains("coerce") || m.contains("requires") || m.contains("non-boolean") => Some("42804"),
         DataFusionError::Plan(_) => Some("42000"),
-        DataFusionError::ArrowError(a, _) if matches!(a.as_ref(), vru_queries::datafusion::arrow::error::ArrowError::CastError(_)) => {
-            Some("22018")
+        // Found by the SQL fuzz: `CAST(CAST(x AS DOUBLE) AS DATE)` fails
+        // inside the optimizer ("Unsupported CAST from Float64 to Date32").
+        DataFusionError::NotImplemented(_) => Some("0A000"),
+        // DataFusion reports a function given the wrong types as an
+        // internal error when type coercion meets it (also the fuzz's).
+        DataFusionError::Internal(m) if m.contains("failed to match any signature") => Some("42883"),
+        DataFusionError::ArrowError(a, _) => {
+            use vru_queries::datafusion::arrow::error::ArrowError;
+            match a.as_ref() {
+                ArrowError::CastError(_) => Some("22018"),
+                ArrowError::DivideByZero => Some("22012"),
+                ArrowError::ArithmeticOverflow(_) => Some("22003"),
+                _ => None,
+            }
         }
         _ => None,
     }

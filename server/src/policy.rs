@@ -135,6 +135,9 @@ pub enum Action {
     /// `DEALLOCATE`, `DISCARD`, `RESET`: client housekeeping, answered
     /// without effect on the server.
     Housekeeping,
+    /// `DECLARE … CURSOR FOR` a query, `FETCH` forward, `CLOSE`
+    /// ([`crate::cursor`]); the declared query is checked as any query.
+    Cursor,
 }
 
 /// Variables clients set on connect or that only shape how this
@@ -182,8 +185,8 @@ fn settable(name: &ObjectName) -> Result<(), Refusal> {
 
 /// The allow-list: what a statement may be, for a role. Anything not named
 /// here is refused: writes as read-only (25006), settings and role changes
-/// as permission errors (42501), cursors and SQL-level `PREPARE` as not
-/// supported (0A000; they would run outside the service's limits).
+/// as permission errors (42501), SQL-level `PREPARE` and cursors other
+/// than forward-only ones as not supported (0A000).
 pub fn classify(stmt: &Statement, role: Role) -> Result<Action, Refusal> {
     match stmt {
         Statement::Query(_) => Ok(Action::Query),
@@ -213,9 +216,11 @@ pub fn classify(stmt: &Statement, role: Role) -> Result<Action, Refusal> {
         Statement::ShowVariable { .. } => Ok(Action::Setting),
         Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => Ok(Action::Transaction),
         Statement::Deallocate { .. } | Statement::Discard { .. } | Statement::Reset(_) => Ok(Action::Housekeeping),
-        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => {
-            Err(Refusal::NotSupported { what: "cursors (DECLARE, FETCH): fetch in batches on the client instead".into() })
-        }
+        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => match crate::cursor::op(stmt) {
+            Some(Ok(_)) => Ok(Action::Cursor),
+            Some(Err(what)) => Err(Refusal::NotSupported { what }),
+            None => Err(Refusal::NotSupported { what: "this cursor statement".into() }),
+        },
         Statement::Prepare { .. } | Statement::Execute { .. } => {
             Err(Refusal::NotSupported { what: "SQL-level PREPARE and EXECUTE: use your driver's prepared statements".into() })
         }
@@ -335,6 +340,8 @@ mod tests {
             "SELECT * FROM datafusion.public.police_offences",
             "SELECT * FROM measure_h1; SELECT * FROM crimes",
             "EXPLAIN SELECT * FROM crimes",
+            "DECLARE c CURSOR FOR SELECT * FROM crimes",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM measure_h1 JOIN police_offences_log ON true",
         ] {
             assert_eq!(run(sql, Role::Partner, &a).unwrap_err().sqlstate(), "42501", "{sql}");
         }
@@ -391,9 +398,15 @@ mod tests {
         ] {
             assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "25006", "{sql}");
         }
-        for sql in ["DECLARE c CURSOR FOR SELECT 1", "FETCH 10 FROM c", "PREPARE p AS SELECT 1", "EXECUTE p"] {
+        for sql in ["DECLARE c SCROLL CURSOR FOR SELECT 1", "FETCH BACKWARD 10 FROM c", "PREPARE p AS SELECT 1", "EXECUTE p"] {
             assert_eq!(run(sql, Role::Analyst, &a).unwrap_err().sqlstate(), "0A000", "{sql}");
         }
+        for sql in ["DECLARE c CURSOR FOR SELECT * FROM measure_h1", "FETCH 10 FROM c", "CLOSE c", "CLOSE ALL"] {
+            let stmt = PostgresCompatibilityParser::new().parse(sql).unwrap().remove(0);
+            assert_eq!(check(&stmt, Role::Partner, &a, LIMITS).result.unwrap(), Action::Cursor, "{sql}");
+        }
+        let write = "DECLARE c CURSOR FOR WITH x AS (DELETE FROM measure_h1 RETURNING *) SELECT * FROM x";
+        assert!(run(write, Role::Analyst, &a).is_err(), "{write}");
         // Quoting does not matter for the allowed ones either.
         for sql in ["SET \"application_name\" = 'x'", "SET Application_Name TO 'x'", "SET SESSION timezone TO 'UTC'"] {
             assert!(run(sql, Role::Partner, &a).is_ok(), "{sql}");

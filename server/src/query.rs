@@ -14,6 +14,8 @@
 //! `SET`, `SHOW` and transaction statements that pass the allow-list are
 //! answered by datafusion-postgres's hooks, on the parsed statement.
 
+mod cursors;
+
 use crate::exec::{self, Job, ParseFailure};
 use crate::handler::{Link, internal};
 use crate::limits::{self, user_error};
@@ -25,15 +27,15 @@ use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_se
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
-use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
+use datafusion_postgres::pgwire::api::results::{DescribePortalResponse, FieldInfo, QueryResponse, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::{QueryParser, StoredStatement};
 use datafusion_postgres::pgwire::api::store::{Entry, PortalStore};
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::messages::extendedquery::{
-    Close, CloseComplete, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_STATEMENT,
+    Close, CloseComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use datafusion_postgres::pgwire::messages::simplequery::Query;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
@@ -259,16 +261,15 @@ impl SimpleQueryHandler for Link {
                     Some(r) => r?,
                     None => Response::Execution(Tag::new("SET")),
                 },
-                Action::Transaction => match TransactionStatementHook.handle_simple_query(&stmt, &ctx, client).await {
-                    Some(r) => r?,
-                    None => Response::Execution(Tag::new("COMMIT")),
-                },
-                Action::Housekeeping => {
-                    if let Statement::Deallocate { name, .. } = &stmt {
-                        self.deallocate(client, &name.value);
+                Action::Transaction => {
+                    self.transaction_ends(&stmt);
+                    match TransactionStatementHook.handle_simple_query(&stmt, &ctx, client).await {
+                        Some(r) => r?,
+                        None => Response::Execution(Tag::new("COMMIT")),
                     }
-                    housekeeping(&stmt)
                 }
+                Action::Housekeeping => self.housekeep(client, &stmt),
+                Action::Cursor => self.cursor(client, &ctx, &stmt, None, deadline).await?,
             };
             responses.push(response);
         }
@@ -277,6 +278,39 @@ impl SimpleQueryHandler for Link {
 }
 
 impl Link {
+    /// `DEALLOCATE` forgets prepared statements; `DISCARD ALL` also closes
+    /// the cursors.
+    fn housekeep<C: ClientPortalStore>(&self, client: &C, stmt: &Statement) -> Response
+    where
+        C::PortalStore: PortalStore,
+    {
+        match stmt {
+            Statement::Deallocate { name, .. } => self.deallocate(client, &name.value),
+            Statement::Discard { .. } => {
+                let _ = self.conn.cursors.close(None);
+            }
+            _ => {}
+        }
+        housekeeping(stmt)
+    }
+
+    /// `COMMIT` and `ROLLBACK` end the cursors not declared `WITH HOLD`.
+    fn transaction_ends(&self, stmt: &Statement) {
+        if matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. }) {
+            self.conn.cursors.end_transaction();
+        }
+    }
+
+    /// A prepared statement's plan with the portal's parameter values.
+    fn bind(&self, portal: &Portal<Stmt>, prepared: &Prepared, plan: &LogicalPlan) -> PgWireResult<LogicalPlan> {
+        let wire_types = self.shared.plan_reader.get_parameter_types(&prepared.df)?;
+        let wire_refs: Vec<Option<&Type>> = wire_types.iter().map(Some).collect();
+        let inferred = ordered_parameter_types(plan)?;
+        let inferred_refs: Vec<_> = inferred.iter().map(|t| t.as_ref()).collect();
+        let params = deserialize_parameters_with_server_types(portal, &inferred_refs, &wire_refs)?;
+        plan.clone().replace_params_with_values(&params).map_err(|e| PgWireError::ApiError(Box::new(e)))
+    }
+
     fn deallocate<C: ClientPortalStore>(&self, client: &C, name: &str)
     where
         C::PortalStore: PortalStore,
@@ -311,6 +345,7 @@ impl Link {
                 from_hook.transpose()?.unwrap_or_else(empty_plan)
             }
             Action::Housekeeping => empty_plan(),
+            Action::Cursor => self.cursor_plan(&ctx, &stmt).await?,
         };
         Ok(Some(Arc::new(Prepared { df: (sql.to_string(), Some((stmt, plan))), action, name: verdict.name, tables: verdict.tables })))
     }
@@ -362,6 +397,25 @@ impl ExtendedQueryHandler for Link {
         }
         client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
         Ok(())
+    }
+
+    /// A cursor declared in SQL is a portal to PostgreSQL's clients:
+    /// psycopg describes it by name before its first FETCH.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL
+            && let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+            && let Ok(cursor) = self.conn.cursors.get(name)
+        {
+            return send_describe_response(client, &DescribePortalResponse::new(cursor.fields.to_vec())).await;
+        }
+        self._on_describe(client, message).await
     }
 
     async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
@@ -431,12 +485,7 @@ impl ExtendedQueryHandler for Link {
         let none = ParamValues::List(vec![]);
         match prepared.action {
             Action::Query => {
-                let wire_types = self.shared.plan_reader.get_parameter_types(&prepared.df)?;
-                let wire_refs: Vec<Option<&Type>> = wire_types.iter().map(Some).collect();
-                let inferred = ordered_parameter_types(plan)?;
-                let inferred_refs: Vec<_> = inferred.iter().map(|t| t.as_ref()).collect();
-                let params = deserialize_parameters_with_server_types(portal, &inferred_refs, &wire_refs)?;
-                let plan = plan.clone().replace_params_with_values(&params).map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                let plan = self.bind(portal, &prepared, plan)?;
                 let fields = self.fields(client, &plan, &portal.result_column_format)?;
                 let (deadline, _) = exec::deadline(self.shared.limits.query_timeout, client_timeout(client));
                 let rows = self.shared.engine.execute(self.job(&ctx, plan, fields.clone(), deadline));
@@ -446,15 +495,22 @@ impl ExtendedQueryHandler for Link {
                 Some(r) => r,
                 None => Ok(Response::Execution(Tag::new("SET"))),
             },
-            Action::Transaction => match TransactionStatementHook.handle_extended_query(stmt, plan, &none, &ctx, client).await {
-                Some(r) => r,
-                None => Ok(Response::Execution(Tag::new("COMMIT"))),
-            },
-            Action::Housekeeping => {
-                if let Statement::Deallocate { name, .. } = stmt {
-                    self.deallocate(client, &name.value);
+            Action::Transaction => {
+                self.transaction_ends(stmt);
+                match TransactionStatementHook.handle_extended_query(stmt, plan, &none, &ctx, client).await {
+                    Some(r) => r,
+                    None => Ok(Response::Execution(Tag::new("COMMIT"))),
                 }
-                Ok(housekeeping(stmt))
+            }
+            Action::Housekeeping => Ok(self.housekeep(client, stmt)),
+            Action::Cursor => {
+                let (deadline, _) = exec::deadline(self.shared.limits.query_timeout, client_timeout(client));
+                let declared = match stmt {
+                    Statement::Declare { .. } => Some(self.bind(portal, &prepared, plan)?),
+                    _ => None,
+                };
+                cursors::text_only(&portal.result_column_format)?;
+                self.cursor(client, &ctx, stmt, declared, deadline).await
             }
         }
     }
@@ -495,6 +551,9 @@ impl QueryParser for RoleParser {
     }
 
     fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        if cursors::returns_no_rows(stmt) {
+            return Ok(vec![]);
+        }
         self.link.shared.plan_reader.get_result_schema(&stmt.df, column_format)
     }
 }

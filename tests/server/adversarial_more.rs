@@ -304,6 +304,7 @@ fn fuzz_random_sql_is_answered_or_refused() {
     }
     let f = s.python("fuzz", &["ana", &seed.to_string(), &cases.to_string()]);
     assert_eq!(f["answered"].as_u64().unwrap() + f["refused"].as_u64().unwrap(), cases, "{f}");
+    assert!(f["by_sqlstate"].get("XX000").is_none(), "an internal error: {f}");
     s.assert_alive();
     let peak = s.peak_mb();
     assert!(peak < base + 256 + 400, "peak RSS {peak} MB from {base} MB");

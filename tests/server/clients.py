@@ -14,6 +14,7 @@ Prints one JSON object on stdout.
 
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -27,8 +28,49 @@ def connect(host, port, user):
     return psycopg.connect(host=host, port=int(port), user=user, dbname="vru", password=os.environ["PGPASSWORD"], autocommit=True)
 
 
+def named_cursor(host, port, user, sql, batch):
+    """psycopg's server-side cursor, as an analyst pages through a result
+    too big for memory: DECLARE, describe, FETCH FORWARD in batches, CLOSE
+    and COMMIT, in a transaction (psycopg's default). Runs first, so the
+    client's peak RSS is measured before any fetchall."""
+    conn = psycopg.connect(host=host, port=int(port), user=user, dbname="vru", password=os.environ["PGPASSWORD"])
+    start = time.perf_counter()
+    rows, fetches, first = 0, 0, None
+    with conn.cursor(name="vru_pages") as cur:
+        cur.execute(sql)
+        columns = [d.name for d in cur.description]
+        while True:
+            page = cur.fetchmany(batch)
+            if not page:
+                break
+            first = first or page[0]
+            rows += len(page)
+            fetches += 1
+    conn.commit()
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # With a parameter bound by the server, the default page size.
+    with conn.cursor(name="vru_param") as cur:
+        cur.execute("SELECT count(*) AS n FROM police_asb_log WHERE category = %s", ("nuisance",))
+        nuisance = cur.fetchone()[0]
+    conn.commit()
+    # A WITHOUT HOLD cursor ends with its transaction, as in PostgreSQL.
+    gone = None
+    cur = conn.cursor(name="vru_gone")
+    cur.execute("SELECT 1")
+    conn.commit()
+    try:
+        conn.execute('FETCH 1 FROM "vru_gone"')
+    except psycopg.errors.InvalidCursorName as e:
+        gone = str(e).splitlines()[0]
+    conn.rollback()
+    conn.close()
+    return {"rows": rows, "fetches": fetches, "columns": len(columns), "first": [str(v) for v in first], "seconds": seconds,
+            "rows_per_second": rows / seconds, "client_peak_mb": peak_mb, "nuisance": nuisance, "after_commit": gone}
+
+
 def fetch(host, port, user, sql):
-    out = {}
+    out = {"named_cursor": named_cursor(host, port, user, sql, 10000)}
     with connect(host, port, user) as conn:
         start = time.perf_counter()
         with conn.cursor() as cur:
@@ -55,6 +97,7 @@ def fetch(host, port, user, sql):
             out["cancel"] = {"seconds": time.perf_counter() - start, "message": str(e).splitlines()[0]}
         timer.join()
         out["after_cancel"] = conn.execute("SELECT 1").fetchone()[0]
+    out["client_peak_mb_after_fetchall"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 

@@ -202,7 +202,9 @@ def expr(r, depth):
 
 
 def statement(r):
-    kind = r.randrange(14)
+    kind = r.randrange(15)
+    if kind == 14:
+        return cursor_statement(r)
     if kind < 7:
         where = f" WHERE {expr(r, 3)}" if r.random() < 0.6 else ""
         return f"SELECT {expr(r, 3)} AS c FROM {r.choice(TABLES)}{where} LIMIT 5"
@@ -226,9 +228,27 @@ def statement(r):
     return f"SELECT {expr(r, 4)}; SELECT {expr(r, 1)}"
 
 
+def cursor_statement(r):
+    """Cursor statements in any order: DECLAREs past the limit, FETCHes of
+    closed or unknown cursors, backward and binary requests, transactions
+    ending under them."""
+    name = f"c{r.randrange(5)}"
+    choice = r.randrange(8)
+    if choice == 0:
+        hold = r.choice(["", " WITH HOLD", " SCROLL", " BINARY", " NO SCROLL"])
+        return f"DECLARE {name}{hold} CURSOR FOR SELECT {expr(r, 2)} AS c FROM {r.choice(TABLES)}"
+    if choice == 1:
+        return f"DECLARE {name} CURSOR FOR SELECT value FROM range({r.choice([10, 100000, 100000000])})"
+    if choice in (2, 3):
+        return f"FETCH {r.choice(['', 'NEXT ', '5 ', 'FORWARD 1000 ', 'ALL ', 'BACKWARD 2 ', 'ABSOLUTE 3 ', '0 ', '-1 '])}FROM {name}"
+    if choice == 4:
+        return f"CLOSE {r.choice([name, 'ALL'])}"
+    return r.choice(["BEGIN", "COMMIT", "ROLLBACK", "DISCARD ALL"])
+
+
 def fuzz(host, port, user, seed, cases):
     r = random.Random(int(seed))
-    answered, refused, reconnects, by_state = 0, 0, 0, {}
+    answered, refused, reconnects, by_state, examples = 0, 0, 0, {}, {}
     conn = connect(host, port, user)
     start = time.perf_counter()
     for i in range(int(cases)):
@@ -241,6 +261,11 @@ def fuzz(host, port, user, seed, cases):
         except psycopg.Error as e:
             refused += 1
             by_state[e.sqlstate or "none"] = by_state.get(e.sqlstate or "none", 0) + 1
+            examples.setdefault(e.sqlstate or "none", f"{sql[-300:]} -> {str(e)[:600]}")
+            if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                # A failed transaction (after a fuzzed BEGIN) would refuse
+                # every later case alike: end it, keep fuzzing.
+                conn.execute("ROLLBACK")
             if conn.closed or conn.broken:
                 # Closed by the server (an oversized statement): fine, if it
                 # is still there for the next one.
@@ -248,7 +273,7 @@ def fuzz(host, port, user, seed, cases):
                 conn = connect(host, port, user)
     conn.close()
     return {"cases": int(cases), "answered": answered, "refused": refused, "reconnects": reconnects,
-            "by_sqlstate": by_state, "seconds": time.perf_counter() - start}
+            "by_sqlstate": by_state, "examples": examples, "seconds": time.perf_counter() - start}
 
 
 # What the hostile soak clients send, in turn.

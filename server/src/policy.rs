@@ -216,7 +216,7 @@ pub fn classify(stmt: &Statement, role: Role) -> Result<Action, Refusal> {
         Statement::ShowVariable { .. } => Ok(Action::Setting),
         Statement::StartTransaction { .. } | Statement::Commit { .. } | Statement::Rollback { .. } => Ok(Action::Transaction),
         Statement::Deallocate { .. } | Statement::Discard { .. } | Statement::Reset(_) => Ok(Action::Housekeeping),
-        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => match crate::cursor::op(stmt) {
+        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => match crate::cursor::statement::op(stmt) {
             Some(Ok(_)) => Ok(Action::Cursor),
             Some(Err(what)) => Err(Refusal::NotSupported { what }),
             None => Err(Refusal::NotSupported { what: "this cursor statement".into() }),

@@ -29,6 +29,8 @@ pub struct Config {
     pub measures: MeasureConfig,
     /// Landing folder polling.
     pub landing: LandingConfig,
+    /// What `vru run`, `vru ingest` and `vru normalise` serve to operators.
+    pub pipeline: PipelineConfig,
     /// The PostgreSQL-wire SQL service (`vru serve`).
     pub server: ServerConfig,
     /// Retention runs (`vru retention`).
@@ -107,6 +109,16 @@ pub struct MeasureConfig {
     pub focus_name: String,
     /// Years in the youth cohort window (Y1, C1).
     pub cohort_years: i32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// host:port for Prometheus `/metrics` and `/health` of `vru run`,
+    /// `vru ingest` and `vru normalise` (receipts by partner and status,
+    /// rows, messages by outcome, dead letters, commits and their
+    /// durations, lag per partition). None: not served.
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +226,7 @@ impl Default for Config {
             extract: ExtractRules::default(),
             measures: MeasureConfig::default(),
             landing: LandingConfig::default(),
+            pipeline: PipelineConfig::default(),
             server: ServerConfig::default(),
             retention: RetentionConfig::default(),
             disclosure: DisclosureConfig::default(),
@@ -326,6 +339,7 @@ mod tests {
         assert_eq!(c.users_file(), PathBuf::from("/srv/vru/server/users.toml"));
         assert_eq!(c.retention.policy, "default");
         assert_eq!(c.kafka.retention_ms, 604_800_000);
+        assert_eq!(c.pipeline.metrics_listen.as_deref(), Some("127.0.0.1:9465"));
     }
 
     #[test]

@@ -134,3 +134,128 @@ fn measures_run_on_a_lake_with_only_public_data() {
     let public = text(&vru(&data, &["measures", "--all-areas", "--measure", "h1_public"]));
     assert!(public.contains("| 2021/22 | financial_year | force     | Cleveland Police"), "{public}");
 }
+
+/// What the operator of `vru run` sees: `/metrics` read by Prometheus's
+/// own parser while the pipeline runs, its counters agreeing with the
+/// receipts the partners got, and `/health`. Labels never carry more than
+/// a partner folder's name.
+#[test]
+fn run_serves_metrics_that_agree_with_the_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let city = dir.path().join("city");
+    vru(
+        &data,
+        &[
+            "generate",
+            "--out",
+            city.to_str().unwrap(),
+            "--focus-lsoas",
+            "8",
+            "--other-las",
+            "1",
+            "--lsoas-per-other-la",
+            "8",
+            "--years",
+            "2",
+        ],
+    );
+    let landing = city.join("landing");
+    let files = std::fs::read_dir(&landing).unwrap().flatten().flat_map(|p| std::fs::read_dir(p.path()).unwrap().flatten()).count();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let at = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(dir.path().join("run.log")).unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--watch", landing.to_str().unwrap(), "--metrics-listen", &at])
+        .env("VRU_LOG", "warn")
+        .env("VRU_LANDING__SETTLE_MS", "100")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let scrape = || -> Option<serde_json::Value> {
+        let py = r#"
+import json, sys, urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = urllib.request.urlopen(sys.argv[1] + '/metrics').read().decode()
+out = {'health': urllib.request.urlopen(sys.argv[1] + '/health').read().decode().strip()}
+for fam in text_string_to_metric_families(text):
+    for s in fam.samples:
+        if s.name.endswith('_bucket'):
+            continue
+        key = s.name + '/' + '/'.join(str(s.labels[k]) for k in sorted(s.labels))
+        out[key] = s.value
+print(json.dumps(out))
+"#;
+        let o = Command::new("python3").args(["-c", py, &format!("http://{at}")]).output().ok()?;
+        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+    };
+    let get = |m: &serde_json::Value, k: &str| m[k].as_f64().unwrap_or(0.0);
+    let started = std::time::Instant::now();
+    let metrics = loop {
+        assert!(run.try_wait().unwrap().is_none(), "vru run exited:\n{}", std::fs::read_to_string(dir.path().join("run.log")).unwrap());
+        if let Some(m) = scrape() {
+            let receipts: f64 = m
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| k.starts_with("vru_ingest_receipts_total/"))
+                .map(|(_, v)| v.as_f64().unwrap())
+                .sum();
+            let published = get(&m, "vru_ingest_rows_total/published");
+            let handled = get(&m, "vru_normaliser_messages_total/buffered") + get(&m, "vru_normaliser_messages_total/duplicate");
+            if receipts as usize == files && handled >= published + files as f64 && published > 0.0 {
+                break m;
+            }
+        } else if std::env::var_os("VRU_REQUIRE_INTEROP").is_some() && started.elapsed() > std::time::Duration::from_secs(20) {
+            panic!("no /metrics from vru run, or python3 without prometheus_client");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "receipts never all counted");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    let _ = Command::new("kill").args(["-INT", &run.id().to_string()]).status();
+    let status = run.wait().unwrap();
+    assert!(status.success(), "vru run after SIGINT: {status}");
+    assert_eq!(metrics["health"], "ok");
+    // Every receipt the partners got is counted under its partner and
+    // status, and the rows agree with the receipts' own totals.
+    let mut receipts = std::collections::BTreeMap::<(String, String), f64>::new();
+    let (mut read, mut published) = (0u64, 0u64);
+    for partner in std::fs::read_dir(&landing).unwrap().flatten() {
+        for r in std::fs::read_dir(partner.path().join("processed")).into_iter().flatten().flatten() {
+            if r.path().to_string_lossy().ends_with(".receipt.json") {
+                let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r.path()).unwrap()).unwrap();
+                *receipts.entry((v["partner"].as_str().unwrap().to_string(), v["status"].as_str().unwrap().to_string())).or_default() +=
+                    1.0;
+                read += v["rows_read"].as_u64().unwrap();
+                published += v["rows_published"].as_u64().unwrap();
+            }
+        }
+    }
+    assert!(!receipts.is_empty());
+    for ((partner, status), n) in &receipts {
+        assert_eq!(get(&metrics, &format!("vru_ingest_receipts_total/{partner}/{status}")), *n, "{partner} {status}: {metrics}");
+    }
+    assert_eq!(get(&metrics, "vru_ingest_rows_total/read"), read as f64);
+    assert_eq!(get(&metrics, "vru_ingest_rows_total/published"), published as f64);
+    // Every published row and each file's receipt event reached the
+    // normaliser: buffered for the lake, or dropped as a re-sent copy.
+    let handled = get(&metrics, "vru_normaliser_messages_total/buffered") + get(&metrics, "vru_normaliser_messages_total/duplicate");
+    assert_eq!(handled, (published + files as u64) as f64, "{metrics}");
+    let commits = get(&metrics, "vru_normaliser_commits_total/ok");
+    assert!(commits >= 1.0 && get(&metrics, "vru_normaliser_commit_duration_seconds_count/") == commits, "{metrics}");
+    let lags: Vec<f64> = metrics
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("vru_normaliser_lag_messages/"))
+        .map(|(_, v)| v.as_f64().unwrap())
+        .collect();
+    assert!(!lags.is_empty(), "a lag per partition: {metrics}");
+    eprintln!(
+        "metrics: {} series; {files} receipts, {published} rows published, {commits} commits, lag per partition {lags:?}",
+        metrics.as_object().unwrap().len()
+    );
+}

@@ -28,6 +28,7 @@ pub mod kafka;
 pub mod lake;
 pub mod landing;
 pub mod limits;
+pub mod metrics;
 pub mod normaliser;
 pub mod pipeline;
 pub mod producer;

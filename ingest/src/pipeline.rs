@@ -92,6 +92,7 @@ pub fn ingest_files(
         let receipt_path = sibling(path, "receipt.json");
         std::fs::write(&receipt_path, serde_json::to_vec_pretty(&receipt).expect("receipt serialises"))
             .map_err(|source| PipelineError::Landing { path: receipt_path.display().to_string(), source })?;
+        crate::metrics::global().receipt(&receipt);
         receipts.push(receipt);
     }
     Ok(receipts)
@@ -152,6 +153,7 @@ pub fn lake_knowledge(lake: Option<&Lake>) -> (HashSet<String>, Box<dyn KnownEve
 }
 
 fn log_receipt(r: &Receipt) {
+    crate::metrics::global().receipt(r);
     tracing::info!(file = %r.file, partner = %r.partner, status = r.status.as_str(), rows_read = r.rows_read,
         rows_published = r.rows_published, rows_rejected = r.rows_rejected, "extract ingested");
     for line in r.issue_lines().iter().take(5) {

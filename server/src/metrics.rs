@@ -75,12 +75,19 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/health` on `listener` until the process ends:
-/// one short request per connection, anything else is 404.
+/// Serves the SQL service's `/metrics` and `/health` on `listener`.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    serve_text(listener, Arc::new(move || metrics.text())).await
+}
+
+/// Serves `/metrics` (what `render` gives at each scrape) and `/health` on
+/// `listener` until the process ends: one short request per connection,
+/// anything else is 404. Also used by the pipeline commands for their own
+/// counters.
+pub async fn serve_text(listener: TcpListener, render: Arc<dyn Fn() -> String + Send + Sync>) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else { continue };
-        let metrics = metrics.clone();
+        let render = render.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let n = match tokio::time::timeout(std::time::Duration::from_secs(5), socket.read(&mut buf)).await {
@@ -90,7 +97,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             let request = String::from_utf8_lossy(&buf[..n]);
             let path = request.split_whitespace().nth(1).unwrap_or("");
             let (status, kind, body) = match path {
-                "/metrics" => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.text()),
+                "/metrics" => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", render()),
                 "/health" => ("200 OK", "text/plain", "ok\n".to_string()),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
             };

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use vru_ingest::kafka::{self, EmbeddedBroker};
@@ -26,6 +27,10 @@ pub struct IngestArgs {
     /// With --watch: ingest what is there, then stop.
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus `/metrics` and `/health` on this host:port
+    /// (default: pipeline.metrics_listen; none).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// `police-uk`: the files are data.police.uk street-level CSVs (partner
     /// defaults to police_uk-public).
     #[arg(long)]
@@ -44,6 +49,10 @@ pub struct RunArgs {
     /// Ingest what is there, then stop.
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus `/metrics` and `/health` on this host:port
+    /// (default: pipeline.metrics_listen; none).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Args)]
@@ -51,6 +60,27 @@ pub struct NormaliseArgs {
     /// Stop when every partition has been read to its end.
     #[arg(long)]
     pub until_idle: bool,
+    /// Serve Prometheus `/metrics` and `/health` on this host:port
+    /// (default: pipeline.metrics_listen; none).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Serves the pipeline's counters ([`vru_ingest::metrics`]) while the
+/// command runs, on `flag` or else `pipeline.metrics_listen`.
+async fn serve_metrics(config: &Config, flag: Option<SocketAddr>) -> anyhow::Result<()> {
+    let addr = match flag {
+        Some(a) => a,
+        None => match config.pipeline.metrics_listen.as_deref() {
+            Some(a) => a.parse().with_context(|| format!("pipeline.metrics_listen `{a}` is not host:port"))?,
+            None => return Ok(()),
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let at = listener.local_addr()?;
+    tokio::spawn(vru_server::metrics::serve_text(listener, std::sync::Arc::new(|| vru_ingest::metrics::global().text())));
+    eprintln!("metrics on http://{at}/metrics, health on http://{at}/health");
+    Ok(())
 }
 
 fn landing_options(config: &Config, dir: Option<PathBuf>, once: bool) -> LandingOptions {
@@ -104,6 +134,9 @@ async fn ctrl_c() {
 /// Without --brokers, ingest needs the normaliser in the same process (the
 /// embedded broker dies with it), so it runs the whole pipeline.
 pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
+    if !a.check {
+        serve_metrics(config, a.metrics_listen).await?;
+    }
     if a.check {
         let Work::Files { files, kind } = files_work(&a)? else { unreachable!("files_work gives files") };
         let receipts = pipeline::check_files(&files, kind, &config.extract, &Catalogue::builtin());
@@ -149,6 +182,7 @@ pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(config: &Config, a: RunArgs) -> anyhow::Result<()> {
+    serve_metrics(config, a.metrics_listen).await?;
     run_pipeline(config, Work::Landing(landing_options(config, a.watch, a.once))).await
 }
 
@@ -205,6 +239,7 @@ pub async fn normalise(config: &Config, a: NormaliseArgs) -> anyhow::Result<()> 
         );
     }
     super::retention::check_kafka(config)?;
+    serve_metrics(config, a.metrics_listen).await?;
     kafka::ensure_topics(&config.kafka, None).await?;
     let lake = Lake::new(config.lake_dir());
     let mut n = Normaliser::start(&lake, &config.kafka, &config.kafka.brokers, config.normaliser.clone()).await?;

@@ -126,6 +126,8 @@ pub struct Normaliser {
     at_end: HashSet<Partition>,
     last_message: Instant,
     last_idle_check: Instant,
+    /// When the partitions' lag was last published ([`crate::metrics`]).
+    last_lag: Instant,
     batch_age: Duration,
     max_retry_backoff: Duration,
 }
@@ -220,6 +222,7 @@ impl Normaliser {
             at_end: HashSet::new(),
             last_message: Instant::now(),
             last_idle_check: Instant::now(),
+            last_lag: Instant::now(),
             batch_age: Duration::from_millis(opts.max_batch_age_ms),
             max_retry_backoff: Duration::from_millis(opts.max_retry_backoff_ms),
         })
@@ -256,6 +259,7 @@ impl Normaliser {
                 _ = &mut shutdown => break,
                 _ = tick.tick() => {
                     self.publish_read_positions();
+                    self.publish_lag();
                     let idle = self.idle();
                     if self.state.due(Instant::now(), idle) {
                         self.flush_retrying(&mut shutdown).await?;
@@ -313,10 +317,28 @@ impl Normaliser {
         self.at_end.len() == self.partitions.len()
     }
 
+    /// Each partition's lag (high watermark minus next offset to read),
+    /// once a second, from the high watermark librdkafka keeps from its
+    /// fetch responses: no request to the broker, so it costs the
+    /// consume loop nothing while busy (when it matters most).
+    fn publish_lag(&mut self) {
+        if self.last_lag.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_lag = Instant::now();
+        for p in &self.partitions {
+            let Some(high) = cached_high_watermark(&self.consumer, &p.0, p.1) else { continue };
+            let next = self.state.position(p).map_or(0, |pos| pos + 1);
+            crate::metrics::global().lag(&p.0, p.1, high - next);
+        }
+    }
+
     fn handle(&mut self, msg: &rdkafka::message::OwnedMessage) {
         let part: Partition = (msg.topic().to_string(), msg.partition());
         self.at_end.remove(&part);
-        if let Outcome::DeadLetter(reason) = self.state.handle(&part, msg.offset(), msg.payload(), Instant::now()) {
+        let outcome = self.state.handle(&part, msg.offset(), msg.payload(), Instant::now());
+        crate::metrics::global().message(&outcome);
+        if let Outcome::DeadLetter(reason) = outcome {
             // A decoder quotes what it could not read: never an identifier.
             let reason = &vru_model::identifiers::scrub_quoted(&reason);
             tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
@@ -338,6 +360,7 @@ impl Normaliser {
                 Err(e) if !e.retryable() => return Err(e),
                 Err(e) => {
                     self.state.stats.failed_commits += 1;
+                    crate::metrics::global().commit(false, 0.0);
                     let pending = self.state.buffered();
                     tracing::error!(error = %e, pending, retry_in_ms = backoff.as_millis() as u64, "lake commit failed; offsets not advanced, will retry");
                     tokio::select! {
@@ -411,6 +434,7 @@ impl Normaliser {
             let version = next.version();
             self.deltas.insert(table, next);
             self.state.committed(table, txns);
+            crate::metrics::global().commit(true, started.elapsed().as_secs_f64());
             tracing::info!(table = table.name(), rows, version, ms = started.elapsed().as_millis() as u64, "committed to lake");
         }
         let marks = self.state.flushed(Instant::now());
@@ -424,4 +448,20 @@ impl Normaliser {
         self.watermarks.send_modify(|w| w.extend(marks));
         Ok(())
     }
+}
+
+/// The high watermark librdkafka last saw for a partition (from fetch
+/// responses), without asking the broker; `None` before the first fetch.
+/// rdkafka does not wrap `rd_kafka_get_watermark_offsets`, so it is called
+/// here.
+fn cached_high_watermark(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer lives as long as `consumer`; the topic is
+    // a NUL-terminated string that outlives the call; librdkafka only
+    // writes the two out-parameters.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut low, &mut high)
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }

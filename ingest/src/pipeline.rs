@@ -135,6 +135,12 @@ pub struct PipelineReport {
 /// makes the pipeline read again.
 const MAX_UNSETTLED: usize = 64;
 
+/// Receipts a watching ingest keeps to return when it stops: the latest
+/// ones. Every receipt is also written beside its file, logged and
+/// counted ([`crate::metrics`]), so a service watching for months does not
+/// hold them all in memory.
+const MAX_KEPT_RECEIPTS: usize = 1000;
+
 /// What the lake says before a sweep: the extracts it holds, and a reader
 /// of the events it holds for checking each file. Without a lake (or when
 /// it cannot be read at start), nothing is known and the normaliser's
@@ -223,6 +229,9 @@ pub fn ingest_landing(
             }
             settle(&mut landing, &mut unsettled, sink, true, &mut receipts);
             continue;
+        }
+        if !opts.once && receipts.len() > MAX_KEPT_RECEIPTS {
+            receipts.drain(..receipts.len() - MAX_KEPT_RECEIPTS);
         }
         if !progressed {
             std::thread::sleep(opts.poll);

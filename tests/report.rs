@@ -210,3 +210,113 @@ async fn public_report_explains_suppression_and_rounding_on_the_page() {
     let (box_fill, box_border) = (pixels(&shot, (0xff, 0xf4, 0xd6)), pixels(&shot, (0xe0, 0xa8, 0x00)));
     assert!(box_fill > 20_000 && box_border > 500, "the protection box is not drawn: {box_fill} fill and {box_border} border pixels");
 }
+
+/// Pages of a PDF as PNGs at `dpi` (poppler's pdftoppm), and the page size
+/// line of `pdfinfo`.
+fn pdf_pages(pdf: &Path, dpi: u32) -> (Vec<std::path::PathBuf>, String) {
+    let info = std::process::Command::new("pdfinfo").arg(pdf).output().expect("pdfinfo (poppler-utils) runs");
+    let info = String::from_utf8_lossy(&info.stdout).into_owned();
+    let prefix = pdf.with_extension("");
+    let out = std::process::Command::new("pdftoppm").args(["-r", &dpi.to_string(), "-png"]).arg(pdf).arg(&prefix).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = pdf.parent().unwrap();
+    let stem = prefix.file_name().unwrap().to_string_lossy().into_owned();
+    let mut pages: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{stem}-")))
+        .collect();
+    pages.sort();
+    (pages, info)
+}
+
+/// Pixels that are not (near) white in the outer `band` pixels of each
+/// edge of a page: content cut off at the paper's edge lands there, in
+/// what the stylesheet keeps as margin.
+fn ink_in_margins(png_path: &Path, band: usize) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h, ch) = (info.width as usize, info.height as usize, info.color_type.samples());
+    let mut ink = 0;
+    for y in 0..h {
+        for x in 0..w {
+            if x < band || x >= w - band || y < band || y >= h - band {
+                let p = &buf[(y * w + x) * ch..(y * w + x) * ch + 3];
+                ink += usize::from(p.iter().any(|c| *c < 235));
+            }
+        }
+    }
+    ink
+}
+
+/// The public report reads as a published review: a headline in words for
+/// each measure with a year-on-year figure, definitions folded away,
+/// suppressed chart points marked and explained, every chart with a table
+/// of its figures; it passes axe-core's WCAG 2.1 AA rules in Chromium and
+/// prints on A4 with nothing cut off at the paper's edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_report_reads_as_a_review_is_accessible_and_prints_on_a4() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_lake, opts, year) = small_city_2022(dir.path()).await;
+    write_report(&opts, &year, Policy::Public, &dir.path().join("r")).await;
+    let page = dir.path().join("r/report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let h1 = html.split("<p class=\"headline\">").nth(1).and_then(|s| s.split("</p>").next()).expect("a headline");
+    assert!(h1.starts_with("Serious violence offences, 2022/23: "), "{h1}");
+    assert!(h1.contains(" in 2021/22.") && h1.ends_with("Counts rounded to the nearest 5."), "the change on last year: {h1}");
+    assert!(html.matches("<details><summary>About this measure</summary>").count() >= 20, "definitions are folded");
+    assert!(!html.contains("overflow-x"), "tables wrap rather than scroll");
+    assert_eq!(html.matches("<svg").count(), html.matches("<summary>Chart data</summary>").count(), "a table for every chart");
+    assert!(html.contains("*<title>") && html.contains("* suppressed: a small count"), "suppressed points are marked and explained");
+    let Some(chromium) = chromium() else { return };
+
+    // axe-core, run in Chromium by playwright-core (scripts/test installs both).
+    match std::env::var_os("VRU_TEST_NODE_TOOLS") {
+        Some(tools) => {
+            let script = Path::new(&tools).join("axe.mjs");
+            std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/axe.mjs"), &script).unwrap();
+            let which = std::process::Command::new("sh").args(["-c", &format!("command -v {chromium}")]).output().unwrap();
+            let exe = String::from_utf8_lossy(&which.stdout).trim().to_string();
+            let out = std::process::Command::new("node").arg(&script).arg(format!("file://{}", page.display())).arg(&exe).output().unwrap();
+            assert!(out.status.success(), "axe: {}", String::from_utf8_lossy(&out.stderr));
+            let axe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(axe["violations"], serde_json::json!([]), "WCAG 2.1 AA violations: {axe}");
+            assert!(axe["page_width"].as_u64().is_some_and(|w| w <= 1200), "the page scrolls sideways in a 1200 px window: {axe}");
+            eprintln!("axe-core: 0 violations, {} rules passed; page {} px wide in a 1200 px window", axe["passes"], axe["page_width"]);
+        }
+        None => {
+            assert!(
+                std::env::var_os("VRU_REQUIRE_BROWSER").is_none(),
+                "VRU_TEST_NODE_TOOLS (axe-core, playwright-core) is required: scripts/test installs them"
+            );
+            eprintln!("SKIPPED the accessibility check: VRU_TEST_NODE_TOOLS not set");
+        }
+    }
+
+    // Printed: A4, and no page with ink in its outer margin.
+    let pdf = dir.path().join("print.pdf");
+    let out = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", dir.path().join("profile-print").display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(pdf.exists(), "no PDF: {}", String::from_utf8_lossy(&out.stderr));
+    if std::process::Command::new("pdftoppm").arg("-v").output().is_err() {
+        assert!(std::env::var_os("VRU_REQUIRE_BROWSER").is_none(), "pdftoppm (poppler-utils) is required");
+        return;
+    }
+    let (pages, info) = pdf_pages(&pdf, 50);
+    assert!(info.contains("(A4)"), "{info}");
+    assert!(pages.len() >= 3, "{} pages", pages.len());
+    // 50 dpi: the 12 mm side and 14 mm top and bottom margins are 23 and
+    // 27 pixels; a cut-off table or chart would reach into the outer 12.
+    for p in &pages {
+        assert_eq!(ink_in_margins(p, 12), 0, "content cut off at the edge of {}", p.display());
+    }
+    eprintln!("print: {} A4 pages, none with content in the outer margin", pages.len());
+}

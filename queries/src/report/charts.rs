@@ -1,6 +1,10 @@
 //! Charts as inline SVG: the report is one self-contained file, readable
 //! offline, with nothing to execute. Suppressed values (`*`) are gaps, not
-//! zeros. Every mark carries a `<title>` so hovering shows the figure.
+//! zeros, marked on the axis with a `*` and explained under the chart, so
+//! a broken line is never mistaken for a fall to nothing. Every mark
+//! carries a `<title>` so hovering shows the figure, and every chart has a
+//! table of the same figures ([`data_table`]) for screen readers and for
+//! anyone who would rather read numbers.
 
 use std::fmt::Write as _;
 
@@ -16,6 +20,67 @@ pub struct Series {
     pub name: String,
     /// One value per x label; `None` is a gap (suppressed or missing).
     pub values: Vec<Option<f64>>,
+    /// Per x label: the gap is a suppressed figure (`*`), not a missing row.
+    pub suppressed: Vec<bool>,
+}
+
+impl Series {
+    fn hidden(&self, k: usize) -> bool {
+        self.suppressed.get(k).copied().unwrap_or(false)
+    }
+}
+
+/// What a `*` under a chart means, said where the reader looks.
+pub const SUPPRESSED_NOTE: &str = "* suppressed: a small count, or one that would reveal it (see How figures are protected)";
+
+/// Marks each suppressed point of `s` on the x axis with a `*` (hover:
+/// "suppressed"); returns whether there was any.
+fn mark_suppressed(svg: &mut String, labels: &[String], s: &Series, color: &str, x_of: impl Fn(usize) -> f64) -> bool {
+    let y = H - BOTTOM - 4.0;
+    let mut any = false;
+    for k in (0..labels.len()).filter(|k| s.hidden(*k)) {
+        any = true;
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{y:.1}" font-size="16" font-weight="bold" text-anchor="middle" fill="{color}">*<title>{} {}: suppressed</title></text>"#,
+            x_of(k),
+            esc(&s.name),
+            esc(&labels[k])
+        );
+    }
+    any
+}
+
+fn suppressed_note(svg: &mut String) {
+    let _ = write!(svg, r##"<text x="{LEFT}" y="{:.1}" font-size="11" fill="#444">{}</text>"##, H - 6.0, esc(SUPPRESSED_NOTE));
+}
+
+/// The chart's figures as a table, folded under "Chart data": the text
+/// equivalent of the chart (WCAG 1.1.1), `*` where suppressed.
+pub fn data_table(caption: &str, x_name: &str, labels: &[String], series: &[Series]) -> String {
+    let mut h = format!(
+        "<details class=\"chart-data\"><summary>Chart data</summary><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>",
+        esc(caption),
+        esc(&x_name.replace('_', " "))
+    );
+    for s in series {
+        let _ = write!(h, "<th scope=\"col\">{}</th>", esc(&s.name));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (k, l) in labels.iter().enumerate() {
+        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(&l.replace('_', " ")));
+        for s in series {
+            let v = match s.values.get(k).copied().flatten() {
+                Some(v) => fmt(v),
+                None if s.hidden(k) => "*".to_string(),
+                None => String::new(),
+            };
+            let _ = write!(h, "<td>{v}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></details>");
+    h
 }
 
 fn esc(s: &str) -> String {
@@ -103,6 +168,7 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], y_label: &str) -
     axes(&mut svg, labels, max, y_label);
     let step = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
     let plot_h = H - TOP - BOTTOM;
+    let mut any_hidden = false;
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let points: Vec<(f64, f64, f64, &String)> = s
@@ -122,6 +188,7 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], y_label: &str) -
             }
         }
         let _ = write!(svg, r#"<path d="{}" fill="none" stroke="{color}" stroke-width="2.5"/>"#, path.trim());
+        any_hidden |= mark_suppressed(&mut svg, labels, s, color, |k| LEFT + step * (k as f64 + 0.5));
         for (x, y, v, l) in points {
             let _ = write!(
                 svg,
@@ -131,6 +198,9 @@ pub fn lines(title: &str, labels: &[String], series: &[Series], y_label: &str) -
                 fmt(v)
             );
         }
+    }
+    if any_hidden {
+        suppressed_note(&mut svg);
     }
     legend(&mut svg, series);
     svg.push_str("</svg>");
@@ -145,7 +215,10 @@ pub fn bars(title: &str, labels: &[String], series: &[Series], y_label: &str) ->
     let step = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
     let plot_h = H - TOP - BOTTOM;
     let bar_w = (step * 0.8) / series.len().max(1) as f64;
+    let mut any_hidden = false;
     for (i, s) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        any_hidden |= mark_suppressed(&mut svg, labels, s, color, |k| LEFT + step * k as f64 + step * 0.1 + bar_w * (i as f64 + 0.5));
         for (k, v) in s.values.iter().enumerate() {
             let Some(v) = v else { continue };
             let h = plot_h * v / max;
@@ -161,6 +234,9 @@ pub fn bars(title: &str, labels: &[String], series: &[Series], y_label: &str) ->
                 fmt(*v)
             );
         }
+    }
+    if any_hidden {
+        suppressed_note(&mut svg);
     }
     legend(&mut svg, series);
     svg.push_str("</svg>");
@@ -220,9 +296,19 @@ mod tests {
         let s = lines(
             "t",
             &["a".into(), "b".into(), "c".into()],
-            &[Series { name: "x<y".into(), values: vec![Some(1.0), None, Some(3.0)] }],
+            &[Series { name: "x<y".into(), values: vec![Some(1.0), None, Some(3.0)], suppressed: vec![false, true, false] }],
             "n",
         );
+        assert!(s.contains("*<title>x&lt;y b: suppressed</title>") && s.contains(SUPPRESSED_NOTE), "{s}");
+        let plain = lines("t", &["a".into()], &[Series { name: "x".into(), values: vec![None], suppressed: vec![false] }], "n");
+        assert!(!plain.contains("suppressed"), "a missing row is a gap, not a suppression: {plain}");
+        let t = data_table(
+            "c",
+            "period",
+            &["a".into(), "b".into()],
+            &[Series { name: "n".into(), values: vec![Some(2.0), None], suppressed: vec![false, true] }],
+        );
+        assert!(t.contains("<tr><th scope=\"row\">a</th><td>2</td></tr><tr><th scope=\"row\">b</th><td>*</td></tr>"), "{t}");
         assert!(s.contains(r#"d="M"#) && s.matches('M').count() >= 2, "{s}");
         assert!(s.contains("x&lt;y"));
         assert!(!s.contains("<script"));

@@ -13,12 +13,19 @@ fn esc(s: &str) -> String {
 /// Rows of a table shown in the page; every row is in the CSV.
 const MAX_ROWS: usize = 48;
 
+/// Screen and A4 print. Tables wrap their cells rather than scroll (a
+/// scrolling region is out of reach of the keyboard, and cut off on
+/// paper); text colours keep WCAG AA contrast on their backgrounds.
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1{font-size:1.7em}h2{margin-top:2em;border-bottom:2px solid #1b6ca8;padding-bottom:.2em}\
-table{border-collapse:collapse;font-size:.85em;margin:1em 0;display:block;overflow-x:auto}\
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;white-space:nowrap}th{background:#f0f4f8}\
-td.key{text-align:left}.about{white-space:pre-wrap;color:#444;font-size:.9em;background:#fafafa;padding:.6em;border-left:3px solid #ccc}\
-.meta{color:#555}.protect{background:#fff4d6;border-left:6px solid #e0a800;padding:.4em 1em;margin:1em 0}.protect h2{margin-top:.3em;border:0}.note{color:#555;font-size:.85em}svg.chart{max-width:100%;height:auto;margin:.5em 0}nav a{margin-right:.8em}";
+table{border-collapse:collapse;font-size:.8em;margin:1em 0;max-width:100%}caption{text-align:left;font-weight:600;padding:.3em 0}\
+th,td{border:1px solid #ccc;padding:.25em .4em;text-align:right;overflow-wrap:break-word}th{background:#f0f4f8}\
+td.key,th[scope=row]{text-align:left}details{margin:.5em 0}summary{cursor:pointer;color:#1b5e91;font-weight:600}\
+.about{white-space:pre-wrap;color:#444;font-size:.9em;background:#fafafa;padding:.6em;border-left:3px solid #ccc;overflow-wrap:anywhere}\
+.headline{font-size:1.15em;font-weight:600;margin:.6em 0}.meta{color:#555}.protect{background:#fff4d6;border-left:6px solid #e0a800;padding:.4em 1em;margin:1em 0}.protect h2{margin-top:.3em;border:0}.note{color:#555;font-size:.85em}svg.chart{max-width:100%;height:auto;margin:.5em 0}nav a{margin-right:.8em}\
+@page{size:A4;margin:14mm 12mm}\
+@media print{body{max-width:none;margin:0;padding:0;font-size:10pt}nav{display:none}h2{break-after:avoid;margin-top:1.2em}\
+table{font-size:7pt;width:100%}tr,svg.chart,.protect{break-inside:avoid}svg.chart{width:100%;height:auto}a{color:inherit}}";
 
 fn policy_text(p: Policy) -> &'static str {
     match p {
@@ -77,6 +84,70 @@ fn shown_rows<'a>(grid: &'a Grid, year: &str) -> Vec<&'a Vec<Option<String>>> {
         .collect()
 }
 
+/// The measure's figure for the year in words, with the change on the year
+/// before, as published annual reviews open each section: "Serious
+/// violence offences, 2023/24: 385 offences, down 4.9% from 405 in
+/// 2022/23." Only for measures that carry a previous-year column, on the
+/// focus area's row (its `total` category where there are categories); a
+/// suppressed figure is said to be suppressed, never guessed at.
+fn headline(s: &Section, rows: &[&Vec<Option<String>>], m: &Manifest) -> Option<String> {
+    let g = &s.grid;
+    let prev_col = g.columns.iter().position(|c| c.starts_with("previous_") && c != "previous_period")?;
+    let col = g.col(g.columns[prev_col].trim_start_matches("previous_"))?;
+    let row = match g.col("category") {
+        Some(c) => rows.iter().find(|r| r[c].as_deref() == Some("total"))?,
+        None if rows.len() == 1 => rows[0],
+        None => return None,
+    };
+    let what = g.columns[col].replace('_', " ");
+    let get = |c: Option<usize>| c.and_then(|c| row[c].as_deref()).filter(|v| !v.is_empty());
+    let lead = format!("{}, {}: ", esc(s.measure.title), esc(&m.year));
+    let value = get(Some(col))?;
+    if value == SUPPRESSED {
+        return Some(format!(
+            "{lead}the number of {what} is suppressed: a small count, or one that would reveal one (see <a href=\"#protection\">How figures are protected</a>)."
+        ));
+    }
+    let mut text = format!("{lead}{} {what}", esc(value));
+    let previous = get(Some(prev_col)).filter(|p| *p != SUPPRESSED);
+    let period = get(g.col("previous_period")).unwrap_or("the year before");
+    if let (Some(p), Ok(v)) = (previous, value.parse::<f64>())
+        && let Ok(pv) = p.parse::<f64>()
+    {
+        let pct = get(g.col("change_pct")).and_then(|c| c.parse::<f64>().ok()).or((pv > 0.0).then(|| (v - pv) * 100.0 / pv));
+        let change = match pct {
+            Some(x) if x.abs() < 0.05 => "the same as".to_string(),
+            Some(x) => format!("{} {:.1}% from", if x < 0.0 { "down" } else { "up" }, x.abs()),
+            None => "against".to_string(),
+        };
+        let _ = write!(text, ", {change} {} in {}", esc(p), esc(period));
+    }
+    text.push('.');
+    if let Some(step) = m.disclosure.as_ref().and_then(|d| d.rules.rounding) {
+        let _ = write!(text, " Counts rounded to the nearest {step}.");
+    }
+    Some(text)
+}
+
+/// Label columns with the same value on every shown row (the period, the
+/// area) are said once in the caption rather than repeated down the table,
+/// so it fits the page without scrolling. Returns the caption text and
+/// the columns left to show.
+fn fold_constant_labels(grid: &Grid, rows: &[&Vec<Option<String>>]) -> (String, Vec<usize>) {
+    let mut said = Vec::new();
+    let mut keep = Vec::new();
+    for (i, name) in grid.columns.iter().enumerate() {
+        let first = rows.first().and_then(|r| r[i].as_deref());
+        let label = first.is_some_and(|v| v.parse::<f64>().is_err() && v != SUPPRESSED);
+        if rows.len() > 1 && label && rows.iter().all(|r| r[i].as_deref() == first) {
+            said.push(format!("{} {}", name.replace('_', " "), first.unwrap_or_default()));
+        } else {
+            keep.push(i);
+        }
+    }
+    (said.join(", "), keep)
+}
+
 /// "37.5% (n=6)": percentages with their numerator, as annual reports write them.
 fn cell(section: &Section, row: &[Option<String>], col: usize) -> String {
     let name = &section.grid.columns[col];
@@ -123,30 +194,53 @@ pub fn render(m: &Manifest, sections: &[Section]) -> String {
     for s in sections {
         let file = format!("{}.csv", s.measure.view.trim_start_matches("measure_"));
         let _ = write!(h, "<section id=\"{}\"><h2>{} {}</h2>", s.measure.view, esc(s.measure.id), esc(s.measure.title));
-        let _ = write!(h, "<div class=\"about\">{}</div>", esc(&measures::header(s.measure)));
-        if let Some(svg) = figures::for_measure(s.measure.view, &s.grid, &m.year) {
-            h.push_str(&svg);
-        }
         let rows = shown_rows(&s.grid, &m.year);
+        if let Some(line) = headline(s, &rows, m) {
+            let _ = write!(h, "<p class=\"headline\">{line}</p>");
+        }
+        let _ = write!(
+            h,
+            "<details><summary>About this measure</summary><div class=\"about\">{}</div></details>",
+            esc(&measures::header(s.measure))
+        );
+        if let Some(f) = figures::for_measure(s.measure.view, &s.grid, &m.year) {
+            h.push_str(&f.svg);
+            h.push_str(&f.table);
+        }
         if s.grid.rows.is_empty() {
             let _ = write!(h, "<p><i>No data in the lake for this measure.</i></p></section>");
             continue;
         }
-        h.push_str("<table><thead><tr>");
-        for c in &s.grid.columns {
-            let _ = write!(h, "<th>{}</th>", esc(&c.replace('_', " ")));
+        let shown = &rows[..rows.len().min(MAX_ROWS)];
+        if let [row] = shown {
+            // One row: read down, as a list of figures, not across 16 columns.
+            let _ = write!(h, "<table><caption>{} {}, {}</caption><tbody>", esc(s.measure.id), esc(s.measure.title), esc(&m.year));
+            for (i, c) in s.grid.columns.iter().enumerate() {
+                let _ = write!(h, "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", esc(&c.replace('_', " ")), esc(&cell(s, row, i)));
+            }
+            h.push_str("</tbody></table>");
+            h.push_str(&table_note(s, shown, m));
+            let _ = write!(h, "<p>1 of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>", s.grid.rows.len());
+            continue;
+        }
+        let (folded, columns) = fold_constant_labels(&s.grid, shown);
+        let caption = if folded.is_empty() { m.year.clone() } else { folded };
+        let _ = write!(h, "<table><caption>{} {}: {}</caption><thead><tr>", esc(s.measure.id), esc(s.measure.title), esc(&caption));
+        for c in &columns {
+            let _ = write!(h, "<th scope=\"col\">{}</th>", esc(&s.grid.columns[*c].replace('_', " ")));
         }
         h.push_str("</tr></thead><tbody>");
-        for r in rows.iter().take(MAX_ROWS) {
+        for r in shown {
             h.push_str("<tr>");
-            for (i, v) in r.iter().enumerate() {
+            for &i in &columns {
+                let v = &r[i];
                 let key = v.as_deref().is_some_and(|v| v.parse::<f64>().is_err() && v != SUPPRESSED);
                 let _ = write!(h, "<td{}>{}</td>", if key { " class=\"key\"" } else { "" }, esc(&cell(s, r, i)));
             }
             h.push_str("</tr>");
         }
         h.push_str("</tbody></table>");
-        h.push_str(&table_note(s, &rows[..rows.len().min(MAX_ROWS)], m));
+        h.push_str(&table_note(s, shown, m));
         let _ = write!(
             h,
             "<p>{} of {} rows shown; all rows: <a href=\"{file}\">{file}</a></p></section>",

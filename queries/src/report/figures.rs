@@ -74,7 +74,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
                 rows.filtered(&[("area_code", "focus")]).into_iter().filter(|r| rows.get(r, "category") != Some("asb")).collect();
             let (x, s) = pivot(&rows, &sel, "period", Some("category"), "offences");
             {
-                let title = "Serious violence offences by year, focus area";
+                let title = String::from("Serious violence offences by year, focus area");
                 figure(charts::lines(&title, &x, &s, "offences"), &title, "period", &x, &s)
             }
         }
@@ -82,7 +82,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let sel = rows.filtered(&[("area_code", "focus")]);
             let (x, s) = pivot(&rows, &sel, "period", None, "homicides");
             {
-                let title = "Homicides by year, focus area";
+                let title = String::from("Homicides by year, focus area");
                 figure(charts::lines(&title, &x, &s, "homicides"), &title, "period", &x, &s)
             }
         }
@@ -96,7 +96,8 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let (x, mut s) = pivot(&rows, &sel, "period", None, all);
             s.extend(pivot(&rows, &sel, "period", None, young).1);
             {
-                let title = if view == "measure_h3" { "Knife-flagged offences by year" } else { "A&E sharp-object assaults by year" };
+                let title =
+                    String::from(if view == "measure_h3" { "Knife-flagged offences by year" } else { "A&E sharp-object assaults by year" });
                 figure(charts::lines(&title, &x, &s, "count"), &title, "period", &x, &s)
             }
         }
@@ -104,7 +105,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let sel = rows.filtered(&[("period", year)]);
             let (x, s) = pivot(&rows, &sel, "imd_decile", None, "rate_per_1000");
             {
-                let title = &format!("Serious violence rate per 1,000 by IMD decile (1 = most deprived), {year}");
+                let title = format!("Serious violence rate per 1,000 by IMD decile (1 = most deprived), {year}");
                 figure(charts::bars(&title, &x, &s, "per 1,000"), &title, "imd_decile", &x, &s)
             }
         }
@@ -112,7 +113,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let sel: Vec<_> = rows.filtered(&[("period", year)]).into_iter().filter(|r| rows.get(r, "age_band") != Some("all")).collect();
             let (x, s) = pivot(&rows, &sel, "age_band", Some("offence_group"), "pct");
             {
-                let title = &format!("Victims by age band, % of victims, {year}");
+                let title = format!("Victims by age band, % of victims, {year}");
                 figure(charts::bars(&title, &x, &s, "%"), &title, "age_band", &x, &s)
             }
         }
@@ -157,7 +158,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let (x, mut s) = pivot(&rows, &sel, "factor", None, "cohort_pct");
             s.extend(pivot(&rows, &sel, "factor", None, "comparison_pct").1);
             {
-                let title = &format!("Risk factors: cohort against comparison, %, {year}");
+                let title = format!("Risk factors: cohort against comparison, %, {year}");
                 figure(charts::bars(&title, &x, &s, "%"), &title, "factor", &x, &s)
             }
         }
@@ -165,7 +166,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let (x, mut s) = pivot(&rows, &rows.grid.rows.iter().collect::<Vec<_>>(), "period", None, "people");
             s.extend(pivot(&rows, &rows.grid.rows.iter().collect::<Vec<_>>(), "period", None, "offences").1);
             {
-                let title = "Serious youth violence cohort by window";
+                let title = String::from("Serious youth violence cohort by window");
                 figure(charts::lines(&title, &x, &s, "count"), &title, "period", &x, &s)
             }
         }
@@ -173,7 +174,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
             let sel = rows.filtered(&[("period", year), ("area_code", "focus")]);
             let (x, s) = pivot(&rows, &sel, "dimension", Some("respondents"), "pct_agree");
             {
-                let title = &format!("Feeling safe, supported, respected, hopeful, %, {year}");
+                let title = format!("Feeling safe, supported, respected, hopeful, %, {year}");
                 figure(charts::bars(&title, &x, &s, "% agree"), &title, "dimension", &x, &s)
             }
         }
@@ -185,7 +186,7 @@ pub fn for_measure(view: &str, grid: &Grid, year: &str) -> Option<Figure> {
                 .collect();
             let (x, s) = pivot(&rows, &sel, "status", None, "commitments");
             {
-                let title = &format!("Commitments by status at the end of {year}");
+                let title = format!("Commitments by status at the end of {year}");
                 figure(charts::bars(&title, &x, &s, "commitments"), &title, "status", &x, &s)
             }
         }

@@ -101,14 +101,20 @@ async fn report_is_reproduced_from_its_manifest() {
     assert_ne!(files(&dir.path().join("r3"))["h1.csv"], a["h1.csv"]);
 }
 
-/// Pixels of the chart palette's first two colours in an RGBA screenshot.
-fn chart_pixels(png_path: &Path) -> (usize, usize) {
+/// A PNG's width, height, samples per pixel and pixel bytes.
+fn decode(png_path: &Path) -> (usize, usize, usize, Vec<u8>) {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, info.color_type.samples(), buf)
+}
+
+/// Pixels of the chart palette's first two colours in an RGBA screenshot.
+fn chart_pixels(png_path: &Path) -> (usize, usize) {
+    let (_, _, channels, buf) = decode(png_path);
+    let px: Vec<&[u8]> = buf.chunks(channels).collect();
     let near = |p: &[u8], c: (u8, u8, u8)| p[0].abs_diff(c.0) < 12 && p[1].abs_diff(c.1) < 12 && p[2].abs_diff(c.2) < 12;
     (px.iter().filter(|p| near(p, (0x1b, 0x6c, 0xa8))).count(), px.iter().filter(|p| near(p, (0xd1, 0x49, 0x5b))).count())
 }
@@ -155,15 +161,8 @@ fn screenshot(chromium: &str, page: &Path, dir: &Path, name: &str) -> std::path:
 
 /// Pixels near one colour in an RGBA screenshot.
 fn pixels(png_path: &Path, c: (u8, u8, u8)) -> usize {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    buf[..info.buffer_size()]
-        .chunks(channels)
-        .filter(|p| p[0].abs_diff(c.0) < 6 && p[1].abs_diff(c.1) < 6 && p[2].abs_diff(c.2) < 6)
-        .count()
+    let (_, _, channels, buf) = decode(png_path);
+    buf.chunks(channels).filter(|p| p[0].abs_diff(c.0) < 6 && p[1].abs_diff(c.1) < 6 && p[2].abs_diff(c.2) < 6).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,11 +234,7 @@ fn pdf_pages(pdf: &Path, dpi: u32) -> (Vec<std::path::PathBuf>, String) {
 /// edge of a page: content cut off at the paper's edge lands there, in
 /// what the stylesheet keeps as margin.
 fn ink_in_margins(png_path: &Path, band: usize) -> usize {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let (w, h, ch) = (info.width as usize, info.height as usize, info.color_type.samples());
+    let (w, h, ch, buf) = decode(png_path);
     let mut ink = 0;
     for y in 0..h {
         for x in 0..w {

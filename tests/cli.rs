@@ -16,6 +16,57 @@ fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Runs each command with `sh` in `dir`, as a user pasting it would; a
+/// `python3` line is skipped only where pandas is not installed and the
+/// harness does not require it.
+fn run_as_printed(commands: &[&str], dir: &Path) {
+    let python = Command::new("python3").args(["-c", "import pandas, pyarrow"]).status().is_ok_and(|s| s.success());
+    for cmd in commands {
+        if cmd.starts_with("python3") && !python {
+            assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "python3 with pandas and pyarrow is required");
+            continue;
+        }
+        let o = Command::new("sh").args(["-c", cmd]).current_dir(dir).env("VRU_LOG", "warn").output().unwrap();
+        assert!(o.status.success(), "{cmd}\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+/// A newcomer following the README: every command of its "Set up" section
+/// (but the test command itself), in a fresh directory, with `cargo run
+/// --release --` standing for the binary this test was built with (a
+/// release build would take CI half an hour), then every next step the
+/// demo prints. Any command that fails as printed fails the test.
+#[test]
+fn a_newcomer_follows_the_readme_and_every_printed_hint_works() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let setup = readme.split("\n## Set up\n").nth(1).and_then(|s| s.split("\n## ").next()).expect("a Set up section");
+    let bin = env!("CARGO_BIN_EXE_vru");
+    let commands: Vec<String> = setup
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|c| !c.starts_with("scripts/test"))
+        .map(|c| c.replace("cargo run --release --", &format!("'{bin}'")))
+        .collect();
+    assert!(commands.len() >= 3 && commands[0].ends_with(" demo"), "{commands:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let demo = Command::new("sh").args(["-c", &commands[0]]).current_dir(dir.path()).env("VRU_LOG", "warn").output().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(demo.status.success(), "{}\n{}", text(&demo), String::from_utf8_lossy(&demo.stderr));
+    let out = text(&demo);
+    assert!(dir.path().join("vru-data/report/report.html").exists(), "the report is where the README says");
+    run_as_printed(&commands[1..].iter().map(String::as_str).collect::<Vec<_>>(), dir.path());
+    let next: Vec<&str> = out.lines().skip_while(|l| *l != "Next:").skip(1).map(str::trim).collect();
+    assert!(next.len() >= 4, "{out}");
+    run_as_printed(&next, dir.path());
+    eprintln!(
+        "newcomer: {} README commands and {} printed hints ran as printed; the demo took {seconds:.1} s and printed {} lines",
+        commands.len(),
+        next.len(),
+        out.lines().count()
+    );
+}
+
 #[test]
 fn demo_runs_end_to_end_and_later_commands_agree() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,15 +80,7 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     // Every next step works as printed, from another directory.
     let next: Vec<&str> = out.lines().skip_while(|l| *l != "Next:").skip(1).map(str::trim).collect();
     assert!(next.len() >= 4, "{out}");
-    let python = Command::new("python3").args(["-c", "import pandas, pyarrow"]).status().is_ok_and(|s| s.success());
-    for cmd in next {
-        if cmd.starts_with("python3") && !python {
-            assert!(std::env::var_os("VRU_REQUIRE_INTEROP").is_none(), "python3 with pandas and pyarrow is required");
-            continue;
-        }
-        let o = Command::new("sh").args(["-c", cmd]).current_dir(dir.path()).env("VRU_LOG", "warn").output().unwrap();
-        assert!(o.status.success(), "{cmd}\n{}", String::from_utf8_lossy(&o.stderr));
-    }
+    run_as_printed(&next, dir.path());
     // The demo leaves its focus area beside the lake, so `vru measures`
     // afterwards reports the same area.
     let m = text(&vru(&data, &["measures", "--measure", "H1"]));

@@ -297,6 +297,23 @@ print(json.dumps(out))
         .map(|(_, v)| v.as_f64().unwrap())
         .collect();
     assert!(!lags.is_empty(), "a lag per partition: {metrics}");
+    // The sample dashboard charts only series the pipeline serves.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/vru-pipeline.json")).unwrap(),
+    )
+    .unwrap();
+    let served: std::collections::BTreeSet<&str> = metrics.as_object().unwrap().keys().map(|k| k.split('/').next().unwrap()).collect();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let expr = panel["targets"][0]["expr"].as_str().unwrap();
+        for name in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("vru_")) {
+            let base = name.trim_end_matches("_bucket");
+            assert!(
+                served.iter().any(|s| s.starts_with(base)),
+                "{} charts {name}, which vru run does not serve: {served:?}",
+                panel["title"]
+            );
+        }
+    }
     eprintln!(
         "metrics: {} series; {files} receipts, {published} rows published, {commits} commits, lag per partition {lags:?}",
         metrics.as_object().unwrap().len()

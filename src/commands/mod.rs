@@ -61,3 +61,28 @@ async fn all_local_authorities(config: &Config) -> anyhow::Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// The one shutdown future of the long-running commands (`serve`, `run`,
+/// `ingest --watch`, `normalise`): Ctrl-C, or SIGTERM from systemd or
+/// Kubernetes. Each command passes it to its loop, which finishes what it
+/// holds (a file, a batch, the open queries) and returns.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            // No SIGTERM handler: Ctrl-C still stops cleanly.
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -132,22 +132,9 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
         println!("vru serve: metrics on http://{m}/metrics, health on http://{m}/health");
     }
     std::io::stdout().flush()?;
-    server.run(shutdown()).await?;
+    server.run(super::stop_signal()).await?;
     eprintln!("vru serve: stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[derive(Args)]

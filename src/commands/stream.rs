@@ -116,18 +116,9 @@ fn files_work(a: &IngestArgs) -> anyhow::Result<Work> {
     Ok(Work::Files { files, kind })
 }
 
-/// Ctrl-C, or SIGTERM from systemd/Kubernetes: stop cleanly either way.
+/// [`super::stop_signal`], logged as what stopping means here.
 async fn ctrl_c() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    super::stop_signal().await;
     tracing::info!("stopping: finishing the current file and flushing the lake");
 }
 

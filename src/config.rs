@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use vru_ingest::extract::ExtractRules;
 use vru_ingest::kafka::KafkaOptions;
 use vru_ingest::normaliser::NormaliserOptions;
+use vru_server::config::ServerConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -128,92 +129,6 @@ pub struct LandingConfig {
     pub settle_ms: u64,
     /// How often the landing folder is scanned.
     pub poll_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// host:port to listen on. A non-loopback address needs TLS (or
-    /// `allow_insecure_remote`).
-    pub listen: String,
-    /// host:port for Prometheus `/metrics` and `/health` (counts by kind,
-    /// role and outcome; no names, no query text). None: not served.
-    pub metrics_listen: Option<String>,
-    /// Users, roles and SCRAM verifiers (default `<data_dir>/server/users.toml`).
-    pub users_file: Option<PathBuf>,
-    /// PEM certificate chain and private key; with them, remote clients
-    /// must use TLS.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Listen on a non-loopback address without TLS.
-    pub allow_insecure_remote: bool,
-    /// Memory one query may use (`512MiB`, `2GiB`); over it the query fails.
-    pub memory_limit: String,
-    /// Memory all queries together may use: one pool for the service, of
-    /// which each query takes up to `memory_limit`.
-    pub total_memory_limit: String,
-    /// Time one query may run (`300s`, `5m`); past it the query is cancelled.
-    pub query_timeout: String,
-    /// The longest statement text accepted, in bytes; longer messages are
-    /// refused as they arrive, before they are buffered.
-    pub max_statement_bytes: usize,
-    /// How deep expressions (and UNIONs) may nest, after long AND/OR chains
-    /// are rebalanced; deeper statements are refused (SQLSTATE 54001).
-    pub max_expression_depth: usize,
-    /// How many expression terms a statement may have (54001 beyond).
-    pub max_expression_terms: usize,
-    /// Time from connecting to being logged in (`5s`).
-    pub startup_timeout: String,
-    /// Connections open at once from one address.
-    pub max_connections_per_address: usize,
-    /// Failed logins from one address within a minute before it backs off
-    /// (1 s, doubling to 60 s).
-    pub failed_logins_before_backoff: usize,
-    /// Prepared statements one connection may hold.
-    pub max_prepared_statements: usize,
-    /// Where queries may spill to disk; unset, they never spill and a query
-    /// that does not fit its memory fails.
-    pub spill_dir: Option<PathBuf>,
-    /// How much they may spill there in all (`10GiB`).
-    pub spill_limit: String,
-    /// Threads that plan and run queries (0: one per core).
-    pub query_threads: usize,
-    /// Audit log, one JSON line per query and login (default
-    /// `<data_dir>/server/audit.jsonl`).
-    pub audit_file: Option<PathBuf>,
-    /// How often, at most, the lake is checked for new commits.
-    pub refresh_ms: u64,
-    /// Connections open at once; more are turned away.
-    pub max_connections: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:5433".into(),
-            metrics_listen: None,
-            users_file: None,
-            tls_cert: None,
-            tls_key: None,
-            allow_insecure_remote: false,
-            memory_limit: "1GiB".into(),
-            total_memory_limit: "2GiB".into(),
-            query_timeout: "300s".into(),
-            max_statement_bytes: 256 << 10,
-            max_expression_depth: 1000,
-            max_expression_terms: 100_000,
-            startup_timeout: "5s".into(),
-            max_connections_per_address: 32,
-            failed_logins_before_backoff: 5,
-            max_prepared_statements: 256,
-            spill_dir: None,
-            spill_limit: "10GiB".into(),
-            query_threads: 0,
-            audit_file: None,
-            refresh_ms: 2_000,
-            max_connections: 64,
-        }
-    }
 }
 
 impl Default for Config {

@@ -30,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod cached;
 pub mod catalog;
+pub mod config;
 pub mod cooperate;
 pub mod cursor;
 pub mod exec;

@@ -6,9 +6,9 @@ use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use vru_server::config::ServicePaths;
 use vru_server::users::UsersFile;
-use vru_server::{AdmissionLimits, Limits, Role, ServeOptions, Server, limits};
+use vru_server::{Role, Server, limits};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -47,69 +47,29 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
-    let s = &config.server;
-    let listen = match a.listen {
-        Some(l) => l,
-        None => s.listen.parse().with_context(|| format!("server.listen {:?} is not host:port", s.listen))?,
-    };
-    let tls = match (a.tls_cert.or(s.tls_cert.clone()), a.tls_key.or(s.tls_key.clone())) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
-        _ => bail!("TLS needs both a certificate and a key (--tls-cert, --tls-key)"),
-    };
-    let memory = a.memory_limit.unwrap_or(s.memory_limit.clone());
-    let total = a.total_memory_limit.unwrap_or(s.total_memory_limit.clone());
-    let timeout = a.query_timeout.unwrap_or(s.query_timeout.clone());
-    let size = |what: &str, v: &str| limits::parse_size(v).map_err(anyhow::Error::msg).with_context(|| what.to_string());
-    let duration = |what: &str, v: &str| limits::parse_duration(v).map_err(anyhow::Error::msg).with_context(|| what.to_string());
-    let limits = Limits {
-        memory_bytes: size("memory limit", &memory)?,
-        total_memory_bytes: size("total memory limit", &total)?,
-        query_timeout: duration("query timeout", &timeout)?,
-        max_statement_bytes: s.max_statement_bytes,
-        max_expression_depth: s.max_expression_depth,
-        max_expression_terms: s.max_expression_terms,
-        startup_timeout: duration("server.startup_timeout", &s.startup_timeout)?,
-        max_prepared_statements: s.max_prepared_statements,
-    };
-    if limits.total_memory_bytes < limits.memory_bytes {
-        bail!(
-            "the total memory limit ({}) is below the per-query one ({}): no query could use its share",
-            limits::human_size(limits.total_memory_bytes),
-            limits::human_size(limits.memory_bytes)
-        );
+    // The flags win over the configuration's [server] section.
+    let mut s = config.server.clone();
+    if let Some(l) = a.listen {
+        s.listen = l.to_string();
     }
-    anyhow::ensure!(limits.max_statement_bytes >= 1024, "server.max_statement_bytes must be at least 1024");
-    let spill = match &s.spill_dir {
-        Some(dir) => Some((dir.clone(), size("server.spill_limit", &s.spill_limit)? as u64)),
-        None => None,
-    };
-    let threads = match s.query_threads {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-        n => n,
-    };
-    let opts = ServeOptions {
-        listen,
+    if a.tls_cert.is_some() || a.tls_key.is_some() {
+        (s.tls_cert, s.tls_key) = (a.tls_cert, a.tls_key);
+    }
+    s.allow_insecure_remote |= a.allow_insecure_remote;
+    s.memory_limit = a.memory_limit.unwrap_or(s.memory_limit);
+    s.total_memory_limit = a.total_memory_limit.unwrap_or(s.total_memory_limit);
+    s.query_timeout = a.query_timeout.unwrap_or(s.query_timeout);
+    if let Some(m) = a.metrics_listen {
+        s.metrics_listen = Some(m.to_string());
+    }
+    let paths = ServicePaths {
         users: a.users.unwrap_or_else(|| config.users_file()),
-        tls,
-        allow_insecure_remote: a.allow_insecure_remote || s.allow_insecure_remote,
-        limits,
-        admission: AdmissionLimits {
-            max_connections: s.max_connections,
-            max_per_address: s.max_connections_per_address,
-            failures_before_backoff: s.failed_logins_before_backoff,
-        },
         audit: a.audit.unwrap_or_else(|| config.audit_file()),
         secret: config.server_secret_file(),
-        spill,
-        refresh: Duration::from_millis(s.refresh_ms),
-        query_threads: threads,
         protection: config.disclosure.protection(),
-        metrics_listen: match a.metrics_listen {
-            Some(m) => Some(m),
-            None => s.metrics_listen.as_deref().map(str::parse).transpose().with_context(|| "server.metrics_listen is not host:port")?,
-        },
     };
+    let opts = s.serve_options(paths)?;
+    let (limits, timeout) = (opts.limits, s.query_timeout.clone());
     let mut session = super::session_options(config).await?;
     // Each generation (lake version) computes the current state and
     // `crimes` once, for the measures and for every client's queries.

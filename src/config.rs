@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use vru_ingest::extract::ExtractRules;
 use vru_ingest::kafka::KafkaOptions;
 use vru_ingest::normaliser::NormaliserOptions;
+use vru_ingest::pipeline::LandingConfig;
+use vru_queries::disclosure::DisclosureConfig;
 use vru_server::config::ServerConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,34 +73,6 @@ impl Default for RetentionConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DisclosureConfig {
-    /// Protection level of the `public` policy: an intruder's interval for
-    /// a suppressed count of 1-7 must reach this far above its true value
-    /// (and down to 1). Reports, `vru disclosure audit` and the SQL
-    /// service.
-    pub public_protection: i64,
-    /// The same for the `partner` policy (counts 1-4).
-    pub partner_protection: i64,
-}
-
-impl Default for DisclosureConfig {
-    fn default() -> Self {
-        DisclosureConfig { public_protection: 7, partner_protection: 4 }
-    }
-}
-
-impl DisclosureConfig {
-    pub fn protection(&self) -> vru_queries::disclosure::Protection {
-        vru_queries::disclosure::Protection { public: self.public_protection, partner: self.partner_protection }
-    }
-
-    pub fn rules(&self, policy: vru_queries::disclosure::Policy) -> vru_queries::disclosure::Rules {
-        self.protection().rules(policy)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct MeasureConfig {
     /// Serious-violence definition: a built-in name (`local`) or a path to
     /// a definition file.
@@ -122,15 +96,6 @@ pub struct PipelineConfig {
     pub metrics_listen: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LandingConfig {
-    /// A file must be unchanged this long before it is read.
-    pub settle_ms: u64,
-    /// How often the landing folder is scanned.
-    pub poll_ms: u64,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -152,12 +117,6 @@ impl Default for Config {
 impl Default for MeasureConfig {
     fn default() -> Self {
         MeasureConfig { definition: "local".into(), focus_area: Vec::new(), focus_name: "Focus area".into(), cohort_years: 3 }
-    }
-}
-
-impl Default for LandingConfig {
-    fn default() -> Self {
-        LandingConfig { settle_ms: 2_000, poll_ms: 1_000 }
     }
 }
 

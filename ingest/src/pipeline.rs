@@ -57,6 +57,29 @@ pub struct LandingOptions {
     pub poll: Duration,
 }
 
+/// The `[landing]` section of the configuration, in milliseconds.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LandingConfig {
+    /// A file must be unchanged this long before it is read.
+    pub settle_ms: u64,
+    /// How often the landing folder is scanned.
+    pub poll_ms: u64,
+}
+
+impl Default for LandingConfig {
+    fn default() -> Self {
+        LandingConfig { settle_ms: 2_000, poll_ms: 1_000 }
+    }
+}
+
+impl LandingConfig {
+    /// The options of a sweep (`once`) or a watch of `root`.
+    pub fn options(&self, root: PathBuf, once: bool) -> LandingOptions {
+        LandingOptions { root, once, settle: Duration::from_millis(self.settle_ms), poll: Duration::from_millis(self.poll_ms) }
+    }
+}
+
 /// What the ingest side reads.
 #[derive(Debug, Clone)]
 pub enum Work {

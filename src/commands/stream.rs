@@ -5,7 +5,6 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use vru_ingest::kafka::{self, EmbeddedBroker};
 use vru_ingest::lake::Lake;
 use vru_ingest::normaliser::Normaliser;
@@ -84,12 +83,7 @@ async fn serve_metrics(config: &Config, flag: Option<SocketAddr>) -> anyhow::Res
 }
 
 fn landing_options(config: &Config, dir: Option<PathBuf>, once: bool) -> LandingOptions {
-    LandingOptions {
-        root: dir.unwrap_or_else(|| config.landing_dir()),
-        once,
-        settle: Duration::from_millis(config.landing.settle_ms),
-        poll: Duration::from_millis(config.landing.poll_ms),
-    }
+    config.landing.options(dir.unwrap_or_else(|| config.landing_dir()), once)
 }
 
 fn files_work(a: &IngestArgs) -> anyhow::Result<Work> {

@@ -88,6 +88,36 @@ impl Default for Protection {
     }
 }
 
+/// The `[disclosure]` section of the configuration: the two protection
+/// levels, from which every policy's rules follow.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisclosureConfig {
+    /// Protection level of the `public` policy: an intruder's interval for
+    /// a suppressed count of 1-7 must reach this far above its true value
+    /// (and down to 1). Reports, `vru disclosure audit` and the SQL
+    /// service.
+    pub public_protection: i64,
+    /// The same for the `partner` policy (counts 1-4).
+    pub partner_protection: i64,
+}
+
+impl Default for DisclosureConfig {
+    fn default() -> Self {
+        DisclosureConfig { public_protection: 7, partner_protection: 4 }
+    }
+}
+
+impl DisclosureConfig {
+    pub fn protection(&self) -> Protection {
+        Protection { public: self.public_protection, partner: self.partner_protection }
+    }
+
+    pub fn rules(&self, policy: Policy) -> Rules {
+        self.protection().rules(policy)
+    }
+}
+
 impl Protection {
     /// The policy's rules at this protection level.
     pub fn rules(&self, policy: Policy) -> Rules {

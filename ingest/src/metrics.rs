@@ -160,6 +160,51 @@ mod tests {
         }
     }
 
+    /// A valid NHS number from nine digits (the check digit computed; a
+    /// remainder that gives 10 is not a valid number, so it is nudged).
+    fn nhs(mut d: [u8; 9]) -> String {
+        loop {
+            let sum: u32 = d.iter().zip((2..=10u32).rev()).map(|(d, w)| u32::from(*d) * w).sum();
+            let check = match 11 - sum % 11 {
+                11 => 0,
+                10 => {
+                    d[8] = (d[8] + 1) % 10;
+                    continue;
+                }
+                c => c,
+            };
+            return d.iter().map(|x| char::from(b'0' + x)).chain([char::from(b'0' + check as u8)]).collect();
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Any identifier-like number smuggled into a partner folder's name,
+        /// anywhere and however separated, never becomes a label.
+        #[test]
+        fn an_identifier_in_a_folder_name_never_becomes_a_label(
+            digits in proptest::array::uniform9(0u8..10),
+            source in proptest::sample::select(vec!["police", "ae", "yjs", "education", "ambulance", "survey"]),
+            before in "[a-z]{0,8}",
+            after in "[a-z-]{0,8}",
+            sep in proptest::sample::select(vec!["", "-", "_"]),
+        ) {
+            let n = nhs(digits);
+            let spaced = format!("{}{sep}{}{sep}{}", &n[..3], &n[3..6], &n[6..]);
+            let name = format!("{source}-{before}{spaced}{after}");
+            proptest::prop_assert_eq!(partner_label(&name), "unrecognised", "{}", name);
+        }
+
+        /// What comes out is the name itself or `unrecognised`, and never a
+        /// name with six digits or more.
+        #[test]
+        fn a_label_is_the_name_or_unrecognised(name in "[a-z0-9_-]{1,40}") {
+            let label = partner_label(&name);
+            proptest::prop_assert!(label == name || label == "unrecognised");
+            proptest::prop_assert!(label == "unrecognised" || name.bytes().filter(u8::is_ascii_digit).count() < 6);
+        }
+    }
+
     #[test]
     fn counters_move_and_read_as_prometheus_text() {
         let m = PipelineMetrics::new();

@@ -49,7 +49,20 @@ fn f6_memory_is_bounded_for_the_whole_service() {
     });
     let ok = outs.iter().filter(|o| o.status.success()).count();
     let busy = outs.iter().filter(|o| String::from_utf8_lossy(&o.stderr).contains("in use by other queries")).count();
-    assert!(ok >= 1 && ok + busy == 6, "{ok} answered, {busy} refused for lack of service memory");
+    // Which limit a crowded query meets first, the service's or its own,
+    // depends on timing (a CI run once saw 2 of 6 meet their own); both are
+    // the same clean 53200 refusal.
+    let own = outs.iter().filter(|o| String::from_utf8_lossy(&o.stderr).contains("per-query memory limit")).count();
+    let other: Vec<String> = outs
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .filter(|e| !e.contains("in use by other queries") && !e.contains("per-query memory limit"))
+        .collect();
+    assert!(
+        ok >= 1 && ok + busy + own == 6,
+        "{ok} answered, {busy} refused for lack of service memory, {own} over their own limit, others: {other:?}"
+    );
     let concurrent = s.peak_mb();
     s.assert_alive();
     assert!(single < base + 450, "single attacks: peak {single} MB from {base} MB");
@@ -64,7 +77,7 @@ fn f6_memory_is_bounded_for_the_whole_service() {
     report(&format!(
         "F6 memory: repeat 600 MB, per-row repeat, lpad, replace(''), range(1e10), || doubling, window over 30M rows, UNNEST fan-out (1 GB), 40M-row sort, \
          30M-group hash refused (53200), array_agg window refused (0A000): peak RSS +{} MB over {base} MB; six concurrent 3M-group hashes under 128 MiB/query, 256 MiB/service: {ok} answered, \
-         {busy} refused as 'in use by other queries', peak RSS +{} MB",
+         {busy} refused as 'in use by other queries', {own} over their own limit, peak RSS +{} MB",
         single.saturating_sub(base),
         concurrent.saturating_sub(base)
     ));

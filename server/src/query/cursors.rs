@@ -27,9 +27,14 @@ pub(super) fn returns_no_rows(p: &Prepared) -> bool {
 /// Rows were asked for in binary: the cursor's rows are encoded as text
 /// when it is declared, so this would hand the client bytes it misreads.
 pub(super) fn text_only(format: &Format) -> PgWireResult<()> {
-    // A FETCH has at most as many columns as the widest table; 1,600 is
-    // PostgreSQL's own limit on columns.
-    if (0..1600).any(|i| format.format_for(i) == FieldFormat::Binary) {
+    // Read the codes themselves: `Format::format_for` indexes a client's
+    // per-column list without a bound check.
+    let binary = match format {
+        Format::UnifiedText => false,
+        Format::UnifiedBinary => true,
+        Format::Individual(codes) => codes.iter().any(|c| FieldFormat::from(*c) == FieldFormat::Binary),
+    };
+    if binary {
         return Err(user_error("0A000", "binary FETCH: cursors here send text; fetch without binary format".into()));
     }
     Ok(())
@@ -95,5 +100,21 @@ impl Link {
                 Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_only;
+    use datafusion_postgres::pgwire::api::portal::Format;
+
+    #[test]
+    fn binary_fetches_are_refused_whatever_the_codes_say() {
+        assert!(text_only(&Format::UnifiedText).is_ok());
+        assert!(text_only(&Format::Individual(vec![0, 0])).is_ok());
+        assert!(text_only(&Format::UnifiedBinary).is_err());
+        // Fewer codes than columns once made the check index past the list.
+        assert!(text_only(&Format::Individual(vec![0, 1])).is_err());
+        assert!(text_only(&Format::Individual(vec![])).is_ok());
     }
 }

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use vru_ingest::extract::ExtractRules;
 use vru_ingest::kafka::KafkaOptions;
 use vru_ingest::normaliser::NormaliserOptions;
-use vru_ingest::pipeline::LandingConfig;
+use vru_ingest::pipeline::{LandingConfig, PipelineConfig};
+use vru_ingest::retention::RetentionConfig;
 use vru_queries::disclosure::DisclosureConfig;
+use vru_queries::measures::MeasureConfig;
 use vru_server::config::ServerConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,60 +44,6 @@ pub struct Config {
     pub disclosure: DisclosureConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionConfig {
-    /// Retention policy: a built-in name (`default`) or a policy file path
-    /// (`--retention`).
-    pub policy: String,
-    /// Largest share of any table's records one run may erase without
-    /// `--confirm`: a policy typo ("6 days" for "6 years") or a mistaken
-    /// withdrawal cannot empty a table overnight. Daily runs under the
-    /// default policy erase well under 0.1% a day.
-    pub max_share: f64,
-    /// Files a deletion replaced are vacuumed once this many seconds old.
-    /// Until then a reader that opened the table before the deletion may
-    /// still read them: an SQL-service query (at most
-    /// `server.query_timeout`, 300 s) or a report (under 2 minutes on the
-    /// 10x city). 900 s is three times the longest; the erased rows are
-    /// hidden from every new reader meanwhile.
-    pub vacuum_grace_secs: u64,
-    /// Wait out the grace period inside the run, so one run leaves nothing
-    /// on disk; otherwise the next run vacuums.
-    pub wait_for_vacuum: bool,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig { policy: "default".into(), max_share: 0.05, vacuum_grace_secs: 900, wait_for_vacuum: true }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MeasureConfig {
-    /// Serious-violence definition: a built-in name (`local`) or a path to
-    /// a definition file.
-    pub definition: String,
-    /// Local authority codes of the focus area. Empty: every local
-    /// authority in the lookup table.
-    pub focus_area: Vec<String>,
-    /// How the focus area is named in outputs.
-    pub focus_name: String,
-    /// Years in the youth cohort window (Y1, C1).
-    pub cohort_years: i32,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelineConfig {
-    /// host:port for Prometheus `/metrics` and `/health` of `vru run`,
-    /// `vru ingest` and `vru normalise` (receipts by partner and status,
-    /// rows, messages by outcome, dead letters, commits and their
-    /// durations, lag per partition). None: not served.
-    pub metrics_listen: Option<String>,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -111,12 +59,6 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             disclosure: DisclosureConfig::default(),
         }
-    }
-}
-
-impl Default for MeasureConfig {
-    fn default() -> Self {
-        MeasureConfig { definition: "local".into(), focus_area: Vec::new(), focus_name: "Focus area".into(), cohort_years: 3 }
     }
 }
 

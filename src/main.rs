@@ -3,6 +3,7 @@
 
 mod commands;
 mod config;
+mod exit;
 
 use clap::{Parser, Subcommand};
 use config::{Config, KafkaOverride, MeasureOverride, Overrides, RetentionOverride};
@@ -68,7 +69,14 @@ enum Command {
     Retention(commands::retention::RetentionArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => exit::report(&e),
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -72,25 +72,34 @@ async fn public_h1_equals_the_published_rows_and_d1_runs_with_imd() {
 
     let opts = SessionOptions::new(LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() }, def, vec![]);
     let s = build_session(&opts).await.unwrap();
-    let sql = "SELECT category, CAST(sum(offences) AS BIGINT) FROM measure_h1_public WHERE period_type = 'month' AND area_type = 'force' GROUP BY category";
-    let got: HashMap<String, i64> = s
-        .ctx
-        .sql(sql)
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap()
-        .iter()
-        .flat_map(|b| {
-            let cats = string_values(b.column(0).as_ref());
-            let ns = string_values(b.column(1).as_ref());
-            cats.into_iter().zip(ns).map(|(c, n)| (c.unwrap(), n.unwrap().parse::<i64>().unwrap())).collect::<Vec<_>>()
-        })
-        .collect();
-    for (cat, n) in &expected {
-        assert_eq!(got.get(cat), Some(n), "category {cat}");
+    // Months, the financial years (March 2022 is in 2021/22, April and May
+    // in 2022/23) and the one calendar year, 2022, each add up to the
+    // independent count.
+    for period_type in ["month", "financial_year", "calendar_year"] {
+        let sql = format!(
+            "SELECT category, CAST(sum(offences) AS BIGINT) FROM measure_h1_public WHERE period_type = '{period_type}' AND area_type = 'force' GROUP BY category"
+        );
+        let got: HashMap<String, i64> = s
+            .ctx
+            .sql(&sql)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|b| {
+                let cats = string_values(b.column(0).as_ref());
+                let ns = string_values(b.column(1).as_ref());
+                cats.into_iter().zip(ns).map(|(c, n)| (c.unwrap(), n.unwrap().parse::<i64>().unwrap())).collect::<Vec<_>>()
+            })
+            .collect();
+        for (cat, n) in &expected {
+            assert_eq!(got.get(cat), Some(n), "{period_type}: category {cat}");
+        }
     }
+    let years = count(&s, "SELECT count(DISTINCT period) FROM measure_h1_public WHERE period_type = 'calendar_year'").await;
+    assert_eq!(years, 1, "the sample is March to May 2022");
     assert_eq!(expected["total"], 8418 + 211 + 193 + 2757, "the sample's serious-violence rows");
 
     // D1 on public data: every serious-violence row with an LSOA lands in an IMD decile.

@@ -17,7 +17,7 @@ use vru_model::event::{Attributes, Envelope, ExtractReceipt, Kind, Source};
 use vru_model::extract::{ExtractKind, normalise_header};
 use vru_model::identifiers::{self, shown};
 use vru_model::ids::EventId;
-use vru_model::receipt::{Issue, MAX_ISSUES_LISTED, Receipt, Status};
+use vru_model::receipt::{Issue, Receipt, Status};
 use vru_model::sources::police_uk::PUBLIC_PARTNER;
 use vru_model::tables::Table;
 
@@ -140,24 +140,14 @@ impl<'a> ExtractJob<'a> {
     fn receipt(&self, kind: Option<ExtractKind>) -> Receipt {
         let bytes = std::fs::symlink_metadata(self.path).map(|m| m.len()).unwrap_or(0);
         let partner = kind.map_or(self.partner, |k| event_partner(self.partner, k));
-        Receipt {
-            file: self.file_name(),
-            partner: partner.to_string(),
-            extract_kind: kind.map(|k| k.prefix().to_string()),
-            sha256: String::new(),
+        Receipt::start(
+            self.file_name(),
+            partner.to_string(),
+            kind.map(|k| k.prefix().to_string()),
             bytes,
-            extract_date: extract_date(&self.own_name(), self.now),
-            started_at: self.now,
-            finished_at: self.now,
-            status: Status::Rejected,
-            rows_read: 0,
-            rows_published: 0,
-            rows_rejected: 0,
-            rows_duplicate: 0,
-            issues: Vec::new(),
-            issues_total: 0,
-            confirmed_by: String::new(),
-        }
+            extract_date(&self.own_name(), self.now),
+            self.now,
+        )
     }
 
     /// Validates, then publishes through `sink` and waits until its events
@@ -346,9 +336,8 @@ impl<'a> ExtractJob<'a> {
         {
             tracing::warn!(file = %self.file_name(), error = %e, "cannot write the rejected-rows file; the receipt still lists every issue");
         }
-        receipt.status = if receipt.rows_rejected == 0 { Status::Accepted } else { Status::AcceptedWithRejections };
-        receipt.finished_at = Utc::now();
-        set_issues(&mut receipt, issues);
+        let status = if receipt.rows_rejected == 0 { Status::Accepted } else { Status::AcceptedWithRejections };
+        receipt.finish(status, issues, Utc::now());
         sink.send(&receipt_event(&receipt, self.now))?;
         let Confirmation { confirmed_by, awaiting_lake } = sink.confirm()?;
         receipt.confirmed_by = confirmed_by;
@@ -368,13 +357,10 @@ impl<'a> ExtractJob<'a> {
     }
 
     fn reject(&self, mut receipt: Receipt, issues: Vec<Issue>) -> Receipt {
-        receipt.status = Status::Rejected;
-        receipt.rows_published = 0;
-        receipt.finished_at = Utc::now();
         if receipt.sha256.is_empty() {
             receipt.sha256 = file_sha256(self.path).unwrap_or_default();
         }
-        set_issues(&mut receipt, issues);
+        receipt.finish(Status::Rejected, issues, Utc::now());
         receipt
     }
 }
@@ -392,12 +378,6 @@ pub fn display_name(name: &str) -> String {
 /// Longest file name read as given; longer ones are refused (a receipt
 /// name adds 30 bytes, and file systems stop at 255).
 pub const MAX_NAME_BYTES: usize = 200;
-
-fn set_issues(receipt: &mut Receipt, mut issues: Vec<Issue>) {
-    receipt.issues_total = issues.len() as u64;
-    issues.truncate(MAX_ISSUES_LISTED);
-    receipt.issues = issues;
-}
 
 pub fn file_sha256(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};

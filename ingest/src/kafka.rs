@@ -1,6 +1,7 @@
 //! Kafka plumbing shared by the producer, the normaliser and the DLQ tools:
 //! topic names, client settings, the embedded broker, topic creation.
 
+pub use crate::error::KafkaSetupError;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -94,30 +95,6 @@ impl KafkaOptions {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", bootstrap).set_log_level(RDKafkaLogLevel::Warning);
         c
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaSetupError {
-    #[error("cannot start the embedded broker: {0}")]
-    Embedded(String),
-    #[error("cannot create topic {topic} on {brokers}: {reason}")]
-    CreateTopic { topic: String, brokers: String, reason: String },
-    #[error(
-        "topic {topic} keeps messages {found}, longer than its retention.ms should be ({wanted} ms) and {reason}: messages would outlive the retention policy. Set it on the broker (kafka-configs --alter --entity-type topics --entity-name {topic} --add-config retention.ms={wanted}), or raise kafka.retention_ms within the policy's kafka_max"
-    )]
-    Retention { topic: String, found: String, wanted: i64, reason: String },
-}
-
-impl KafkaSetupError {
-    /// A broker that cannot be reached may come back; a topic kept longer
-    /// than the retention policy allows is for an operator to change.
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            KafkaSetupError::Embedded(_) | KafkaSetupError::CreateTopic { .. } => ErrorKind::Infrastructure,
-            KafkaSetupError::Retention { .. } => ErrorKind::Configuration,
-        }
     }
 }
 

@@ -29,7 +29,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use vru_model::classification::Catalogue;
-use vru_model::receipt::{Issue, Receipt, Status};
+use vru_model::receipt::{Receipt, Status};
 
 pub const PROCESSED: &str = "processed";
 pub const REJECTED: &str = "rejected";
@@ -398,24 +398,8 @@ fn receipt_key(p: &Path) -> String {
 
 fn refusal_receipt(c: &Candidate, status: Status, sha256: String, reason: &str) -> Receipt {
     let now = Utc::now();
-    Receipt {
-        file: c.shown.clone(),
-        partner: c.partner.clone(),
-        extract_kind: None,
-        sha256,
-        bytes: fs::symlink_metadata(&c.path).map(|m| m.len()).unwrap_or(0),
-        extract_date: extract_date(&c.shown, now),
-        started_at: now,
-        finished_at: now,
-        status,
-        rows_read: 0,
-        rows_published: 0,
-        rows_rejected: 0,
-        rows_duplicate: 0,
-        issues: vec![Issue { line: 0, column: 0, column_name: String::new(), reason: reason.into() }],
-        issues_total: 1,
-        confirmed_by: String::new(),
-    }
+    let bytes = fs::symlink_metadata(&c.path).map(|m| m.len()).unwrap_or(0);
+    Receipt::refused(c.shown.clone(), c.partner.clone(), bytes, extract_date(&c.shown, now), now, status, sha256, reason)
 }
 
 /// `dir/name`, or `dir/name.1`, `.2`... when taken (by anything, a link

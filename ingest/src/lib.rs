@@ -23,6 +23,7 @@
 
 pub mod dlq;
 pub mod durability;
+pub mod error;
 pub mod extract;
 pub mod kafka;
 pub mod lake;

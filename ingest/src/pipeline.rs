@@ -4,14 +4,14 @@
 //! broker forgets everything when the process stops; with a real broker,
 //! when the broker has acknowledged them.
 
+pub use crate::error::PipelineError;
 use crate::extract::{ExtractJob, ExtractRules, KnownEvents, LAKE_TIMEOUT, NothingKnown};
 use crate::kafka::{self, EmbeddedBroker, KafkaOptions};
 use crate::lake::Lake;
 use crate::landing::{Ingested, Landing};
-use crate::normaliser::{Normaliser, NormaliserError, NormaliserOptions, Stats};
+use crate::normaliser::{Normaliser, NormaliserOptions, Stats};
 use crate::producer::{ConfirmBy, KafkaSink};
 use crate::sink::EventSink;
-use crate::sink::SinkError;
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,33 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vru_model::classification::Catalogue;
 use vru_model::receipt::Receipt;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Setup(#[from] kafka::KafkaSetupError),
-    #[error(transparent)]
-    Normaliser(#[from] NormaliserError),
-    #[error("landing folder {path}: {source}")]
-    Landing { path: String, source: std::io::Error },
-    #[error(transparent)]
-    Sink(#[from] SinkError),
-    #[error("a pipeline task failed: {0}")]
-    Task(String),
-}
-
-impl PipelineError {
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            PipelineError::Setup(e) => e.kind(),
-            PipelineError::Landing { .. } => ErrorKind::Infrastructure,
-            PipelineError::Normaliser(e) => e.kind(),
-            PipelineError::Sink(e) => e.kind(),
-            PipelineError::Task(_) => ErrorKind::Bug,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct LandingOptions {
@@ -78,6 +51,17 @@ impl LandingConfig {
     pub fn options(&self, root: PathBuf, once: bool) -> LandingOptions {
         LandingOptions { root, once, settle: Duration::from_millis(self.settle_ms), poll: Duration::from_millis(self.poll_ms) }
     }
+}
+
+/// The `[pipeline]` section of the configuration.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// host:port for Prometheus `/metrics` and `/health` of `vru run`,
+    /// `vru ingest` and `vru normalise` (receipts by partner and status,
+    /// rows, messages by outcome, dead letters, commits and their
+    /// durations, lag per partition). None: not served.
+    pub metrics_listen: Option<String>,
 }
 
 /// What the ingest side reads.

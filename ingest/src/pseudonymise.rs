@@ -3,30 +3,10 @@
 //! (header, other columns, blank ids, quoting) passed through, streamed.
 //! Errors name the file, line and column and never quote the identifier.
 
+pub use crate::error::PseudonymiseError;
 use std::io::{Read, Write};
 use vru_model::extract::normalise_header;
 use vru_model::pseudonym::Pseudonymiser;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PseudonymiseError {
-    #[error("{file}:{line}: {reason}")]
-    At { file: String, line: u64, reason: String },
-    #[error("{file}: {source}")]
-    Csv { file: String, source: csv::Error },
-    #[error("writing the output: {0}")]
-    Write(#[from] std::io::Error),
-}
-
-impl PseudonymiseError {
-    /// The file's fault, except a failure to write the output.
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            PseudonymiseError::At { .. } | PseudonymiseError::Csv { .. } => ErrorKind::PartnerData,
-            PseudonymiseError::Write(_) => ErrorKind::Infrastructure,
-        }
-    }
-}
 
 /// Pseudonymises `id_columns` (matched as headers are: case, spaces and a
 /// byte-order mark aside) from `input` into `out`; returns the rows written.

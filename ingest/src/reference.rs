@@ -6,6 +6,7 @@
 //! counts written as `2e3`, population in wide format (one column per age).
 //! Rows that cannot be read are skipped and counted, never silently lost.
 
+pub use crate::error::ReferenceError;
 use crate::lake::{Lake, LakeError};
 use deltalake::arrow::array::{ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder};
 use deltalake::arrow::datatypes::DataType;
@@ -13,14 +14,6 @@ use deltalake::protocol::SaveMode;
 use std::path::Path;
 use std::sync::Arc;
 use vru_model::tables::Reference;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReferenceError {
-    #[error("{file}: {reason}")]
-    File { file: String, reason: String },
-    #[error(transparent)]
-    Lake(#[from] LakeError),
-}
 
 /// How the population file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

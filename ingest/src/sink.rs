@@ -2,30 +2,8 @@
 //! and `--dry-run` use a vector. The contract: `send` may buffer, `confirm`
 //! returns only when every event sent so far is durably accepted.
 
+pub use crate::error::SinkError;
 use vru_model::Event;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    #[error("the broker did not acknowledge {failed} of {sent} events: {reason}; the file stays in the landing folder and will be retried")]
-    NotAcknowledged { sent: u64, failed: u64, reason: String },
-    #[error("events were acknowledged by the broker but not committed to the lake within {0:?}; the file will be retried")]
-    LakeTimeout(std::time::Duration),
-    #[error("cannot publish: {0}")]
-    Kafka(String),
-    #[error("{0}")]
-    FileChanged(String),
-    #[error("cannot check the file against the lake: {0}; the file stays in the landing folder and will be retried")]
-    Lake(String),
-}
-
-impl SinkError {
-    /// Every sink error leaves the file in the landing folder to be tried
-    /// again: a broker, the lake or the disk failed, or the partner's upload
-    /// was still being written (the file changed while it was read).
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        vru_model::error_kind::ErrorKind::Infrastructure
-    }
-}
 
 /// Per topic and partition, the highest offset that must be durable.
 pub type Offsets = std::collections::HashMap<(String, i32), i64>;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use vru_ingest::extract::{ExtractJob, ExtractRules};
 use vru_ingest::sink::VecSink;
 use vru_model::classification::Catalogue;
+use vru_model::error::ErrorKind;
 use vru_model::extract::ExtractKind;
 use vru_model::receipt::{Receipt, Status};
 
@@ -80,6 +81,7 @@ fn bad_rows_are_named_and_quarantined_good_rows_published() {
     let (r, sink) = ingest(&path, Some(&q));
 
     assert_eq!(r.status, Status::AcceptedWithRejections);
+    assert_eq!(r.fault, Some(ErrorKind::PartnerData), "bad rows are the partner's to fix");
     assert_eq!((r.rows_read, r.rows_published, r.rows_rejected), (33, 30, 3));
     let lines = r.issue_lines();
     let expect = [
@@ -105,6 +107,9 @@ fn missing_column_rejects_the_file() {
     let path = write(dir.path(), "offences_2024.csv", format!("{h}\n{body}\n").as_bytes());
     let (r, sink) = ingest(&path, None);
     assert_eq!(r.status, Status::Rejected);
+    assert_eq!(r.fault, Some(ErrorKind::PartnerData));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["fault"], "partner_data", "the receipt file says whose fault it is");
     assert!(
         r.issue_lines().iter().any(|l| l == "offences_2024.csv:1:0: (offence_code) required column is missing"),
         "{:#?}",

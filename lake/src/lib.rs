@@ -23,27 +23,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use vru_model::ids::EventId;
 
-#[derive(Debug, thiserror::Error)]
-pub enum LakeError {
-    #[error("Delta table {table}: {source}")]
-    Delta { table: String, source: Box<DeltaTableError> },
-    #[error("reading table {table}: {source}")]
-    Query { table: String, source: Box<deltalake::datafusion::error::DataFusionError> },
-    #[error("table {table}: {reason}")]
-    Invalid { table: String, reason: String },
-}
-
-impl LakeError {
-    /// Storage and Delta failures may heal (a full disk, a commit conflict
-    /// with retention); data that does not fit its table never will.
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            LakeError::Delta { .. } | LakeError::Query { .. } => ErrorKind::Infrastructure,
-            LakeError::Invalid { .. } => ErrorKind::Bug,
-        }
-    }
-}
+mod error;
+pub use error::LakeError;
 
 #[derive(Debug, Clone)]
 pub struct Lake {

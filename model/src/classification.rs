@@ -3,18 +3,9 @@
 //! change between strategies, and a published figure must say which
 //! definition (and which version of it) produced it.
 
+pub use crate::error::DefinitionError;
 use serde::Deserialize;
 use std::collections::HashMap;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DefinitionError {
-    #[error("definition file is not valid: {0}")]
-    Toml(#[from] toml::de::Error),
-    #[error("definition `{name}`: {reason}")]
-    Invalid { name: String, reason: String },
-    #[error("no built-in definition named `{0}` (built in: local; or pass a definition file path)")]
-    Unknown(String),
-}
 
 /// One offence code of the Home Office Counting Rules.
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,7 @@
 //! | [`kinds`] | sources, kinds, tables and extract kinds, generated from the source registry |
 //! | [`envelope`] | the fields every event has |
 //! | [`attributes`] | what a source's attribute type says about its table |
-//! | [`error_kind`] | whose fault an error is, and whether retrying can help |
+//! | [`error`] | whose fault an error is, whether retrying can help, and the model's errors |
 //! | [`event`] | the event envelope, typed attributes and the Kafka wire format |
 //! | [`extract`] | column specs and typed field parsing shared by every source |
 //! | [`sources`] | one module per partner source: its extract kinds and row rules |
@@ -24,7 +24,7 @@
 pub mod attributes;
 pub mod classification;
 pub mod envelope;
-pub mod error_kind;
+pub mod error;
 pub mod event;
 pub mod extract;
 pub mod identifiers;

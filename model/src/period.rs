@@ -2,6 +2,7 @@
 //! years (1 April to 31 March, written `2023/24`); small counts such as
 //! homicide are read over three years; monitoring uses rolling 12 months.
 
+pub use crate::error::{PeriodError, YearError};
 use chrono::{Datelike, Months, NaiveDate};
 use std::fmt;
 use std::str::FromStr;
@@ -11,10 +12,6 @@ pub struct FinancialYear {
     /// The calendar year in which the financial year starts (2023 for 2023/24).
     pub start_year: i32,
 }
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a financial year: write it as 2023/24 (1 April 2023 to 31 March 2024)")]
-pub struct PeriodError(pub String);
 
 impl FinancialYear {
     pub fn containing(date: NaiveDate) -> Self {
@@ -63,6 +60,37 @@ impl FromStr for FinancialYear {
     }
 }
 
+/// A year a measure reports on: a financial year (`2023/24`) or a calendar
+/// year (`2023`), as its label in the measures' `period` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Year {
+    Financial(FinancialYear),
+    Calendar(i32),
+}
+
+impl FromStr for Year {
+    type Err = YearError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.contains('/') {
+            return t.parse().map(Year::Financial).map_err(|_| YearError(s.to_string()));
+        }
+        match t.parse::<i32>() {
+            Ok(y) if t.len() == 4 && (1990..2050).contains(&y) => Ok(Year::Calendar(y)),
+            _ => Err(YearError(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Year {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Year::Financial(fy) => fy.fmt(f),
+            Year::Calendar(y) => write!(f, "{y}"),
+        }
+    }
+}
+
 /// A half-open date window `[start, end)` used for rolling periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -95,6 +123,17 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn a_year_is_financial_or_calendar_and_keeps_its_label() {
+        for label in ["2023/24", "2023"] {
+            assert_eq!(label.parse::<Year>().unwrap().to_string(), label);
+        }
+        assert_eq!("2023/2024".parse::<Year>().unwrap().to_string(), "2023/24");
+        for bad in ["23", "2023/25", "20234", "1066", "2023-24", ""] {
+            assert_eq!(bad.parse::<Year>(), Err(YearError(bad.to_string())), "{bad}");
+        }
     }
 
     #[test]

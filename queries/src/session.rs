@@ -10,7 +10,7 @@
 //!    `retention_markers` (erased event ids, hashes only);
 //! 2. reference tables `lsoa_lookup`, `population`, `imd`;
 //! 3. configuration as tables: `sv_classification`, `sv_categories`,
-//!    `sv_crime_types`, `offence_codes`, `focus_area`, `financial_years`, `event_fields`,
+//!    `sv_crime_types`, `offence_codes`, `focus_area`, `financial_years`, `calendar_years`, `event_fields`,
 //!    `params`;
 //! 4. helper views (`sql/views/`) and one view per measure (`measure_h1`...).
 
@@ -232,6 +232,7 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     ctx.register_table("offence_codes", tables::offence_codes(&opts.catalogue))?;
     ctx.register_table("focus_area", tables::focus_area(&opts.focus_area))?;
     ctx.register_table("financial_years", tables::financial_years())?;
+    ctx.register_table("calendar_years", tables::calendar_years())?;
     ctx.register_table("params", tables::params(as_of, opts.cohort_years, &opts.focus_name))?;
     ctx.register_table("event_fields", tables::event_fields())?;
     create_view(&ctx, "all_events", &tables::all_events_sql(), "all_events (generated from the source registry)").await?;
@@ -276,7 +277,7 @@ async fn materialise_view(ctx: &SessionContext, name: &str) -> Result<(), QueryE
     Ok(())
 }
 
-async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {
+pub(crate) async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {
     let body = sql.trim().trim_end_matches(';');
     ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await.map_err(|source| QueryError::View { file: file.to_string(), source })?;
     Ok(())

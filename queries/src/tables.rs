@@ -151,6 +151,29 @@ pub fn financial_years() -> Arc<MemTable> {
     )
 }
 
+/// `calendar_years(year, period, start_ts, end_ts)`, half-open, labelled
+/// `2023`, over the same range as [`financial_years`]: how data.police.uk
+/// and many partners count.
+pub fn calendar_years() -> Arc<MemTable> {
+    let years: Vec<i32> = (1990..2050).collect();
+    let ts = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_micros();
+    let local = DataType::Timestamp(TimeUnit::Microsecond, None);
+    table(
+        vec![
+            Field::new("year", DataType::Int32, false),
+            Field::new("period", DataType::Utf8, false),
+            Field::new("start_ts", local.clone(), false),
+            Field::new("end_ts", local, false),
+        ],
+        vec![
+            Arc::new(Int32Array::from(years.clone())),
+            strings(years.iter().map(|y| y.to_string()).collect::<Vec<_>>().iter().map(String::as_str)),
+            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(*y)).collect::<Vec<_>>())),
+            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(y + 1)).collect::<Vec<_>>())),
+        ],
+    )
+}
+
 /// `sv_crime_types(crime_type, category)`: data.police.uk crime types in
 /// the definition. Definitions written for offence codes have none, so the
 /// built-in `police-uk-public` stands in for them.

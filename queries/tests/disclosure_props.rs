@@ -12,6 +12,7 @@ use vru_queries::disclosure::{self, Context, Derived, Grid, Policy, SUPPRESSED, 
 const KEYS: &[K] = &[K::C("area")];
 const CATS: &[K] = &[K::C("category")];
 const AREA: Spec = Spec {
+    in_time: &[],
     counts: &["n"],
     derived: &[("rate", Derived::Rate { count: "n", population: "pop", per: 1000.0 })],
     keys: &["area", "category"],
@@ -32,6 +33,7 @@ const AREA: Spec = Spec {
     standalone: &[],
 };
 const UNION: Spec = Spec {
+    in_time: &[],
     counts: &["n"],
     derived: &[],
     keys: &["group"],

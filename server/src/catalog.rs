@@ -45,8 +45,17 @@ use vru_queries::{LakeSource, SessionOptions, build_session};
 
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
-const DEFINITION_TABLES: &[&str] =
-    &["sv_classification", "sv_crime_types", "sv_categories", "offence_codes", "focus_area", "financial_years", "params", "event_fields"];
+const DEFINITION_TABLES: &[&str] = &[
+    "sv_classification",
+    "sv_crime_types",
+    "sv_categories",
+    "offence_codes",
+    "focus_area",
+    "financial_years",
+    "calendar_years",
+    "params",
+    "event_fields",
+];
 
 const CATALOG: &str = "datafusion";
 
@@ -189,7 +198,7 @@ impl Generation {
     async fn disclosed(&self, policy: Policy) -> Result<Disclosed, ServerError> {
         let mut exact = Vec::new();
         for m in MEASURES {
-            let df = match self.analyst.ctx.sql(&format!("SELECT * FROM {} ORDER BY {}", m.view, m.order_by)).await {
+            let df = match self.analyst.ctx.sql(&m.controlled_rows()).await {
                 Ok(df) => df,
                 Err(e) => {
                     tracing::warn!(measure = m.view, "left out of the {} catalog: {e}", policy.as_str());

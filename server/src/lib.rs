@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod config;
 pub mod cooperate;
 pub mod cursor;
+mod error;
 pub mod exec;
 pub mod fanout;
 pub mod frame;
@@ -52,6 +53,7 @@ pub mod users;
 pub mod wire;
 
 pub use admission::AdmissionLimits;
+pub use error::ServerError;
 pub use limits::Limits;
 pub use policy::Role;
 
@@ -67,63 +69,6 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use vru_queries::SessionOptions;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error("users file {path}: {message}")]
-    Users { path: PathBuf, message: String },
-    #[error("audit log {path}: {source}")]
-    Audit { path: PathBuf, source: std::io::Error },
-    #[error("decoy-salt secret {path}: {source}")]
-    Secret { path: PathBuf, source: std::io::Error },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error(
-        "refusing to listen on {0} without TLS: passwords and results would cross the network in clear. Configure --tls-cert and --tls-key, listen on 127.0.0.1, or pass --allow-insecure-remote"
-    )]
-    InsecureRemote(SocketAddr),
-    #[error("listening on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
-    #[error("starting the query runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error(transparent)]
-    Query(Box<vru_queries::QueryError>),
-    #[error("SQL: {0}")]
-    DataFusion(Box<vru_queries::datafusion::error::DataFusionError>),
-    #[error("formatting a result: {0}")]
-    Arrow(#[from] vru_queries::datafusion::arrow::error::ArrowError),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl ServerError {
-    /// What stops the service from starting is the operator's to fix; a
-    /// query failing is the query's kind.
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            ServerError::Users { .. } | ServerError::Secret { .. } | ServerError::Tls(_) | ServerError::InsecureRemote(_) => {
-                ErrorKind::Configuration
-            }
-            ServerError::Audit { .. } | ServerError::Listen { .. } | ServerError::Runtime(_) => ErrorKind::Infrastructure,
-            ServerError::Query(e) => e.kind(),
-            ServerError::DataFusion(_) | ServerError::Arrow(_) => ErrorKind::Bug,
-            ServerError::Invalid(_) => ErrorKind::Configuration,
-        }
-    }
-}
-
-impl From<vru_queries::QueryError> for ServerError {
-    fn from(e: vru_queries::QueryError) -> Self {
-        ServerError::Query(Box::new(e))
-    }
-}
-
-impl From<vru_queries::datafusion::error::DataFusionError> for ServerError {
-    fn from(e: vru_queries::datafusion::error::DataFusionError) -> Self {
-        ServerError::DataFusion(Box::new(e))
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {

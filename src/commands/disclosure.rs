@@ -54,7 +54,7 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
     opts.materialise = true;
     let started = Instant::now();
     let session = build_session(&opts).await?;
-    let outputs = report::exact_outputs(&session).await?;
+    let outputs = report::controlled_outputs(&session).await?;
     let measured = started.elapsed();
     let ctx = disclosure::Context::from_session(&session.ctx, &opts.focus_area).await?;
     let t = Instant::now();

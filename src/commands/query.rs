@@ -47,7 +47,8 @@ pub async fn sql(config: &Config, a: SqlArgs) -> anyhow::Result<()> {
 
 #[derive(Args)]
 pub struct MeasuresArgs {
-    /// Financial year, e.g. 2023/24 (default: the latest the data cover).
+    /// Financial year (2023/24) or calendar year (2023); default: the
+    /// latest financial year the data cover.
     #[arg(long)]
     pub year: Option<String>,
     /// Only these measures (H1, H2, Y1, C1... or a view name such as
@@ -90,7 +91,7 @@ pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     }
     let session = build_session(&opts).await?;
     let year = match &a.year {
-        Some(y) => y.parse::<vru_model::period::FinancialYear>()?.to_string(),
+        Some(y) => y.parse::<vru_model::period::Year>()?.to_string(),
         None => latest_year(&session).await?.context("the lake has no events yet: ingest extracts first (or run `vru demo`)")?,
     };
     let area = (!a.all_areas).then_some("focus");

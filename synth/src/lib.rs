@@ -27,20 +27,13 @@ pub mod police;
 pub mod services;
 pub mod truth;
 
+mod error;
+pub use error::SynthError;
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SynthError {
-    #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("cannot write CSV {path}: {source}")]
-    Csv { path: String, source: csv::Error },
-    #[error("invalid city configuration: {0}")]
-    Config(String),
-}
 
 /// The size and span of the city. Defaults give about 200,000 events over
 /// five financial years, enough for stable measures and a demo that runs in

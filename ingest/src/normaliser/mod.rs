@@ -19,7 +19,7 @@ use crate::lake::{self, Lake, LakeError};
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, future_producer::DeliveryFuture};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use state::{Limits, Outcome, Partition, State, Watermarks};
@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use vru_model::tables::{Table, to_record_batch};
 
+pub use crate::error::NormaliserError;
 pub use state::Stats;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -74,40 +75,6 @@ impl Default for NormaliserOptions {
             start_from_earliest_available: false,
             max_message_bytes: 1 << 20,
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum NormaliserError {
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("lake: {0}")]
-    Lake(#[from] LakeError),
-    #[error("stopped with {0} events not yet committed to the lake; they are still in Kafka and will be read again on restart")]
-    StoppedWithPending(usize),
-    #[error(
-        "table {table}: another writer committed offsets of {partition} up to {theirs} while this normaliser held events up to {ours}: two normalisers are writing this lake. Stopped without committing; the events stay in Kafka. Run one normaliser per lake"
-    )]
-    Conflict { table: String, partition: String, theirs: i64, ours: i64 },
-    #[error(
-        "Kafka no longer holds offsets the lake has not read ({0}): messages were deleted before they reached the lake (retention shorter than the normaliser's lag). Stopped without skipping them; re-send the affected extracts, then restart"
-    )]
-    Gap(String),
-}
-
-impl NormaliserError {
-    /// Whose fault it is; the retry loop retries only what can heal.
-    pub fn kind(&self) -> vru_model::error_kind::ErrorKind {
-        use vru_model::error_kind::ErrorKind;
-        match self {
-            NormaliserError::Kafka(_) | NormaliserError::StoppedWithPending(_) => ErrorKind::Infrastructure,
-            NormaliserError::Lake(e) => e.kind(),
-            NormaliserError::Conflict { .. } | NormaliserError::Gap(_) => ErrorKind::Configuration,
-        }
-    }
-
-    pub fn retryable(&self) -> bool {
-        self.kind().retryable()
     }
 }
 

@@ -122,7 +122,7 @@ async fn write_runs(lake: &Lake, h: &RunHeader, rows: &[RunRow], finished: DateT
     if lake::txn_version(&table, RUNS, markers::APP_RUN).await?.is_some_and(|v| v >= h.seq) || rows.is_empty() {
         return Ok(());
     }
-    let batch = runs_batch(h, finished, rows).map_err(|e| RetentionError::Invalid(e.to_string()))?;
+    let batch = runs_batch(h, finished, rows).map_err(|e| RetentionError::Record(e.to_string()))?;
     lake::append(&table, RUNS, batch, vec![Transaction::new(markers::APP_RUN, h.seq)]).await?;
     Ok(())
 }
@@ -171,7 +171,7 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
     let _lock = if opts.apply { Some(RunLock::take(lake)?) } else { None };
     let today = opts.now.date_naive();
     if opts.apply && opts.as_of > today && !opts.confirm {
-        return Err(RetentionError::Invalid(format!(
+        return Err(RetentionError::Refused(format!(
             "--as-of {} is after today ({today}): that deletes records before they are due; add --confirm if that is really meant",
             opts.as_of
         )));
@@ -296,9 +296,7 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
         // gone from every file the table now references.
         let left = physical::remaining(lake, t, &ids).await?;
         if left > 0 {
-            return Err(RetentionError::Invalid(format!(
-                "{left} erased events are still in {t}'s files after the DELETE; the run stays unfinished and the next apply retries it"
-            )));
+            return Err(RetentionError::NotErased { table: t.clone(), left });
         }
         verified.insert(t.clone());
         tracing::info!(table = %t, rows = p.rows_deleted, files = p.files_rewritten, conflicts = p.conflicts_retried, "stage 2: rows deleted");

@@ -81,7 +81,7 @@ fn all(lake: &Lake) -> Result<Vec<Journal>, RetentionError> {
         let p = e.path();
         let bytes = fs::read(&p).map_err(io(&p))?;
         let j: Journal =
-            serde_json::from_slice(&bytes).map_err(|e| RetentionError::Invalid(format!("retention journal {}: {e}", p.display())))?;
+            serde_json::from_slice(&bytes).map_err(|e| RetentionError::Journal { path: p.display().to_string(), reason: e.to_string() })?;
         out.push(j);
     }
     out.sort_by_key(|j| j.header.seq);

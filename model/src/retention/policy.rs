@@ -2,6 +2,7 @@
 //! checked here so that a typo is an error naming the file and line when it
 //! is loaded, never a table quietly kept forever.
 
+pub use crate::error::PolicyError;
 use crate::ids::is_pseudonym;
 use crate::tables::Table;
 use chrono::{Months, NaiveDate};
@@ -9,17 +10,6 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use toml::Spanned;
-
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    /// The TOML itself; its text names the line and column.
-    #[error("{file}: {source}")]
-    Toml { file: String, source: Box<toml::de::Error> },
-    #[error("{file}:{line}: {reason}")]
-    Invalid { file: String, line: usize, reason: String },
-    #[error("no built-in retention policy named `{0}` (built in: default; or give a policy file path)")]
-    Unknown(String),
-}
 
 /// How long something is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

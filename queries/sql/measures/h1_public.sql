@@ -1,8 +1,8 @@
 -- H1 (public data) Serious violence offences in data.police.uk street-level data
 -- Measures: rows of the published street-level data by broad crime type in
 --   the serious-violence definition (table sv_crime_types: `police-uk-public`
---   unless the run's definition names crime types), per month and financial
---   year, for the force area as published ('Falls within') and for each local
+--   unless the run's definition names crime types), per month, financial
+--   year and calendar year, for the force area as published ('Falls within') and for each local
 --   authority (from the LSOA name). Anti-social behaviour ('asb') is counted
 --   separately, never in the total. Each published row is one crime or
 --   incident; all rows count, including the few located in a neighbouring
@@ -10,10 +10,11 @@
 -- Parameters: the definition's crime types.
 -- Denominator: none (no populations are published with the data).
 WITH rows_in AS (
-    SELECT p.month, fy.period AS fy_period, coalesce(p.falls_within, 'unknown') AS force, coalesce(p.la_name, 'unknown') AS la_name,
+    SELECT p.month, fy.period AS fy_period, cy.period AS cy_period, coalesce(p.falls_within, 'unknown') AS force, coalesce(p.la_name, 'unknown') AS la_name,
            CASE WHEN p.crime_type = 'Anti-social behaviour' THEN 'asb' ELSE t.category END AS category
     FROM police_uk_crimes p
     JOIN financial_years fy ON p.occurred_at >= fy.start_ts AND p.occurred_at < fy.end_ts
+    JOIN calendar_years cy ON p.occurred_at >= cy.start_ts AND p.occurred_at < cy.end_ts
     LEFT JOIN sv_crime_types t ON t.crime_type = p.crime_type
 ),
 placed AS (
@@ -21,6 +22,8 @@ placed AS (
     UNION ALL SELECT month, 'month', 'la', la_name, category FROM rows_in
     UNION ALL SELECT fy_period, 'financial_year', 'force', force, category FROM rows_in
     UNION ALL SELECT fy_period, 'financial_year', 'la', la_name, category FROM rows_in
+    UNION ALL SELECT cy_period, 'calendar_year', 'force', force, category FROM rows_in
+    UNION ALL SELECT cy_period, 'calendar_year', 'la', la_name, category FROM rows_in
 ),
 cats AS (
     SELECT DISTINCT category FROM sv_crime_types

@@ -148,6 +148,10 @@ pub fn need(m: &Model, v: usize, shown: Shown, rules: &Rules) -> Option<Need> {
         (Shown::Hidden, VarKind::Hidden { sensitive: true }) if small => Some(Need::Sensitive),
         // A row left out of a publication is a remainder like any other.
         (Shown::Hidden, VarKind::Published(_)) if small => Some(Need::Sensitive),
+        // Every piece of a published count is bounded by it: that bound is
+        // what publishing the count means. Subtracting overlapping periods
+        // must not pin a small piece down to its value.
+        (Shown::Hidden, VarKind::Atom) if small => Some(Need::NotExact),
         (Shown::Suppressed, _) => Some(Need::NotExact),
         (Shown::Value(r), _) if rules.rounding.is_some() && r != 0 => Some(Need::NotExact),
         _ => None,

@@ -155,6 +155,7 @@ mod tests {
     }
 
     const SPEC: Spec = Spec {
+        in_time: &[],
         derived: &[
             ("rate", Derived::Rate { count: "n", population: "pop", per: 1000.0 }),
             ("change", Derived::Change { now: "n", before: "prev" }),

@@ -21,7 +21,9 @@ pub mod derive;
 pub mod published;
 pub mod structure;
 pub mod suppress;
+pub mod time;
 
+pub use crate::error::DisclosureError;
 pub use audit::{AuditReport, Finding, Interval};
 pub use derive::Derived;
 pub use structure::{K, Relation, Rest, Sel, Term};
@@ -179,6 +181,9 @@ impl Rules {
 /// named are passed through (keys, labels, resident populations).
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
+    /// Count columns that are sums of events over their period: an
+    /// intruder can subtract overlapping periods (see [`time`]).
+    pub in_time: &'static [time::InTime],
     /// Counts of people or events.
     pub counts: &'static [&'static str],
     /// Figures computed from counts, recomputed from the protected counts.
@@ -195,7 +200,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub const NONE: Spec = Spec { counts: &[], derived: &[], keys: &[], relations: &[], standalone: &[] };
+    pub const NONE: Spec = Spec { in_time: &[], counts: &[], derived: &[], keys: &[], relations: &[], standalone: &[] };
 }
 
 /// A result as text: what disclosure control reads and writes.
@@ -246,17 +251,26 @@ pub struct Context {
     /// Period labels that name the same dates as another label: a rolling
     /// 12 months that is exactly a financial year maps to the year's label.
     pub same_period: BTreeMap<String, String>,
+    /// Every period label's dates (previous periods' too).
+    pub spans: BTreeMap<String, time::Span>,
+    /// The measures over the pieces overlapping periods cut time into;
+    /// `None` when no two periods overlap unless they are the same.
+    pub atoms: Option<time::AtomOutputs>,
 }
 
 impl Context {
     pub fn new(focus_las: impl IntoIterator<Item = String>) -> Self {
-        Context { focus_las: focus_las.into_iter().collect(), same_period: BTreeMap::new() }
+        Context { focus_las: focus_las.into_iter().collect(), ..Context::default() }
     }
 
-    /// Reads which period labels coincide from the session's `report_periods`.
+    /// Reads the periods' dates and which labels coincide from the
+    /// session's `report_periods`, and, when periods overlap, runs the
+    /// measures that sum over time with the atoms as periods.
     pub async fn from_session(ctx: &datafusion::prelude::SessionContext, focus_area: &[String]) -> Result<Context, crate::QueryError> {
-        let sql = "SELECT period AS label, CAST(start_ts AS VARCHAR) AS s, CAST(end_ts AS VARCHAR) AS e, period_type = 'financial_year' AS fy FROM report_periods \
-                   UNION ALL SELECT previous_period, CAST(previous_start_ts AS VARCHAR), CAST(previous_end_ts AS VARCHAR), period_type = 'financial_year' FROM report_periods WHERE previous_period IS NOT NULL";
+        // Calendar years are not published under disclosure control (see
+        // `crate::measures::Measure::controlled_rows`).
+        let sql = "SELECT period AS label, CAST(start_ts AS VARCHAR) AS s, CAST(end_ts AS VARCHAR) AS e, period_type = 'financial_year' AS fy FROM report_periods WHERE period_type <> 'calendar_year' \
+                   UNION ALL SELECT previous_period, CAST(previous_start_ts AS VARCHAR), CAST(previous_end_ts AS VARCHAR), period_type = 'financial_year' FROM report_periods WHERE previous_period IS NOT NULL AND period_type <> 'calendar_year'";
         let grid = crate::report::grid_of(&ctx.sql(sql).await?.collect().await?)?;
         let mut by_dates: BTreeMap<(String, String), Vec<(bool, String)>> = BTreeMap::new();
         for r in 0..grid.rows.len() {
@@ -272,6 +286,30 @@ impl Context {
                 out.same_period.insert(l.clone(), labels[0].1.clone());
             }
         }
+        // What the data cover is published (`period_coverage`): months
+        // outside it are known to hold nothing, so a period's span for
+        // subtraction is what it covers (the first calendar year of data
+        // starting in April is April to December, inside the financial year).
+        let cover = "SELECT CAST(date_trunc('month', min(occurred_at)) AS VARCHAR) AS s, \
+                     CAST(date_trunc('month', max(occurred_at)) + INTERVAL '1 month' AS VARCHAR) AS e FROM police_offences_log";
+        let cover = crate::report::grid_of(&ctx.sql(cover).await?.collect().await?)?;
+        let (Some(cs), Some(ce)) = (cover.rows.first().and_then(|_| cover.get(0, "s")), cover.rows.first().and_then(|_| cover.get(0, "e")))
+        else {
+            return Ok(out);
+        };
+        let (cs, ce) = (cs.to_string(), ce.to_string());
+        for ((s, e), labels) in &by_dates {
+            let span = (s.max(&cs).clone(), e.min(&ce).clone());
+            for (_, l) in labels.iter().filter(|_| span.0 < span.1) {
+                out.spans.insert(l.clone(), span.clone());
+            }
+        }
+        if let Some(atoms) = time::atoms(out.spans.values().cloned()) {
+            let views: Vec<&'static str> =
+                crate::measures::MEASURES.iter().filter(|m| !m.spec.in_time.is_empty()).map(|m| m.view).collect();
+            let grids = crate::period_atoms::measures_over(ctx, &atoms, &views).await?;
+            out.atoms = Some(time::AtomOutputs { atoms, grids });
+        }
         Ok(out)
     }
 }
@@ -279,14 +317,4 @@ impl Context {
 /// Protects every table of an audience together: see [`suppress::protect`].
 pub fn protect(tables: &[Table<'_>], ctx: &Context, rules: &Rules) -> Result<Protected, DisclosureError> {
     suppress::protect(tables, ctx, rules)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DisclosureError {
-    #[error("the LP solver failed on a component of {vars} cells: {message} (an internal error: report it with the audit's input)")]
-    Solver { vars: usize, message: String },
-    #[error("published tables contradict the declared relations ({0}): was the output changed after disclosure control?")]
-    Inconsistent(String),
-    #[error("published table {0} is not among the exact outputs")]
-    UnknownTable(String),
 }

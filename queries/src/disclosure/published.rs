@@ -70,7 +70,7 @@ pub fn audit_published(
     let mut shown = Vec::with_capacity(model.vars.len());
     for var in &model.vars {
         shown.push(match var.kind {
-            VarKind::Hidden { .. } => Shown::Hidden,
+            VarKind::Hidden { .. } | VarKind::Atom => Shown::Hidden,
             VarKind::Published((t, r, c)) => {
                 let cell = row_of[t]
                     .get(&r)

@@ -28,6 +28,8 @@ pub enum K {
     YearsOn(&'static str, i32),
     /// The financial year of a month label (`2023-04` -> `2023/24`).
     FyOfMonth(&'static str),
+    /// The calendar year of a month label (`2023-04` -> `2023`).
+    YearOfMonth(&'static str),
     /// Every row, whatever it has here.
     Any,
 }
@@ -85,6 +87,9 @@ pub enum VarKind {
     Hidden {
         sensitive: bool,
     },
+    /// The count of a piece of time no published period is alone (see
+    /// [`super::time`]): a small one must not be recoverable exactly.
+    Atom,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +146,11 @@ fn key_of(t: &Table<'_>, row: usize, keys: &[K], ctx: &Context) -> Option<Vec<Op
                 let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
                 Some(Some(fy_label(if m >= 4 { y } else { y - 1 })))
             }
+            K::YearOfMonth(c) => {
+                let (y, m) = t.grid.get(row, c)?.split_once('-')?;
+                let (y, _): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+                Some(Some(y.to_string()))
+            }
         })
         .collect()
 }
@@ -183,6 +193,7 @@ pub fn instantiate(tables: &[Table<'_>], ctx: &Context) -> Model {
         }
     }
     add_same_periods(&mut m, tables, ctx);
+    super::time::add_sums_over_time(&mut m, tables, ctx);
     m
 }
 
@@ -328,7 +339,7 @@ mod tests {
         const PREV: &[K] = &[K::YearsOn("period", 1)];
         const REL: &[Relation] =
             &[Relation { name: "previous", total: &[t("v", "previous", KEYS, &[])], parts: &[t("v", "n", PREV, &[])], rest: Rest::Exact }];
-        let spec = Spec { counts: &["n", "previous"], relations: REL, ..Spec::NONE };
+        let spec = Spec { in_time: &[], counts: &["n", "previous"], relations: REL, ..Spec::NONE };
         let g = grid(&["period", "n", "previous"], &[&["2021/22", "4", ""], &["2022/23", "6", "4"], &["2023/24", "9", "5"]]);
         let m = instantiate(&[Table { view: "v", spec: &spec, grid: &g }], &Context::default());
         // 2022/23: previous 4 = 2021/22's n. 2023/24: previous 5 but 2022/23 had 6.
@@ -346,7 +357,7 @@ mod tests {
             parts: &[t("y", "male", &[K::C("p")], &[])],
             rest: Rest::Count("not male"),
         }];
-        let spec = Spec { counts: &["people", "male"], relations: REL, ..Spec::NONE };
+        let spec = Spec { in_time: &[], counts: &["people", "male"], relations: REL, ..Spec::NONE };
         let g = grid(&["p", "people", "male"], &[&["a", "12", "10"]]);
         let m = instantiate(&[Table { view: "y", spec: &spec, grid: &g }], &Context::default());
         assert_eq!(m.vars.len(), 3);
@@ -364,7 +375,7 @@ mod tests {
             parts: &[t("h", "n", &[K::C("cat")], &[("area", Sel::FocusLa)])],
             rest: Rest::Exact,
         }];
-        let spec = Spec { counts: &["n"], relations: REL, ..Spec::NONE };
+        let spec = Spec { in_time: &[], counts: &["n"], relations: REL, ..Spec::NONE };
         let g = grid(&["area", "cat", "n"], &[&["focus", "a", "5"], &["la1", "a", "2"], &["la2", "a", "3"], &["x", "a", "7"]]);
         let ctx = Context::new(["la1".to_string(), "la2".to_string()]);
         let m = instantiate(&[Table { view: "h", spec: &spec, grid: &g }], &ctx);

@@ -63,7 +63,7 @@ pub fn protect(tables: &[Table<'_>], ctx: &Context, rules: &Rules) -> Result<Pro
         .vars
         .iter()
         .map(|v| match v.kind {
-            VarKind::Hidden { .. } => Shown::Hidden,
+            VarKind::Hidden { .. } | VarKind::Atom => Shown::Hidden,
             VarKind::Published(_) if (1..=rules.threshold).contains(&v.exact) => Shown::Suppressed,
             VarKind::Published(_) => Shown::Value(rules.round(v.exact)),
         })
@@ -219,6 +219,7 @@ mod tests {
         rest: Rest::Exact,
     }];
     const H5: Spec = Spec {
+        in_time: &[],
         counts: &["n", "region"],
         derived: &[("share", Derived::Pct { num: "n", den: "region" })],
         keys: &["g"],

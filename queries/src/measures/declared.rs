@@ -8,6 +8,7 @@
 //! of a demo lake: a declaration cannot drift from the SQL unnoticed.
 
 use crate::disclosure::structure::{K, Relation, Rest, Sel, t};
+use crate::disclosure::time::{InTime, Of};
 use crate::disclosure::{Derived, Spec};
 
 const H1V: &str = "measure_h1";
@@ -37,6 +38,16 @@ const PREV_AREA: &[K] = &[K::C("previous_period"), K::C("period_type"), K::C("ar
 const FOCUS: &[(&str, Sel)] = &[("area_code", Sel::Is("focus"))];
 const FOCUS_LAS: &[(&str, Sel)] = &[("area_code", Sel::FocusLa)];
 
+/// A count of the row's own period (see [`crate::disclosure::time`]).
+const fn each(column: &'static str) -> InTime {
+    InTime { column, base: column, of: Of::Row }
+}
+
+/// The same count over the row's previous period.
+const fn before(column: &'static str, base: &'static str) -> InTime {
+    InTime { column, base, of: Of::Previous }
+}
+
 /// `total = parts` over one column, with the same keys and filters per side.
 macro_rules! sum {
     ($name:literal, $view:expr, $col:literal, $keys:expr, $total:expr, $parts:expr) => {
@@ -52,6 +63,7 @@ macro_rules! within {
 }
 
 pub const H1: Spec = Spec {
+    in_time: &[each("offences"), before("previous_offences", "offences")],
     counts: &["offences", "previous_offences"],
     derived: &[
         ("rate_per_1000", Derived::Rate { count: "offences", population: "population", per: 1000.0 }),
@@ -91,6 +103,7 @@ pub const H1: Spec = Spec {
 const PA: &[K] = &[K::C("period"), K::C("area_code")];
 
 pub const H2: Spec = Spec {
+    in_time: &[],
     counts: &["homicides", "previous_homicides", "homicides_3y"],
     derived: &[
         ("rate_per_million", Derived::Rate { count: "homicides", population: "population", per: 1e6 }),
@@ -128,6 +141,7 @@ pub const H2: Spec = Spec {
 const PP1: &[K] = &[K::C("period"), K::C("period_type")];
 
 pub const H3: Spec = Spec {
+    in_time: &[each("knife_offences"), each("knife_offences_victim_under_25"), before("previous_knife_offences", "knife_offences")],
     counts: &["knife_offences", "knife_offences_victim_under_25", "previous_knife_offences"],
     derived: &[
         ("rate_per_1000", Derived::Rate { count: "knife_offences", population: "population", per: 1000.0 }),
@@ -162,6 +176,12 @@ pub const H3: Spec = Spec {
 };
 
 pub const H4: Spec = Spec {
+    in_time: &[
+        each("attendances"),
+        each("attendances_under_25"),
+        each("attendances_all_residences"),
+        before("previous_attendances", "attendances"),
+    ],
     counts: &["attendances", "attendances_under_25", "attendances_all_residences", "previous_attendances"],
     derived: &[
         ("rate_per_100000", Derived::Rate { count: "attendances", population: "population", per: 1e5 }),
@@ -201,6 +221,7 @@ const PP_GROUP: &[K] = &[K::C("period"), K::C("period_type"), K::C("offence_grou
 const NOT_BOTH: &[(&str, Sel)] = &[("offence_group", Sel::Not(&["homicide_and_serious_assault"]))];
 
 pub const H5: Spec = Spec {
+    in_time: &[each("focus_offences"), each("region_offences")],
     counts: &["focus_offences", "region_offences"],
     derived: &[("focus_share_pct", Derived::Pct { num: "focus_offences", den: "region_offences" })],
     keys: &["offence_group"],
@@ -238,6 +259,7 @@ pub const H5: Spec = Spec {
 };
 
 pub const V1: Spec = Spec {
+    in_time: &[each("victims"), each("victims_age_unknown")],
     counts: &["victims", "victims_age_unknown"],
     derived: &[
         (
@@ -263,6 +285,7 @@ pub const V1: Spec = Spec {
 const PP_AG: &[K] = &[K::C("period"), K::C("period_type"), K::C("area_group")];
 
 pub const V2: Spec = Spec {
+    in_time: &[each("victims_home_known"), each("victims_from_outside"), each("victims_home_unknown")],
     counts: &["victims_home_known", "victims_from_outside", "victims_home_unknown"],
     derived: &[("pct_from_outside", Derived::Pct { num: "victims_from_outside", den: "victims_home_known" })],
     keys: &["area_group"],
@@ -278,6 +301,7 @@ pub const V2: Spec = Spec {
 };
 
 pub const D1: Spec = Spec {
+    in_time: &[each("offences")],
     counts: &["offences", "offences_in_rate"],
     derived: &[("rate_per_1000", Derived::Rate { count: "offences_in_rate", population: "population", per: 1000.0 })],
     keys: &["imd_decile"],
@@ -301,6 +325,7 @@ pub const D1: Spec = Spec {
 };
 
 pub const D2: Spec = Spec {
+    in_time: &[each("callouts"), each("weapon_callouts")],
     counts: &["callouts", "weapon_callouts", "callouts_in_rate"],
     derived: &[("rate_per_100k", Derived::Rate { count: "callouts_in_rate", population: "population", per: 100_000.0 })],
     keys: &["imd_decile"],
@@ -326,6 +351,7 @@ pub const D2: Spec = Spec {
 };
 
 pub const D1_PUBLIC: Spec = Spec {
+    in_time: &[],
     counts: &["offences"],
     derived: &[("rate_per_1000", Derived::Rate { count: "offences", population: "population", per: 1000.0 })],
     keys: &["imd_decile"],
@@ -346,6 +372,7 @@ pub const D1_PUBLIC: Spec = Spec {
 const PUB_AREA: &[K] = &[K::C("period"), K::C("period_type"), K::C("area_type"), K::C("area_name")];
 
 pub const H1_PUBLIC: Spec = Spec {
+    in_time: &[],
     counts: &["offences"],
     derived: &[],
     keys: &["area_type", "area_name", "category"],
@@ -382,6 +409,22 @@ pub const H1_PUBLIC: Spec = Spec {
             )],
             rest: Rest::Exact,
         },
+        Relation {
+            name: "H1 (public data) months add up to the calendar year",
+            total: &[t(
+                H1P,
+                "offences",
+                &[K::C("period"), K::C("area_type"), K::C("area_name"), K::C("category")],
+                &[("period_type", Sel::Is("calendar_year"))],
+            )],
+            parts: &[t(
+                H1P,
+                "offences",
+                &[K::YearOfMonth("period"), K::C("area_type"), K::C("area_name"), K::C("category")],
+                &[("period_type", Sel::Is("month"))],
+            )],
+            rest: Rest::Exact,
+        },
     ],
     standalone: &[],
 };
@@ -389,6 +432,7 @@ pub const H1_PUBLIC: Spec = Spec {
 const P: &[K] = &[K::C("period")];
 
 pub const Y1: Spec = Spec {
+    in_time: &[],
     counts: &[
         "people",
         "offences",
@@ -421,6 +465,7 @@ const PF: &[K] = &[K::C("period"), K::C("factor")];
 const NOT_ACE: &[(&str, Sel)] = &[("factor", Sel::Not(&["ace_6_plus"]))];
 
 pub const C1: Spec = Spec {
+    in_time: &[],
     counts: &["cohort_n", "cohort_denominator", "comparison_n", "comparison_denominator"],
     derived: &[
         ("cohort_pct", Derived::Pct { num: "cohort_n", den: "cohort_denominator" }),
@@ -480,6 +525,7 @@ const PP_ITEM: &[K] = &[K::C("period"), K::C("period_type"), K::C("item")];
 const ATTENDANCES: &[(&str, Sel)] = &[("item", Sel::Is("attendances"))];
 
 pub const A1: Spec = Spec {
+    in_time: &[each("n"), each("denominator")],
     counts: &["n", "denominator"],
     derived: &[("pct_complete", Derived::Pct { num: "n", den: "denominator" })],
     keys: &["item"],
@@ -513,6 +559,7 @@ pub const A1: Spec = Spec {
 };
 
 pub const A1_HOUR_DAY: Spec = Spec {
+    in_time: &[each("attendances")],
     counts: &["attendances"],
     derived: &[],
     keys: &["day", "hour"],
@@ -522,6 +569,7 @@ pub const A1_HOUR_DAY: Spec = Spec {
 };
 
 pub const A1_METHOD_LOCATION: Spec = Spec {
+    in_time: &[each("attendances")],
     counts: &["attendances"],
     derived: &[],
     keys: &["assault_method", "location_type"],
@@ -542,6 +590,7 @@ const ALL_SAFE: &[(&str, Sel)] = &[("respondents", Sel::Is("all")), ("dimension"
 const YOUNG_SAFE: &[(&str, Sel)] = &[("respondents", Sel::Is("young_people")), ("dimension", Sel::Is("safe"))];
 
 pub const P1: Spec = Spec {
+    in_time: &[each("answered"), each("agree")],
     counts: &["answered", "agree"],
     derived: &[("pct_agree", Derived::Pct { num: "agree", den: "answered" })],
     keys: &["area_code", "respondents", "dimension"],

@@ -24,6 +24,28 @@ pub struct Measure {
     pub order_by: &'static str,
 }
 
+impl Measure {
+    /// Every row, in the measure's order: what analysts get.
+    pub fn all_rows(&self) -> String {
+        format!("SELECT * FROM {} ORDER BY {}", self.view, self.order_by)
+    }
+
+    /// The rows published under disclosure control: no calendar years in
+    /// measures counting over report periods. A calendar year straddles two
+    /// financial years, so each overlaps the next, and the audit that would
+    /// let them be published together (`crate::disclosure::time`) links
+    /// every period of a key into one linear program: on the demo lake the
+    /// partner audit went from 7 s to 638 s. Analysts, who see exact
+    /// counts, have them; public data.police.uk rows (months, financial and
+    /// calendar years, sums of months) keep them.
+    pub fn controlled_rows(&self) -> String {
+        if self.spec.in_time.is_empty() {
+            return self.all_rows();
+        }
+        format!("SELECT * FROM {} WHERE period_type IS DISTINCT FROM 'calendar_year' ORDER BY {}", self.view, self.order_by)
+    }
+}
+
 macro_rules! measure {
     ($id:literal, $file:literal, $title:literal, n: [$($n:literal),*], spec: $spec:expr, order: $order:literal) => {
         Measure {
@@ -91,6 +113,7 @@ pub const VIEWS: &[(&str, &str)] = &[
     view!("fy_population_year"),
     view!("crimes"),
     view!("data_years"),
+    view!("data_calendar_years"),
     view!("report_periods"),
     view!("period_coverage"),
     view!("placed_crimes"),
@@ -165,12 +188,12 @@ pub fn select(names: &[String]) -> Result<Vec<&'static Measure>, QueryError> {
     Ok(out)
 }
 
-/// A sentence for a financial year the police data do not fully cover
-/// ("2024/25 is partial: ..."), from `period_coverage`; `None` for a full
-/// year or one the data do not reach.
+/// A sentence for a year (financial or calendar) the police data do not
+/// fully cover ("2024/25 is partial: ..."), from `period_coverage`; `None`
+/// for a full year or one the data do not reach.
 pub async fn partial_note(session: &Session, year: &str) -> Result<Option<String>, QueryError> {
     let sql = format!(
-        "SELECT months_covered, months_in_period FROM period_coverage WHERE period = '{}' AND period_type = 'financial_year' AND partial",
+        "SELECT months_covered, months_in_period FROM period_coverage WHERE period = '{}' AND period_type IN ('financial_year', 'calendar_year') AND partial",
         year.replace('\'', "''")
     );
     let batches = session.ctx.sql(&sql).await?.collect().await?;
@@ -237,5 +260,27 @@ mod tests {
             let m = MEASURES.iter().find(|m| m.view == t.view).unwrap_or_else(|| panic!("a relation names {}, not a measure", t.view));
             assert!(m.spec.counts.contains(&t.column), "a relation reads {}.{}, not a declared count", t.view, t.column);
         }
+    }
+}
+
+/// The `[measures]` section of the configuration.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeasureConfig {
+    /// Serious-violence definition: a built-in name (`local`) or a path to
+    /// a definition file.
+    pub definition: String,
+    /// Local authority codes of the focus area. Empty: every local
+    /// authority in the lookup table.
+    pub focus_area: Vec<String>,
+    /// How the focus area is named in outputs.
+    pub focus_name: String,
+    /// Years in the youth cohort window (Y1, C1).
+    pub cohort_years: i32,
+}
+
+impl Default for MeasureConfig {
+    fn default() -> Self {
+        MeasureConfig { definition: "local".into(), focus_area: Vec::new(), focus_name: "Focus area".into(), cohort_years: 3 }
     }
 }

@@ -105,11 +105,21 @@ pub fn grid_of(batches: &[RecordBatch]) -> Result<Grid, QueryError> {
 
 /// Every measure's exact rows, all periods, in each measure's order.
 pub async fn exact_outputs(session: &Session) -> Result<Vec<(&'static Measure, Grid)>, QueryError> {
+    outputs_of(session, Measure::all_rows).await
+}
+
+/// Every measure's exact rows an audience under disclosure control may be
+/// given ([`Measure::controlled_rows`]).
+pub async fn controlled_outputs(session: &Session) -> Result<Vec<(&'static Measure, Grid)>, QueryError> {
+    outputs_of(session, Measure::controlled_rows).await
+}
+
+async fn outputs_of(session: &Session, rows: fn(&Measure) -> String) -> Result<Vec<(&'static Measure, Grid)>, QueryError> {
     let mut out = Vec::new();
     for m in MEASURES {
         let df = session.ctx.table(m.view).await?;
         let cols: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
-        let sql = format!("SELECT * FROM {} ORDER BY {}", m.view, m.order_by);
+        let sql = rows(m);
         let mut grid = grid_of(&session.ctx.sql(&sql).await?.collect().await?)?;
         if grid.columns.is_empty() {
             // No rows: the CSV still says what its columns are.
@@ -147,7 +157,7 @@ pub async fn sections(
     year: &FinancialYear,
     rules: &Rules,
 ) -> Result<(Vec<Section>, Disclosure), QueryError> {
-    let outputs = exact_outputs(session).await?;
+    let outputs = if rules.is_exact() { exact_outputs(session).await? } else { controlled_outputs(session).await? };
     let ctx = disclosure::Context::from_session(&session.ctx, &opts.focus_area).await?;
     let protected = protect_outputs(&outputs, &ctx, rules)?;
     let mut sections = Vec::new();

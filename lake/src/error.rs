@@ -1,0 +1,30 @@
+//! The lake's one error type. Whose fault it is ([`LakeError::kind`])
+//! decides whether the normaliser retries a failed commit.
+
+use deltalake::DeltaTableError;
+use vru_model::error::ErrorKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("Delta table {table}: {source}")]
+    Delta { table: String, source: Box<DeltaTableError> },
+    #[error("reading table {table}: {source}")]
+    Query { table: String, source: Box<deltalake::datafusion::error::DataFusionError> },
+    #[error("table {table}: {reason}")]
+    Invalid { table: String, reason: String },
+}
+
+impl LakeError {
+    /// Storage and Delta failures may heal (a full disk, a commit conflict
+    /// with retention); data that does not fit its table never will.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LakeError::Delta { .. } | LakeError::Query { .. } => ErrorKind::Infrastructure,
+            LakeError::Invalid { .. } => ErrorKind::Bug,
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.kind().retryable()
+    }
+}

@@ -30,7 +30,7 @@ pub fn kind_of(e: &anyhow::Error) -> Option<ErrorKind> {
             vru_synth::SynthError,
             vru_model::error::PeriodError,
             vru_model::error::YearError,
-            vru_model::error::KeyError,
+            vru_model::pseudonym::KeyError,
             vru_model::error::DefinitionError,
             vru_model::error::PolicyError,
         );

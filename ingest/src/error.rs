@@ -4,8 +4,8 @@
 //! landing folder leaves a file in place for them, and receipts carry the
 //! kind of a refusal.
 
-use crate::lake::LakeError;
 use rdkafka::error::KafkaError;
+use vru_lake::LakeError;
 use vru_model::error::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 pub const WIRE_VERSION: u32 = 1;
 
 pub use crate::envelope::{Envelope, Role, Sex};
-pub use crate::error::DecodeError;
+use crate::error::ErrorKind;
 pub use crate::kinds::{Kind, Source};
 pub use crate::sources::ace::AceScreening;
 pub use crate::sources::ae::AeAttendance;
@@ -29,6 +29,28 @@ pub use crate::sources::police_uk::StreetCrime;
 pub use crate::sources::receipts::ExtractReceipt;
 pub use crate::sources::survey::SurveyResponse;
 pub use crate::sources::yjs::YjOutcome;
+
+/// Why a message could not become an event. Goes with the message to the
+/// dead-letter topic, so it must say what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a JSON event object: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("wire version {0} is not understood by this normaliser (it reads version {WIRE_VERSION})")]
+    WireVersion(u32),
+    #[error("attributes do not match kind `{kind}`: {source}")]
+    Attributes { kind: Kind, source: serde_json::Error },
+    #[error("invalid envelope: {0}")]
+    Envelope(String),
+}
+
+impl DecodeError {
+    /// A message that does not decode is its producer's fault, never healed
+    /// by reading it again: it goes to the dead-letter topic.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::PartnerData
+    }
+}
 
 macro_rules! attributes {
     (

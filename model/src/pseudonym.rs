@@ -3,9 +3,24 @@
 //! never holds the key, so a pseudonym cannot be reversed or brute-forced from
 //! a list of known NHS numbers (a plain hash could be).
 
-pub use crate::error::KeyError;
+use crate::error::ErrorKind;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("the pseudonym key must be hex text of at least {MIN_KEY_BYTES} bytes ({hex} hex digits); got {0} bytes", hex = MIN_KEY_BYTES * 2)]
+    TooShort(usize),
+    #[error("the pseudonym key file must contain hex digits only (generate one with `vru pseudonymise --new-key FILE`)")]
+    NotHex,
+}
+
+impl KeyError {
+    /// The key file is set up by an operator.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Configuration
+    }
+}
 
 /// Keys shorter than this are refused: HMAC-SHA256 is only as strong as the key.
 pub const MIN_KEY_BYTES: usize = 32;

@@ -131,13 +131,26 @@ pub fn focus_area(codes: &[String]) -> Arc<MemTable> {
 /// `financial_years(fy_start, period, start_ts, end_ts)`, half-open, from
 /// 1990/91 to 2049/50: a fixed range keeps measure SQL free of date arithmetic.
 pub fn financial_years() -> Arc<MemTable> {
+    years("fy_start", 4, |y| vru_model::period::FinancialYear { start_year: y }.to_string())
+}
+
+/// `calendar_years(year, period, start_ts, end_ts)`, half-open, labelled
+/// `2023`, over the same range as [`financial_years`]: how data.police.uk
+/// and many partners count.
+pub fn calendar_years() -> Arc<MemTable> {
+    years("year", 1, |y| y.to_string())
+}
+
+/// Years 1990 to 2049 starting on the first of `month`: the starting
+/// calendar year (named `key`), the label, and the half-open span.
+fn years(key: &str, month: u32, label: impl Fn(i32) -> String) -> Arc<MemTable> {
     let years: Vec<i32> = (1990..2050).collect();
-    let ts = |y: i32| NaiveDate::from_ymd_opt(y, 4, 1).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_micros();
-    let labels: Vec<String> = years.iter().map(|y| vru_model::period::FinancialYear { start_year: *y }.to_string()).collect();
+    let ts = |y: i32| NaiveDate::from_ymd_opt(y, month, 1).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_micros();
+    let labels: Vec<String> = years.iter().map(|y| label(*y)).collect();
     let local = DataType::Timestamp(TimeUnit::Microsecond, None);
     table(
         vec![
-            Field::new("fy_start", DataType::Int32, false),
+            Field::new(key, DataType::Int32, false),
             Field::new("period", DataType::Utf8, false),
             Field::new("start_ts", local.clone(), false),
             Field::new("end_ts", local, false),
@@ -145,29 +158,6 @@ pub fn financial_years() -> Arc<MemTable> {
         vec![
             Arc::new(Int32Array::from(years.clone())),
             strings(labels.iter().map(String::as_str)),
-            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(*y)).collect::<Vec<_>>())),
-            Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(y + 1)).collect::<Vec<_>>())),
-        ],
-    )
-}
-
-/// `calendar_years(year, period, start_ts, end_ts)`, half-open, labelled
-/// `2023`, over the same range as [`financial_years`]: how data.police.uk
-/// and many partners count.
-pub fn calendar_years() -> Arc<MemTable> {
-    let years: Vec<i32> = (1990..2050).collect();
-    let ts = |y: i32| NaiveDate::from_ymd_opt(y, 1, 1).expect("date").and_hms_opt(0, 0, 0).expect("time").and_utc().timestamp_micros();
-    let local = DataType::Timestamp(TimeUnit::Microsecond, None);
-    table(
-        vec![
-            Field::new("year", DataType::Int32, false),
-            Field::new("period", DataType::Utf8, false),
-            Field::new("start_ts", local.clone(), false),
-            Field::new("end_ts", local, false),
-        ],
-        vec![
-            Arc::new(Int32Array::from(years.clone())),
-            strings(years.iter().map(|y| y.to_string()).collect::<Vec<_>>().iter().map(String::as_str)),
             Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(*y)).collect::<Vec<_>>())),
             Arc::new(TimestampMicrosecondArray::from(years.iter().map(|y| ts(y + 1)).collect::<Vec<_>>())),
         ],

@@ -37,6 +37,10 @@ pub struct AuditArgs {
     /// Protection level (default: from configuration, 7 public, 4 partner).
     #[arg(long)]
     pub protection: Option<i64>,
+    /// End of the rolling 12 months, YYYY-MM-DD (default: the last day
+    /// with data, as the SQL service has it; with --year, the year's end).
+    #[arg(long, conflicts_with = "year")]
+    pub as_of: Option<chrono::NaiveDate>,
 }
 
 pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
     if let Some(y) = &year {
         opts.as_of = y.end_exclusive().pred_opt();
     }
+    opts.as_of = a.as_of.or(opts.as_of);
     opts.materialise = true;
     let started = Instant::now();
     let session = build_session(&opts).await?;

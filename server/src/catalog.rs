@@ -74,6 +74,10 @@ pub struct Generation {
     analyst: RoleCatalog,
     publisher: OnceCell<RoleCatalog>,
     partner_measures: OnceCell<Disclosed>,
+    /// What disclosure control knows of the periods (and, when they
+    /// overlap, the measures over their pieces): computed once for the
+    /// partner and the publisher catalogs.
+    disclosure: OnceCell<disclosure::Context>,
     partners: Mutex<HashMap<String, RoleCatalog>>,
     target_partitions: usize,
     focus_area: Vec<String>,
@@ -181,6 +185,7 @@ impl Generation {
             analyst,
             publisher: OnceCell::new(),
             partner_measures: OnceCell::new(),
+            disclosure: OnceCell::new(),
             partners: Mutex::new(HashMap::new()),
             target_partitions: template.target_partitions,
             focus_area: template.focus_area.clone(),
@@ -215,9 +220,14 @@ impl Generation {
                 Err(e) => tracing::warn!(measure = m.view, "left out of the {} catalog: {e}", policy.as_str()),
             }
         }
-        let ctx = disclosure::Context::from_session(&self.analyst.ctx, &self.focus_area).await?;
+        let ctx = self
+            .disclosure
+            .get_or_try_init(|| async {
+                disclosure::Context::from_session(&self.analyst.ctx, &self.focus_area).await.map_err(ServerError::from)
+            })
+            .await?;
         let outputs: Vec<_> = exact.iter().map(|(m, _, _, g)| (*m, g.clone())).collect();
-        let protected = vru_queries::report::protect_outputs(&outputs, &ctx, &self.protection.rules(policy))?;
+        let protected = vru_queries::report::protect_outputs(&outputs, ctx, &self.protection.rules(policy))?;
         if let Some(e) = protected.audit.exposed.first() {
             // Refuse rather than serve a recoverable count.
             return Err(ServerError::Invalid(format!(

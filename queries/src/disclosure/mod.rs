@@ -269,9 +269,12 @@ impl Context {
     pub async fn from_session(ctx: &datafusion::prelude::SessionContext, focus_area: &[String]) -> Result<Context, crate::QueryError> {
         // Calendar years are not published under disclosure control (see
         // `crate::measures::Measure::controlled_rows`).
-        let sql = "SELECT period AS label, CAST(start_ts AS VARCHAR) AS s, CAST(end_ts AS VARCHAR) AS e, period_type = 'financial_year' AS fy FROM report_periods WHERE period_type <> 'calendar_year' \
-                   UNION ALL SELECT previous_period, CAST(previous_start_ts AS VARCHAR), CAST(previous_end_ts AS VARCHAR), period_type = 'financial_year' FROM report_periods WHERE previous_period IS NOT NULL AND period_type <> 'calendar_year'";
-        let grid = crate::report::grid_of(&ctx.sql(sql).await?.collect().await?)?;
+        let skip = crate::measures::UNCONTROLLED_PERIOD_TYPE;
+        let sql = format!(
+            "SELECT period AS label, CAST(start_ts AS VARCHAR) AS s, CAST(end_ts AS VARCHAR) AS e, period_type = 'financial_year' AS fy FROM report_periods WHERE period_type <> '{skip}' \
+             UNION ALL SELECT previous_period, CAST(previous_start_ts AS VARCHAR), CAST(previous_end_ts AS VARCHAR), period_type = 'financial_year' FROM report_periods WHERE previous_period IS NOT NULL AND period_type <> '{skip}'"
+        );
+        let grid = crate::report::grid_of(&ctx.sql(&sql).await?.collect().await?)?;
         let mut by_dates: BTreeMap<(String, String), Vec<(bool, String)>> = BTreeMap::new();
         for r in 0..grid.rows.len() {
             let (Some(l), Some(s), Some(e)) = (grid.get(r, "label"), grid.get(r, "s"), grid.get(r, "e")) else { continue };

@@ -43,12 +43,6 @@ pub struct InTime {
     pub of: Of,
 }
 
-/// `offences` over the row's period and `previous_offences` over the
-/// previous one: the common pair.
-pub const fn now_and_before(column: &'static str, previous: &'static str) -> [InTime; 2] {
-    [InTime { column, base: column, of: Of::Row }, InTime { column: previous, base: column, of: Of::Previous }]
-}
-
 /// A half-open span of time `[start, end)`, as ISO timestamps (which sort
 /// as text).
 pub type Span = (String, String);

@@ -24,6 +24,10 @@ pub struct Measure {
     pub order_by: &'static str,
 }
 
+/// The period type not published under disclosure control in measures
+/// counting over report periods (see [`Measure::controlled_rows`]).
+pub const UNCONTROLLED_PERIOD_TYPE: &str = "calendar_year";
+
 impl Measure {
     /// Every row, in the measure's order: what analysts get.
     pub fn all_rows(&self) -> String {
@@ -42,7 +46,7 @@ impl Measure {
         if self.spec.in_time.is_empty() {
             return self.all_rows();
         }
-        format!("SELECT * FROM {} WHERE period_type IS DISTINCT FROM 'calendar_year' ORDER BY {}", self.view, self.order_by)
+        format!("SELECT * FROM {} WHERE period_type IS DISTINCT FROM '{UNCONTROLLED_PERIOD_TYPE}' ORDER BY {}", self.view, self.order_by)
     }
 }
 

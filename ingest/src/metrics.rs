@@ -48,6 +48,7 @@ pub struct PipelineMetrics {
     receipts: Family<ReceiptLabels, Counter>,
     rows: Family<OutcomeLabel, Counter>,
     messages: Family<OutcomeLabel, Counter>,
+    found_in_lake: Counter,
     commits: Family<OutcomeLabel, Counter>,
     commit_seconds: Histogram,
     lag: Family<PartitionLabels, Gauge>,
@@ -72,6 +73,12 @@ impl PipelineMetrics {
             "Kafka messages the normaliser handled, by outcome (buffered, duplicate, already_committed, dead_letter)",
             messages.clone(),
         );
+        let found_in_lake = Counter::default();
+        registry.register(
+            "normaliser_found_in_lake",
+            "Buffered messages dropped at their commit because the lake already held their event id (re-sent rows)",
+            found_in_lake.clone(),
+        );
         let commits = Family::<OutcomeLabel, Counter>::default();
         registry.register("normaliser_commits", "Lake commits, by outcome (ok, failed)", commits.clone());
         let commit_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
@@ -82,7 +89,7 @@ impl PipelineMetrics {
             "Messages on a partition not yet read by the normaliser (high watermark minus next offset)",
             lag.clone(),
         );
-        PipelineMetrics { registry, receipts, rows, messages, commits, commit_seconds, lag }
+        PipelineMetrics { registry, receipts, rows, messages, found_in_lake, commits, commit_seconds, lag }
     }
 
     /// Counts a receipt and its rows.
@@ -104,6 +111,11 @@ impl PipelineMetrics {
             Outcome::DeadLetter(_) => "dead_letter",
         };
         self.messages.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Counts buffered messages a commit dropped as already in the lake.
+    pub fn found_in_lake(&self, n: u64) {
+        self.found_in_lake.inc_by(n);
     }
 
     /// Counts one table commit; a successful one also its duration.

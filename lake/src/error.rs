@@ -10,6 +10,8 @@ pub enum LakeError {
     Delta { table: String, source: Box<DeltaTableError> },
     #[error("reading table {table}: {source}")]
     Query { table: String, source: Box<deltalake::datafusion::error::DataFusionError> },
+    #[error("reading a file of table {table}: {source}")]
+    Parquet { table: String, source: Box<deltalake::parquet::errors::ParquetError> },
     #[error("table {table}: {reason}")]
     Invalid { table: String, reason: String },
 }
@@ -19,7 +21,7 @@ impl LakeError {
     /// with retention); data that does not fit its table never will.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            LakeError::Delta { .. } | LakeError::Query { .. } => ErrorKind::Infrastructure,
+            LakeError::Delta { .. } | LakeError::Query { .. } | LakeError::Parquet { .. } => ErrorKind::Infrastructure,
             LakeError::Invalid { .. } => ErrorKind::Bug,
         }
     }

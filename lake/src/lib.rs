@@ -16,6 +16,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableRefer
 use deltalake::kernel::{StructType, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ensure_table_uri};
 use futures::StreamExt;
@@ -24,7 +25,11 @@ use std::path::{Path, PathBuf};
 use vru_model::ids::EventId;
 
 mod error;
+mod ids;
+/// Callers name the Delta types this crate's functions return.
+pub use deltalake;
 pub use error::LakeError;
+pub use ids::{ID_BLOOM_FPP, ID_COLUMN, IdLookup, LookupStats};
 
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -169,8 +174,13 @@ pub fn missing_properties(table: &DeltaTable, name: &str) -> Vec<(&'static str, 
         .collect()
 }
 
+/// zstd, and a bloom filter on `event_id` ([`IdLookup`] reads it to find
+/// re-sent events without holding every id in memory).
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level"))).build()
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_column_bloom_filter_fpp(ColumnPath::from(ID_COLUMN), ID_BLOOM_FPP)
+        .build()
 }
 
 /// Appends one batch and records `txns` in the same commit. On error the

@@ -61,6 +61,10 @@ pub struct NormaliserOptions {
     /// cost the process its memory. Raise it and `vru dlq replay` if a
     /// legitimate producer needs more.
     pub max_message_bytes: usize,
+    /// Bytes of event-id filters (from the lake's files) kept in memory
+    /// between commits, per table; past it they are read again from
+    /// storage. Bounds the normaliser's memory however long the history.
+    pub id_filter_cache_bytes: usize,
 }
 
 impl Default for NormaliserOptions {
@@ -74,6 +78,7 @@ impl Default for NormaliserOptions {
             max_retry_backoff_ms: 30_000,
             start_from_earliest_available: false,
             max_message_bytes: 1 << 20,
+            id_filter_cache_bytes: 32 << 20,
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct Normaliser {
     dlq: FutureProducer,
     cluster_id: String,
     deltas: BTreeMap<Table, DeltaTable>,
+    /// Per table, which of a batch's ids the lake holds.
+    lookups: BTreeMap<Table, lake::IdLookup>,
     state: State,
     partitions: Vec<Partition>,
     watermarks: watch::Sender<Watermarks>,
@@ -149,12 +156,13 @@ impl Normaliser {
         };
         let mut state = State::new(limits, topic_tables, Instant::now());
         let mut deltas = BTreeMap::new();
+        let mut lookups = BTreeMap::new();
         for t in Table::ALL {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;
-            let mut ids = lake::event_ids(&delta, t.name()).await?;
             // Erased events count as received: a re-sent copy of one is
             // dropped, never written back (retention's rule for re-sends).
-            ids.extend(crate::retention::markers::erased(lake, t.name()).await?);
+            // The ids the lake holds are not loaded: each commit asks.
+            let erased = crate::retention::markers::erased(lake, t.name()).await?;
             let mut committed = HashMap::new();
             let topic = kafka.topic(t.source());
             for part in partitions.iter().filter(|p| p.0 == topic) {
@@ -162,8 +170,9 @@ impl Normaliser {
                     committed.insert(part.clone(), v);
                 }
             }
-            state.load_table(*t, ids, committed);
+            state.load_table(*t, erased, committed);
             deltas.insert(*t, delta);
+            lookups.insert(*t, lake::IdLookup::new(opts.id_filter_cache_bytes));
         }
         let mut assignment = TopicPartitionList::new();
         for part in &partitions {
@@ -181,6 +190,7 @@ impl Normaliser {
             dlq,
             cluster_id,
             deltas,
+            lookups,
             state,
             partitions,
             watermarks,
@@ -376,6 +386,31 @@ impl Normaliser {
         Ok(())
     }
 
+    /// Drops the buffered rows whose event id the table already holds (a
+    /// partner's re-sent rows that reached Kafka twice, or a replay), so
+    /// the lake keeps one row per event id. Runs after [`Self::recheck_txns`]
+    /// refreshed the table, so a commit of another writer is seen.
+    async fn drop_rows_in_lake(&mut self, table: Table) -> Result<(), NormaliserError> {
+        let ids = self.state.pending_ids(table);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let lookup = self.lookups.get_mut(&table).expect("every table loaded");
+        let (present, stats) = lookup.present(&self.deltas[&table], table.name(), &ids).await?;
+        let dropped = self.state.drop_present(table, &present);
+        crate::metrics::global().found_in_lake(dropped as u64);
+        tracing::debug!(
+            table = table.name(),
+            ids = ids.len(),
+            dropped,
+            ?stats,
+            ms = started.elapsed().as_millis() as u64,
+            "checked the batch against the lake"
+        );
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Result<(), NormaliserError> {
         for f in self.pending_dlq.drain(..) {
             match f.await {
@@ -387,6 +422,7 @@ impl Normaliser {
         for state::Commit { table, txns } in self.state.plan_flush() {
             self.recheck_txns(table, &txns).await?;
             let started = Instant::now();
+            self.drop_rows_in_lake(table).await?;
             let actions: Vec<Transaction> = txns.iter().map(|(p, o)| Transaction::new(app_id(&self.cluster_id, p), *o)).collect();
             let plan_rows = self.state.rows(table);
             let rows = plan_rows.len();

@@ -33,7 +33,9 @@ pub struct Stats {
 pub enum Outcome {
     /// Held for the next commit of its table.
     Buffered(Table),
-    /// Its event id is in the lake or the buffer already (a re-sent row).
+    /// Its event id is buffered already, or was erased (a re-sent row).
+    /// One already in the lake is found when its table commits
+    /// ([`State::drop_present`]).
     Duplicate,
     /// Its offset is at or below what the lake records for its table.
     AlreadyCommitted,
@@ -60,7 +62,12 @@ pub struct Commit {
 }
 
 struct TableState {
-    ids: HashSet<EventId>,
+    /// Events retention erased (markers are kept while Kafka may still
+    /// hold a copy, so this set is bounded by Kafka's retention, not by
+    /// history).
+    erased: HashSet<EventId>,
+    /// The ids in `buffer`.
+    pending: HashSet<EventId>,
     committed: HashMap<Partition, i64>,
     buffer: Vec<Event>,
 }
@@ -95,10 +102,12 @@ impl State {
         }
     }
 
-    /// What the lake holds for a table: its event ids (erased ones too, so
-    /// a re-sent copy is never written back) and its `txn` offsets.
-    pub fn load_table(&mut self, table: Table, ids: HashSet<EventId>, committed: HashMap<Partition, i64>) {
-        self.tables.insert(table, TableState { ids, committed, buffer: Vec::new() });
+    /// What the lake records for a table: the events retention erased (so
+    /// a re-sent copy is never written back) and its `txn` offsets. The
+    /// ids it holds are not loaded: a commit asks the lake about its own
+    /// rows ([`State::pending_ids`], [`State::drop_present`]).
+    pub fn load_table(&mut self, table: Table, erased: HashSet<EventId>, committed: HashMap<Partition, i64>) {
+        self.tables.insert(table, TableState { erased, pending: HashSet::new(), committed, buffer: Vec::new() });
     }
 
     pub fn topic_tables(&self) -> &HashMap<String, Vec<Table>> {
@@ -159,7 +168,8 @@ impl State {
         if st.committed.get(part).is_some_and(|c| offset <= *c) {
             return Outcome::AlreadyCommitted;
         }
-        if !st.ids.insert(event.envelope.event_id) {
+        let id = event.envelope.event_id;
+        if st.erased.contains(&id) || !st.pending.insert(id) {
             return Outcome::Duplicate;
         }
         st.buffer.push(event);
@@ -231,6 +241,24 @@ impl State {
         out
     }
 
+    /// The ids buffered for `table`, to ask the lake which it holds.
+    pub fn pending_ids(&self, table: Table) -> Vec<EventId> {
+        self.tables.get(&table).map(|st| st.buffer.iter().map(|e| e.envelope.event_id).collect()).unwrap_or_default()
+    }
+
+    /// The lake already holds `present` (re-sent rows, or a replay after a
+    /// commit whose offsets did not land): they leave the buffer and count
+    /// as duplicates. Their ids stay pending, so another copy before the
+    /// commit is a duplicate too. Returns how many were dropped.
+    pub fn drop_present(&mut self, table: Table, present: &HashSet<EventId>) -> usize {
+        let Some(st) = self.tables.get_mut(&table) else { return 0 };
+        let before = st.buffer.len();
+        st.buffer.retain(|e| !present.contains(&e.envelope.event_id));
+        let dropped = before - st.buffer.len();
+        self.stats.duplicates_dropped += dropped as u64;
+        dropped
+    }
+
     /// The rows a commit of `table` appends: everything buffered for it.
     pub fn rows(&self, table: Table) -> Vec<&Event> {
         self.tables.get(&table).map(|st| st.buffer.iter().collect()).unwrap_or_default()
@@ -243,6 +271,7 @@ impl State {
         self.stats.commits += 1;
         self.stats.events_written += st.buffer.len() as u64;
         st.buffer.clear();
+        st.pending.clear();
         st.committed.extend(txns);
     }
 

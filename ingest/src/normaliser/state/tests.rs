@@ -211,3 +211,35 @@ fn a_commit_never_moves_a_table_record_backwards() {
     assert_eq!(plan[0].txns, vec![(part(1), 4)], "partition 0 stays at 50, not 21");
     assert_eq!(plan[1].txns, vec![(part(0), 21), (part(1), 4)], "both moved past police_asb's record");
 }
+
+#[test]
+fn rows_the_lake_already_holds_leave_the_batch_before_its_commit() {
+    let now = Instant::now();
+    let mut s = state(now);
+    for (o, r) in [(0, "r1"), (1, "r2"), (2, "r3")] {
+        assert_eq!(s.handle(&part(0), o, Some(&offence(r)), now), Outcome::Buffered(Table::PoliceOffences));
+    }
+    let ids = s.pending_ids(Table::PoliceOffences);
+    assert_eq!(ids, vec![id_of(&offence("r1")), id_of(&offence("r2")), id_of(&offence("r3"))]);
+    assert!(s.pending_ids(Table::PoliceAsb).is_empty());
+
+    // The lake holds r1 and r3 (sent before, or a replay past a lost offset).
+    let present = HashSet::from([id_of(&offence("r1")), id_of(&offence("r3"))]);
+    assert_eq!(s.drop_present(Table::PoliceOffences, &present), 2);
+    let rows: Vec<_> = s.rows(Table::PoliceOffences).iter().map(|e| e.envelope.record_id.clone()).collect();
+    assert_eq!(rows, ["r2"]);
+    assert_eq!(s.stats.duplicates_dropped, 2);
+    assert_eq!(s.handle(&part(0), 3, Some(&offence("r1")), now), Outcome::Duplicate, "still known until the commit");
+
+    // The commit still records every offset read, the dropped rows' too.
+    // (police_asb, fed by the same topic, gets an offsets-only commit.)
+    let plan = s.plan_flush();
+    let offences = plan.iter().find(|c| c.table == Table::PoliceOffences).unwrap();
+    assert_eq!(offences.txns, vec![(part(0), 3)]);
+    s.committed(Table::PoliceOffences, offences.txns.clone());
+    assert_eq!(s.stats.events_written, 1);
+    // After the commit the lake answers for every id; the buffer is empty.
+    assert_eq!(s.handle(&part(0), 4, Some(&offence("r2")), now), Outcome::Buffered(Table::PoliceOffences));
+    assert_eq!(s.drop_present(Table::PoliceOffences, &HashSet::from([id_of(&offence("r2"))])), 1);
+    assert!(s.rows(Table::PoliceOffences).is_empty(), "an offsets-only commit follows");
+}

@@ -63,8 +63,8 @@ pub struct LookupStats {
     pub files_loaded: usize,
 }
 
-/// Checks batches of ids against one table's files, caching footers and
-/// filters up to a byte budget.
+/// Checks batches of ids against tables' files, caching footers and
+/// filters up to one byte budget for all tables.
 pub struct IdLookup {
     cache: HashMap<String, Arc<FileFilters>>,
     order: VecDeque<String>,
@@ -73,8 +73,9 @@ pub struct IdLookup {
 }
 
 impl IdLookup {
-    /// `budget`: bytes of filters kept between lookups (64 MiB holds the
-    /// filters of about 13 million rows).
+    /// `budget`: bytes of footers and filters kept between lookups (64 MiB
+    /// holds the filters of about 13 million rows in large files; many small
+    /// files spend more of it on footers).
     pub fn new(budget: usize) -> Self {
         IdLookup { cache: HashMap::new(), order: VecDeque::new(), bytes: 0, budget }
     }
@@ -89,17 +90,18 @@ impl IdLookup {
         let snapshot = table.snapshot().map_err(Lake::delta_err(name))?;
         let files: Vec<(deltalake::Path, u64)> =
             snapshot.log_data().into_iter().map(|f| (f.object_store_path(), f.size().max(0) as u64)).collect();
-        self.forget_all_but(files.iter().map(|(p, _)| p.to_string()).collect());
+        let key = |p: &deltalake::Path| format!("{name}/{p}");
+        self.forget_all_but(name, files.iter().map(|(p, _)| key(p)).collect());
         let store = table.object_store();
         let wanted: HashMap<String, EventId> = ids.iter().map(|id| (id.to_string(), *id)).collect();
         for (path, size) in files {
             stats.files += 1;
-            let file = match self.cache.get(path.as_ref()) {
+            let file = match self.cache.get(&key(&path)) {
                 Some(f) => f.clone(),
                 None => {
                     stats.files_loaded += 1;
                     let f = Arc::new(load(&store, &path, size, name).await?);
-                    self.remember(path.to_string(), f.clone());
+                    self.remember(key(&path), f.clone());
                     f
                 }
             };
@@ -144,12 +146,14 @@ impl IdLookup {
         }
     }
 
-    /// Drops files no longer in the table (rewritten by a deletion).
-    fn forget_all_but(&mut self, live: HashSet<String>) {
+    /// Drops the files of table `name` no longer in it (rewritten by a
+    /// deletion).
+    fn forget_all_but(&mut self, name: &str, live: HashSet<String>) {
         let cache = &mut self.cache;
         let mut freed = 0;
+        let prefix = format!("{name}/");
         self.order.retain(|p| {
-            let keep = live.contains(p);
+            let keep = !p.starts_with(&prefix) || live.contains(p);
             if !keep && let Some(f) = cache.remove(p) {
                 freed += f.bytes;
             }
@@ -178,7 +182,7 @@ async fn load(store: &ObjectStoreRef, path: &deltalake::Path, size: u64, name: &
     for rg in 0..groups {
         filters.push(builder.get_row_group_column_bloom_filter(rg, column).await.map_err(parquet_err(name))?);
     }
-    let bytes = 1024 + filters.iter().flatten().map(|f| f.num_blocks() * 32).sum::<usize>();
+    let bytes = metadata.metadata().memory_size() + filters.iter().flatten().map(|f| f.num_blocks() * 32).sum::<usize>();
     Ok(FileFilters { metadata, column, filters, bytes })
 }
 

@@ -61,9 +61,10 @@ pub struct NormaliserOptions {
     /// cost the process its memory. Raise it and `vru dlq replay` if a
     /// legitimate producer needs more.
     pub max_message_bytes: usize,
-    /// Bytes of event-id filters (from the lake's files) kept in memory
-    /// between commits, per table; past it they are read again from
-    /// storage. Bounds the normaliser's memory however long the history.
+    /// Bytes of the lake files' footers and event-id filters kept in
+    /// memory between commits, for all tables; past it they are read again
+    /// from storage. Bounds the normaliser's memory however long the
+    /// history.
     pub id_filter_cache_bytes: usize,
 }
 
@@ -78,7 +79,7 @@ impl Default for NormaliserOptions {
             max_retry_backoff_ms: 30_000,
             start_from_earliest_available: false,
             max_message_bytes: 1 << 20,
-            id_filter_cache_bytes: 32 << 20,
+            id_filter_cache_bytes: 64 << 20,
         }
     }
 }
@@ -89,8 +90,8 @@ pub struct Normaliser {
     dlq: FutureProducer,
     cluster_id: String,
     deltas: BTreeMap<Table, DeltaTable>,
-    /// Per table, which of a batch's ids the lake holds.
-    lookups: BTreeMap<Table, lake::IdLookup>,
+    /// Which of a batch's ids the lake holds.
+    lookup: lake::IdLookup,
     state: State,
     partitions: Vec<Partition>,
     watermarks: watch::Sender<Watermarks>,
@@ -156,7 +157,6 @@ impl Normaliser {
         };
         let mut state = State::new(limits, topic_tables, Instant::now());
         let mut deltas = BTreeMap::new();
-        let mut lookups = BTreeMap::new();
         for t in Table::ALL {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;
             // Erased events count as received: a re-sent copy of one is
@@ -172,7 +172,6 @@ impl Normaliser {
             }
             state.load_table(*t, erased, committed);
             deltas.insert(*t, delta);
-            lookups.insert(*t, lake::IdLookup::new(opts.id_filter_cache_bytes));
         }
         let mut assignment = TopicPartitionList::new();
         for part in &partitions {
@@ -190,7 +189,7 @@ impl Normaliser {
             dlq,
             cluster_id,
             deltas,
-            lookups,
+            lookup: lake::IdLookup::new(opts.id_filter_cache_bytes),
             state,
             partitions,
             watermarks,
@@ -396,8 +395,7 @@ impl Normaliser {
             return Ok(());
         }
         let started = Instant::now();
-        let lookup = self.lookups.get_mut(&table).expect("every table loaded");
-        let (present, stats) = lookup.present(&self.deltas[&table], table.name(), &ids).await?;
+        let (present, stats) = self.lookup.present(&self.deltas[&table], table.name(), &ids).await?;
         let dropped = self.state.drop_present(table, &present);
         crate::metrics::global().found_in_lake(dropped as u64);
         tracing::debug!(

@@ -121,6 +121,70 @@ async fn normaliser_killed_five_times_loses_and_duplicates_nothing() {
     assert_eq!(ids, expected);
 }
 
+/// Three normalisers share one lake, each owning a third of the sources
+/// (`--sources`), and are SIGKILLed at random and restarted while ingest
+/// streams: they write disjoint tables, so none conflicts with another,
+/// and the lake ends with exactly the events of the extracts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_normalisers_on_one_lake_killed_at_random_lose_and_duplicate_nothing() {
+    let Some(Backend::Real(brokers)) = Backend::real() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(&dir.path().join("city"), &city());
+    let files = extract_files(&landing_dir(&summary));
+    let expected = expected_ids(&files);
+    let d = Deployment::new(&dir.path().join("data"), &brokers, "three");
+    let landing = landing_dir(&summary);
+    let mut owners = vec![Vec::new(); 3];
+    for (i, s) in vru_model::Source::ALL.iter().enumerate() {
+        owners[i % 3].push(s.as_str());
+    }
+    let owners: Vec<String> = owners.iter().map(|o| o.join(",")).collect();
+    let log = |i: usize| format!("normalise-{i}.log");
+    let spawn = |i: usize| d.spawn(&["normalise", "--sources", &owners[i]], &log(i));
+
+    let mut ingest = d.spawn(&["ingest", "--watch", landing.to_str().unwrap(), "--once"], "ingest.log");
+    let mut running: Vec<_> = (0..3).map(spawn).collect();
+    // Six kills at random points of the stream (rows the three logs report
+    // committed), each a random 1-400 ms later; each normaliser twice.
+    let mut seed = 0x3_5eed_u64;
+    let mut targets: Vec<usize> = (0..6).map(|_| expected.len() * (5 + pause(&mut seed, 0, 85).as_millis() as usize) / 100).collect();
+    targets.sort();
+    let mut kills = Vec::new();
+    let begun = Instant::now();
+    for target in targets {
+        while (0..3).map(|j| committed(&d.log(&log(j)))).sum::<usize>() < target {
+            for (j, n) in running.iter_mut().enumerate() {
+                assert!(n.try_wait().unwrap().is_none(), "normaliser {j} exited by itself:\n{}", tail(&d.log(&log(j))));
+            }
+            assert!(begun.elapsed() < Duration::from_secs(300), "{target} rows not reached:\n{}", tail(&d.log("ingest.log")));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(pause(&mut seed, 1, 400)).await;
+        let i = kills.len() % 3;
+        running[i].kill().unwrap(); // SIGKILL
+        running[i].wait().unwrap();
+        kills.push((i, lake_rows(&d.lake()).await));
+        running[i] = spawn(i);
+    }
+    let status = wait_exit(&mut ingest, Duration::from_secs(600), "ingest");
+    assert!(status.success(), "ingest failed:\n{}", d.log("ingest.log"));
+    for n in running.iter_mut() {
+        n.kill().unwrap();
+        n.wait().unwrap();
+    }
+    eprintln!("kills (normaliser, lake rows then): {kills:?} of {} events", expected.len());
+    assert!(kills.iter().all(|(_, rows)| (*rows as usize) < expected.len()), "every kill lands mid-stream: {kills:?}");
+    for o in &owners {
+        d.run(&["normalise", "--until-idle", "--sources", o]);
+    }
+    for i in 0..3 {
+        assert!(!d.log(&log(i)).contains("two normalisers are writing this lake"), "normaliser {i} conflicted");
+    }
+    let ids = lake_ids(&Lake::new(d.lake())).await;
+    assert_eq!(ids.len(), expected.len(), "no loss, no duplicate");
+    assert_eq!(ids, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_killed_mid_extract_completes_on_rerun_without_duplicates() {
     let Some(Backend::Real(brokers)) = Backend::real() else { return };

@@ -241,6 +241,10 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
         ("\\d+ measure_h1", ["change_pct", "Storage"]),
         ("\\d+ police_offences_log", ["offence_code", "Storage"]),
         ("\\l", ["Encoding", "Collate"]),
+        ("\\do", ["Left arg type", "Result type"]),
+        ("\\db", ["Name", "Location"]),
+        ("\\dc", ["Source", "Destination"]),
+        ("\\dF", ["Schema", "Description"]),
     ] {
         let out = s.psql("ana", Some(PASSWORD), cmd);
         let text = String::from_utf8_lossy(&out.stdout);

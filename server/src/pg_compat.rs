@@ -9,53 +9,74 @@
 //! the crate's own style so they can be offered upstream.
 
 use std::sync::Arc;
-use vru_queries::datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
+use vru_queries::datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use vru_queries::datafusion::arrow::datatypes::{DataType, Int64Type};
-use vru_queries::datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use vru_queries::datafusion::common::{Result, ScalarValue};
+use vru_queries::datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use vru_queries::datafusion::prelude::SessionContext;
 
 /// Registers the functions on a role's session.
 pub fn register(ctx: &SessionContext) {
-    for name in ["pg_function_is_visible", "pg_type_is_visible"] {
-        ctx.register_udf(always_true(name));
+    // `\do`, `\dc` and `\dF` filter operators, conversions and text-search
+    // configurations the way `\df` and `\dT` filter functions and types.
+    for name in
+        ["pg_function_is_visible", "pg_type_is_visible", "pg_operator_is_visible", "pg_conversion_is_visible", "pg_ts_config_is_visible"]
+    {
+        ctx.register_udf(constant(name, 1, ScalarValue::Boolean(Some(true))));
     }
-    ctx.register_udf(pg_table_size());
+    ctx.register_udf(constant("pg_table_size", 1, ScalarValue::Int64(Some(0))));
     ctx.register_udf(pg_size_pretty());
-    ctx.register_udf(null_text("obj_description", vec![DataType::Int32, DataType::Utf8]));
-    ctx.register_udf(null_text("col_description", vec![DataType::Int32, DataType::Int32]));
-    // `\d+ VIEW` shows the definition; measure views' SQL is in the
-    // repository's queries/sql, not repeated to every role here.
-    ctx.register_udf(null_text("pg_get_viewdef", vec![DataType::Int32, DataType::Boolean]));
-    for name in ["pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments"] {
-        ctx.register_udf(null_text(name, vec![DataType::Int32]));
+    // `\db`: the built-in tablespaces have no location (PostgreSQL's '').
+    ctx.register_udf(constant("pg_tablespace_location", 1, ScalarValue::Utf8(Some(String::new()))));
+    // Comments, view definitions (measure views' SQL is in the
+    // repository's queries/sql, not repeated to every role here) and
+    // function signatures (the lake has no user functions): NULL, as
+    // PostgreSQL returns for an object without one.
+    for (name, arity) in [
+        ("obj_description", 2),
+        ("col_description", 2),
+        ("pg_get_viewdef", 2),
+        ("pg_get_function_result", 1),
+        ("pg_get_function_arguments", 1),
+        ("pg_get_function_identity_arguments", 1),
+    ] {
+        ctx.register_udf(constant(name, arity, ScalarValue::Utf8(None)));
     }
 }
 
-/// A text function with no answer here (comments, function signatures:
-/// the lake has no comments and no user functions): NULL, as PostgreSQL
-/// returns for an object without one.
-fn null_text(name: &str, args: Vec<DataType>) -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
-        Ok(ColumnarValue::Array(Arc::new(StringArray::from(vec![None::<&str>; args[0].len()])) as ArrayRef))
-    };
-    create_udf(name, args, DataType::Utf8, Volatility::Stable, Arc::new(f))
+/// A catalog function whose answer here does not depend on its arguments,
+/// taking arguments of any type: psql passes oids of several types (`\do`
+/// describes an operator by its `oprcode`, which this catalog holds as
+/// text).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: String,
+    signature: Signature,
+    value: ScalarValue,
 }
 
-fn always_true(name: &str) -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; args[0].len()])) as ArrayRef))
-    };
-    create_udf(name, vec![DataType::Int32], DataType::Boolean, Volatility::Stable, Arc::new(f))
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(self.value.data_type())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(ColumnarValue::Array(self.value.to_array_of_size(args.number_rows)? as ArrayRef))
+    }
 }
 
-fn pg_table_size() -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
-        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(vec![0i64; args[0].len()])) as ArrayRef))
-    };
-    create_udf("pg_table_size", vec![DataType::Int32], DataType::Int64, Volatility::Stable, Arc::new(f))
+fn constant(name: &str, arity: usize, value: ScalarValue) -> ScalarUDF {
+    ScalarUDF::new_from_impl(Constant { name: name.into(), signature: Signature::any(arity, Volatility::Stable), value })
 }
 
 fn pg_size_pretty() -> ScalarUDF {

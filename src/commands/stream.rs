@@ -63,6 +63,18 @@ pub struct NormaliseArgs {
     /// (default: pipeline.metrics_listen; none).
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Only these sources' topics and tables, comma-separated (default:
+    /// normaliser.sources; all). Several normalisers share a lake when
+    /// each owns different sources.
+    #[arg(long, value_delimiter = ',', value_parser = parse_source)]
+    pub sources: Vec<vru_model::Source>,
+}
+
+fn parse_source(s: &str) -> Result<vru_model::Source, String> {
+    vru_model::Source::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = vru_model::Source::ALL.iter().map(|s| s.as_str()).collect();
+        format!("no source `{s}`; the sources are {}", known.join(", "))
+    })
 }
 
 /// Serves the pipeline's counters ([`vru_ingest::metrics`]) while the
@@ -227,7 +239,11 @@ pub async fn normalise(config: &Config, a: NormaliseArgs) -> anyhow::Result<()> 
     serve_metrics(config, a.metrics_listen).await?;
     kafka::ensure_topics(&config.kafka, None).await?;
     let lake = Lake::new(config.lake_dir());
-    let mut n = Normaliser::start(&lake, &config.kafka, &config.kafka.brokers, config.normaliser.clone()).await?;
+    let mut opts = config.normaliser.clone();
+    if !a.sources.is_empty() {
+        opts.sources = a.sources;
+    }
+    let mut n = Normaliser::start(&lake, &config.kafka, &config.kafka.brokers, opts).await?;
     let stats = n.run(ctrl_c(), a.until_idle).await?;
     println!("{}", serde_json::to_string_pretty(&stats)?);
     Ok(())

@@ -28,6 +28,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
+use vru_model::Source;
 use vru_model::tables::{Table, to_record_batch};
 
 pub use crate::error::NormaliserError;
@@ -66,6 +67,12 @@ pub struct NormaliserOptions {
     /// from storage. Bounds the normaliser's memory however long the
     /// history.
     pub id_filter_cache_bytes: usize,
+    /// The sources whose topics (and so tables) this normaliser owns;
+    /// empty: all. Several normalisers share one lake when each owns a
+    /// disjoint set: they write disjoint tables, so their commits never
+    /// conflict. Overlapping sets are refused at the first commit
+    /// ([`NormaliserError::Conflict`]), never written twice.
+    pub sources: Vec<Source>,
 }
 
 impl Default for NormaliserOptions {
@@ -80,6 +87,7 @@ impl Default for NormaliserOptions {
             start_from_earliest_available: false,
             max_message_bytes: 1 << 20,
             id_filter_cache_bytes: 64 << 20,
+            sources: Vec::new(),
         }
     }
 }
@@ -142,7 +150,9 @@ impl Normaliser {
             Some(id) => id.clone(),
             None => consumer.client().fetch_cluster_id(timeout).unwrap_or_else(|| format!("brokers={bootstrap}")),
         };
-        let topic_tables: HashMap<String, Vec<Table>> = kafka.event_topics().into_iter().collect();
+        let owned = |t: &Table| opts.sources.is_empty() || opts.sources.contains(&t.source());
+        let topic_tables: HashMap<String, Vec<Table>> =
+            kafka.event_topics().into_iter().filter(|(_, tables)| tables.iter().any(owned)).collect();
         let mut partitions = Vec::new();
         for topic in topic_tables.keys() {
             let md = consumer.fetch_metadata(Some(topic), timeout)?;
@@ -157,7 +167,7 @@ impl Normaliser {
         };
         let mut state = State::new(limits, topic_tables, Instant::now());
         let mut deltas = BTreeMap::new();
-        for t in Table::ALL {
+        for t in Table::ALL.iter().filter(|t| owned(t)) {
             let delta = lake.open_or_create(t.name(), t.schema()).await?;
             // Erased events count as received: a re-sent copy of one is
             // dropped, never written back (retention's rule for re-sends).

@@ -262,6 +262,20 @@ async fn public_report_reads_as_a_review_is_accessible_and_prints_on_a4() {
     let h1 = html.split("<p class=\"headline\">").nth(1).and_then(|s| s.split("</p>").next()).expect("a headline");
     assert!(h1.starts_with("Serious violence offences, 2022/23: "), "{h1}");
     assert!(h1.contains(" in 2021/22.") && h1.ends_with("Counts rounded to the nearest 5."), "the change on last year: {h1}");
+    // Three years in words, from the published rows themselves.
+    let mut years: Vec<(String, String)> = csv::Reader::from_path(dir.path().join("r/h1.csv"))
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| &r[1] == "financial_year" && &r[3] == "focus" && &r[5] == "total" && r[0] <= *year.to_string())
+        .map(|r| (r[0].to_string(), r[6].to_string()))
+        .collect();
+    years.sort();
+    assert!(years.len() >= 3, "the small city has three years up to {year}: {years:?}");
+    let say = |(p, v): &(String, String)| if v == "*" { format!("suppressed in {p}") } else { format!("{v} in {p}") };
+    let t = &years[years.len() - 3..];
+    let want = format!("Over three years: {}, {} and {}", say(&t[0]), say(&t[1]), say(&t[2]));
+    assert!(h1.contains(&want), "{want}\n{h1}");
     assert!(html.matches("<details><summary>About this measure</summary>").count() >= 20, "definitions are folded");
     assert!(!html.contains("overflow-x"), "tables wrap rather than scroll");
     assert_eq!(html.matches("<svg").count(), html.matches("<summary>Chart data</summary>").count(), "a table for every chart");

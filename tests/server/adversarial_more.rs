@@ -64,8 +64,14 @@ fn f6_memory_is_bounded_for_the_whole_service() {
         "{ok} answered, {busy} refused for lack of service memory, {own} over their own limit, others: {other:?}"
     );
     let concurrent = s.peak_mb();
+    report(&format!("f6: base {base} MB, single attacks peak {single} MB, six hashes peak {concurrent} MB"));
     s.assert_alive();
-    assert!(single < base + 450, "single attacks: peak {single} MB from {base} MB");
+    // Each attack alone would take 0.6 to 1+ GB unchecked. Over 25 runs
+    // their peak was +286 to +450 MB (allocations DataFusion does not
+    // reserve, such as the batches between operators, vary with timing),
+    // so the bound is twice the service's 256 MiB, not a tighter figure
+    // that one run in twenty crosses.
+    assert!(single < base + 2 * 256, "single attacks: peak {single} MB from {base} MB");
     // DataFusion's reservations undercount what a hash aggregation holds
     // (and the batches between operators hold none): one such query under
     // a 128 MiB limit takes about +150 MB RSS, two +320 MB, and the

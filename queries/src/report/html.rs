@@ -1,12 +1,13 @@
 //! The report page: one HTML file with inline CSS and SVG, no scripts and
 //! no network, so it opens the same from a shared drive as from an email.
 
+use super::words::headline;
 use super::{Manifest, Section, figures};
 use crate::disclosure::{Grid, Policy, SUPPRESSED};
 use crate::measures;
 use std::fmt::Write as _;
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -82,51 +83,6 @@ fn shown_rows<'a>(grid: &'a Grid, year: &str) -> Vec<&'a Vec<Option<String>>> {
         .filter(|r| period.is_none_or(|c| r[c].as_deref().is_none_or(|p| p == year || !p.contains('/'))))
         .filter(|r| area.is_none_or(|c| r[c].as_deref() == Some("focus")))
         .collect()
-}
-
-/// The measure's figure for the year in words, with the change on the year
-/// before, as published annual reviews open each section: "Serious
-/// violence offences, 2023/24: 385 offences, down 4.9% from 405 in
-/// 2022/23." Only for measures that carry a previous-year column, on the
-/// focus area's row (its `total` category where there are categories); a
-/// suppressed figure is said to be suppressed, never guessed at.
-fn headline(s: &Section, rows: &[&Vec<Option<String>>], m: &Manifest) -> Option<String> {
-    let g = &s.grid;
-    let prev_col = g.columns.iter().position(|c| c.starts_with("previous_") && c != "previous_period")?;
-    let col = g.col(g.columns[prev_col].trim_start_matches("previous_"))?;
-    let row = match g.col("category") {
-        Some(c) => rows.iter().find(|r| r[c].as_deref() == Some("total"))?,
-        None if rows.len() == 1 => rows[0],
-        None => return None,
-    };
-    let what = g.columns[col].replace('_', " ");
-    let get = |c: Option<usize>| c.and_then(|c| row[c].as_deref()).filter(|v| !v.is_empty());
-    let lead = format!("{}, {}: ", esc(s.measure.title), esc(&m.year));
-    let value = get(Some(col))?;
-    if value == SUPPRESSED {
-        return Some(format!(
-            "{lead}the number of {what} is suppressed: a small count, or one that would reveal one (see <a href=\"#protection\">How figures are protected</a>)."
-        ));
-    }
-    let mut text = format!("{lead}{} {what}", esc(value));
-    let previous = get(Some(prev_col)).filter(|p| *p != SUPPRESSED);
-    let period = get(g.col("previous_period")).unwrap_or("the year before");
-    if let (Some(p), Ok(v)) = (previous, value.parse::<f64>())
-        && let Ok(pv) = p.parse::<f64>()
-    {
-        let pct = get(g.col("change_pct")).and_then(|c| c.parse::<f64>().ok()).or((pv > 0.0).then(|| (v - pv) * 100.0 / pv));
-        let change = match pct {
-            Some(x) if x.abs() < 0.05 => "the same as".to_string(),
-            Some(x) => format!("{} {:.1}% from", if x < 0.0 { "down" } else { "up" }, x.abs()),
-            None => "against".to_string(),
-        };
-        let _ = write!(text, ", {change} {} in {}", esc(p), esc(period));
-    }
-    text.push('.');
-    if let Some(step) = m.disclosure.as_ref().and_then(|d| d.rules.rounding) {
-        let _ = write!(text, " Counts rounded to the nearest {step}.");
-    }
-    Some(text)
 }
 
 /// Label columns with the same value on every shown row (the period, the

@@ -8,6 +8,7 @@
 pub mod charts;
 mod figures;
 mod html;
+mod words;
 
 pub use html::render;
 

@@ -20,6 +20,7 @@
 
 use crate::{Lake, LakeError, strings};
 use deltalake::DeltaTable;
+use deltalake::arrow::array::Array as _;
 use deltalake::logstore::ObjectStoreRef;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -127,7 +128,6 @@ impl IdLookup {
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(parquet_err(name))?;
                 let col = strings(&batch, 0, name)?;
-                use deltalake::arrow::array::Array as _;
                 found.extend((0..col.len()).filter_map(|i| wanted.get(col.value(i))));
             }
         }

@@ -244,8 +244,10 @@ pub async fn txn_version(table: &DeltaTable, name: &str, app_id: &str) -> Result
     snapshot.transaction_version(table.log_store().as_ref(), app_id).await.map_err(Lake::delta_err(name))
 }
 
-/// Every event id in the table: the normaliser drops events already there,
-/// which is what makes re-sent rows and re-read files harmless.
+/// Every event id in the table, held in memory: for tests and tools that
+/// compare the lake with the extracts. The normaliser does not load them
+/// (it asks [`IdLookup`] about each batch), so its memory does not grow
+/// with the lake.
 pub async fn event_ids(table: &DeltaTable, name: &str) -> Result<HashSet<EventId>, LakeError> {
     let qerr = |source| LakeError::Query { table: name.to_string(), source: Box::new(source) };
     let provider = table.table_provider().await.map_err(qerr)?;

@@ -22,6 +22,11 @@ use vru_server::config::ServerConfig;
 pub struct Config {
     /// Where the lake (`lake/`) and, by default, the landing folder live.
     pub data_dir: PathBuf,
+    /// The lake, when not `<data_dir>/lake`: a directory or
+    /// `s3://bucket/prefix` on S3-compatible storage (endpoint and
+    /// credentials from the standard `AWS_*` variables, never here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lake: Option<String>,
     /// Landing folder partners drop extracts into (default `<data_dir>/landing`).
     pub landing_dir: Option<PathBuf>,
     /// Kafka: brokers (empty = embedded), topic prefix, producer bounds.
@@ -48,6 +53,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("vru-data"),
+            lake: None,
             landing_dir: None,
             kafka: KafkaOptions::default(),
             normaliser: NormaliserOptions::default(),
@@ -67,6 +73,8 @@ impl Default for Config {
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lake: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka: Option<KafkaOverride>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,8 +118,12 @@ impl Config {
         Ok(f.extract()?)
     }
 
-    pub fn lake_dir(&self) -> PathBuf {
-        self.data_dir.join("lake")
+    /// The lake this configuration names (see [`Config::lake`]).
+    pub fn lake(&self) -> anyhow::Result<vru_ingest::lake::Lake> {
+        match &self.lake {
+            Some(address) => Ok(vru_ingest::lake::Lake::at(address)?),
+            None => Ok(vru_ingest::lake::Lake::new(self.data_dir.join("lake"))),
+        }
     }
 
     pub fn users_file(&self) -> PathBuf {

@@ -22,6 +22,10 @@ struct Cli {
     /// Data directory holding the lake and the landing folder.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// The lake, when not <data-dir>/lake: a directory or s3://bucket/prefix
+    /// (S3 endpoint and credentials from the AWS_* environment variables).
+    #[arg(long, global = true)]
+    lake: Option<String>,
     /// Kafka bootstrap servers; without it, the embedded in-process broker.
     #[arg(long, global = true)]
     brokers: Option<String>,
@@ -89,6 +93,7 @@ fn run() -> anyhow::Result<()> {
         .init();
     let overrides = Overrides {
         data_dir: cli.data_dir.clone(),
+        lake: cli.lake.clone(),
         kafka: cli.brokers.clone().map(|brokers| KafkaOverride { brokers }),
         measures: cli.definition.clone().map(|d| MeasureOverride { definition: Some(d) }),
         retention: cli.retention.clone().map(|policy| RetentionOverride { policy }),

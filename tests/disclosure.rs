@@ -33,7 +33,7 @@ async fn lake(dir: &Path) -> (Lake, Vec<String>) {
 
 fn options(lake: &Lake, focus: Vec<String>) -> SessionOptions {
     SessionOptions::new(
-        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
         Definition::builtin("local").unwrap(),
         focus,
     )

@@ -41,7 +41,7 @@ async fn random_small_cities_have_no_exposed_cell() {
         // Half the cities with the default configuration (every LA in focus).
         let focus = if case % 2 == 0 { summary.focus_area.clone() } else { vec![] };
         let mut opts = SessionOptions::new(
-            LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+            LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
             Definition::builtin("local").unwrap(),
             focus,
         );

@@ -57,6 +57,6 @@ async fn undecodable_messages_are_dead_lettered_and_the_stream_goes_on() {
         assert_eq!(letter.topic, topic);
         assert!(letter.offset >= 1);
     }
-    let counts = event_counts(lake.root()).await;
+    let counts = event_counts(lake.local_root().unwrap()).await;
     assert_eq!(counts.iter().find(|(t, _)| t == "police_offences").unwrap().1, 2);
 }

@@ -30,7 +30,7 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     let lake = Lake::new(dir.path().join("lake"));
 
     let first = run_landing(&lake, &landing_dir(&summary)).await;
-    let after_first = event_counts(lake.root()).await;
+    let after_first = event_counts(lake.local_root().unwrap()).await;
     let written_first = first.normaliser.as_ref().unwrap().events_written;
     assert!(written_first > 5_000, "{written_first}");
 
@@ -42,7 +42,7 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     assert_eq!(stats.events_written, 0, "{stats:?}");
     assert!(second.receipts.iter().all(|r| r.status.as_str() == "duplicate" && r.rows_published == 0));
     assert_eq!(second.receipts.len(), first.receipts.len());
-    assert_eq!(event_counts(lake.root()).await, after_first);
+    assert_eq!(event_counts(lake.local_root().unwrap()).await, after_first);
 
     // And the same file dropped into the landing folder that already
     // ingested it is recognised by its hash and not published at all.
@@ -54,7 +54,7 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     assert_eq!(third.receipts.len(), 1);
     assert_eq!(third.receipts[0].status.as_str(), "duplicate");
     assert_eq!(third.receipts[0].rows_published, 0);
-    assert_eq!(event_counts(lake.root()).await, after_first);
+    assert_eq!(event_counts(lake.local_root().unwrap()).await, after_first);
 
     // The same rows in other bytes (another export of the same data, CRLF
     // line endings): each row is known to the lake with the same content,
@@ -77,7 +77,7 @@ async fn reingesting_the_same_extracts_adds_no_events() {
     assert_eq!(fourth.receipts.iter().map(|r| r.rows_duplicate).sum::<u64>(), rows);
     let expected: Vec<(String, i64)> =
         after_first.iter().map(|(t, n)| (t.clone(), if t == "extract_receipts" { n + files } else { *n })).collect();
-    assert_eq!(event_counts(lake.root()).await, expected);
+    assert_eq!(event_counts(lake.local_root().unwrap()).await, expected);
 }
 
 /// Every extract file of the generated city, with its partner.
@@ -135,7 +135,7 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
         // Let file writes the killed task started finish, as the kernel
         // would for a killed process, before the next one reads the lake.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let in_lake: i64 = event_counts(lake.root()).await.iter().map(|(_, n)| n).sum();
+        let in_lake: i64 = event_counts(lake.local_root().unwrap()).await.iter().map(|(_, n)| n).sum();
         eprintln!("kill {kill}: {in_lake} of {} events in the lake", expected.len());
     }
     let mut n = Normaliser::start(&lake, &kafka_opts, &bootstrap, opts).await.unwrap();
@@ -146,7 +146,7 @@ async fn normaliser_killed_mid_stream_loses_and_duplicates_nothing() {
     for t in Table::ALL {
         let delta = lake.open(t.name()).await.unwrap().unwrap();
         let ids = lakeio::event_ids(&delta, t.name()).await.unwrap();
-        let rows = event_counts(lake.root()).await.into_iter().find(|(n, _)| n == t.name()).unwrap().1 as usize;
+        let rows = event_counts(lake.local_root().unwrap()).await.into_iter().find(|(n, _)| n == t.name()).unwrap().1 as usize;
         assert_eq!(rows, ids.len(), "{}: {rows} rows but {} distinct event ids", t.name(), ids.len());
         total += rows;
         seen.extend(ids);
@@ -176,7 +176,7 @@ async fn extracts_larger_than_the_embedded_log_arrive_whole() {
     let report = run_landing(&lake, &landing_dir(&summary)).await;
     let published: u64 = report.receipts.iter().map(|r| r.rows_published).sum();
     let stats = report.normaliser.unwrap();
-    let in_lake: i64 = event_counts(lake.root()).await.iter().map(|(_, n)| n).sum();
+    let in_lake: i64 = event_counts(lake.local_root().unwrap()).await.iter().map(|(_, n)| n).sum();
     let receipts = report.receipts.len() as i64;
     assert_eq!(in_lake, published as i64 - stats.duplicates_dropped as i64 + receipts, "{stats:?}");
 }
@@ -200,7 +200,7 @@ async fn a_gap_in_kafka_stops_the_normaliser_instead_of_skipping() {
     let mut n = Normaliser::start(&lake, &opts, &bootstrap, fast_normaliser()).await.unwrap();
     let r = tokio::time::timeout(Duration::from_secs(60), n.run(std::future::pending(), true)).await.unwrap();
     assert!(matches!(r, Err(NormaliserError::Gap(_))), "{r:?}");
-    let s = session(lake.root(), vec![]).await;
+    let s = session(lake.local_root().unwrap(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_000, "nothing past the gap was written");
 }
 
@@ -227,7 +227,7 @@ async fn a_second_normaliser_on_the_same_lake_stops_instead_of_writing_twice() {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    let s = session(lake.root(), vec![]).await;
+    let s = session(lake.local_root().unwrap(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 500, "nothing written twice");
 }
 

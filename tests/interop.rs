@@ -26,8 +26,8 @@ async fn other_engines_read_the_same_rows() {
     let summary = generate(dir.path(), &small_city(5));
     let lake = Lake::new(dir.path().join("lake"));
     run_landing(&lake, &landing_dir(&summary)).await;
-    let ours = event_counts(lake.root()).await;
-    let paths: Vec<String> = ours.iter().map(|(t, _)| lake.table_dir(t).display().to_string()).collect();
+    let ours = event_counts(lake.local_root().unwrap()).await;
+    let paths: Vec<String> = ours.iter().map(|(t, _)| lake.local_root().unwrap().join(t).display().to_string()).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_lake.py");
     let out = Command::new("python3").arg(script).args(&paths).output().expect("python3 runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

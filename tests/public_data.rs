@@ -70,7 +70,7 @@ async fn public_h1_equals_the_published_rows_and_d1_runs_with_imd() {
         }
     }
 
-    let opts = SessionOptions::new(LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() }, def, vec![]);
+    let opts = SessionOptions::new(LakeSource::Delta { lake: lake.clone(), versions: Default::default() }, def, vec![]);
     let s = build_session(&opts).await.unwrap();
     // Months, the financial years (March 2022 is in 2021/22, April and May
     // in 2022/23) and the one calendar year, 2022, each add up to the
@@ -125,7 +125,7 @@ async fn a_redownloaded_month_adds_only_what_changed() {
     std::fs::copy(&month, landing.join("2022-03-cleveland-street.csv")).unwrap();
     let lake = Lake::new(dir.path().join("lake"));
     run_landing(&lake, &dir.path().join("landing")).await;
-    let s = session(lake.root(), vec![]).await;
+    let s = session(lake.local_root().unwrap(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes_log").await, rows);
     let asb = count(&s, "SELECT count(*) FROM police_uk_crimes WHERE crime_type = 'Anti-social behaviour'").await;
 
@@ -145,7 +145,7 @@ async fn a_redownloaded_month_adds_only_what_changed() {
     let work = Work::Files { files: vec![(partner, again)], kind: Some(ExtractKind::StreetCrimes) };
     pipeline::run(&lake, &kafka(), Some(&broker), work, fast_normaliser(), ExtractRules::default(), std::future::pending()).await.unwrap();
 
-    let s = session(lake.root(), vec![]).await;
+    let s = session(lake.local_root().unwrap(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes_log").await, rows + 1, "only the revised crime is new");
     assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes").await, rows, "each crime and incident counted once");
     assert_eq!(count(&s, "SELECT count(*) FROM police_uk_crimes WHERE crime_type = 'Anti-social behaviour'").await, asb);

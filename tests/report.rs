@@ -41,7 +41,7 @@ async fn small_city_2022(dir: &Path) -> (Lake, SessionOptions, FinancialYear) {
     run_landing(&lake, &landing_dir(&summary)).await;
     let year: FinancialYear = "2022/23".parse().unwrap();
     let mut opts = SessionOptions::new(
-        LakeSource::Delta { root: lake.root().to_path_buf(), versions: Default::default() },
+        LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
         Definition::builtin("local").unwrap(),
         summary.focus_area.clone(),
     );
@@ -69,11 +69,8 @@ async fn report_is_reproduced_from_its_manifest() {
     // table versions), at a different time.
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.path().join("r1/manifest.json")).unwrap()).unwrap();
     let def = Definition::from_toml(&manifest.definition.text, &Catalogue::builtin()).unwrap();
-    let mut again = SessionOptions::new(
-        LakeSource::Delta { root: lake.root().to_path_buf(), versions: manifest.tables.clone() },
-        def,
-        manifest.focus_area.clone(),
-    );
+    let mut again =
+        SessionOptions::new(LakeSource::Delta { lake: lake.clone(), versions: manifest.tables.clone() }, def, manifest.focus_area.clone());
     again.as_of = Some(manifest.as_of);
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let second =

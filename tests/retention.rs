@@ -459,7 +459,7 @@ async fn a_run_halted_at_any_step_resumes_to_the_same_state() {
         // and is planned afresh; otherwise the rerun completes it.
         assert_eq!(o.resumed.is_some(), step != Step::Journal, "after a halt at {step:?}");
         same(&keys(&records(&c.lake_dir).await), &kept, &format!("{day}, rerun after a halt at {step:?}"));
-        assert!(vru_ingest::retention::journal::unfinished(&lake).unwrap().is_none());
+        assert!(vru_ingest::retention::journal::unfinished(&lake).await.unwrap().is_none());
         for t in Table::ALL {
             if let Some(table) = lake.open(t.name()).await.unwrap() {
                 let (marked, deleted) = vru_ingest::retention::markers::seqs(&table, t.name()).await.unwrap();
@@ -566,7 +566,7 @@ async fn apply_killed_at_any_moment_ends_in_the_same_state() {
         assert!(out.status.success(), "{day}: the run after the kills fails:\n{}", String::from_utf8_lossy(&out.stderr));
         let kept = expected_kept(&c.policy, &original, day.parse().unwrap());
         same(&keys(&records(&c.lake_dir).await), &keys(&kept), &format!("{day}, after {kills} SIGKILLs so far and a run to the end"));
-        assert!(vru_ingest::retention::journal::unfinished(&lake).unwrap().is_none(), "{day}: a run left half done");
+        assert!(vru_ingest::retention::journal::unfinished(&lake).await.unwrap().is_none(), "{day}: a run left half done");
         // No erased record id, pseudonym or event id in any data file of
         // the lake (the deletion markers name event ids until Kafka can no
         // longer replay them, see the first test).

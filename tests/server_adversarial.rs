@@ -16,6 +16,7 @@ use harness::*;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use vru_ingest::lake::Lake;
 use vru_server::audit::{Kind, Status};
 
 /// One test at a time: they measure memory and CPU on two cores.
@@ -298,38 +299,57 @@ fn f5_select_into_and_every_write_are_refused() {
 /// Two `vru serve` replicas over one lake (two data directories sharing
 /// it, as two machines share object storage) give every role the same
 /// answer to every view it can see: the same rows, or the same refusal.
+/// With an S3 store (scripts/test), a third replica serves a copy of the
+/// lake from the bucket (`--lake s3://...`) and must answer the same too.
 #[test]
 fn two_replicas_over_one_lake_answer_the_same() {
     if !clients_available() {
         return;
     }
     let _s = serial();
-    let (a, b) = (data_dir(), data_dir());
-    let (first, second) = (Served::start(a.path(), &[], &[]), Served::start(b.path(), &[], &[]));
+    let (a, b, c) = (data_dir(), data_dir(), data_dir());
+    let mut replicas = vec![Served::start(a.path(), &[], &[]), Served::start(b.path(), &[], &[])];
+    if let Some(s3) = common::s3::S3::from_env() {
+        let address = s3.address("replica");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(common::s3::upload(lake(), &Lake::at(&address).unwrap()));
+        replicas.push(Served::start(c.path(), &["--lake", &address], &[]));
+    }
     let answer = |s: &Served, user: &str, sql: &str| {
         let out = s.psql(user, sql);
         let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
         lines.sort();
         (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
     };
+    let first = &replicas[0];
     let mut compared = 0;
     for user in ["ana", "pat", "pub"] {
         let list = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'VIEW' ORDER BY 1";
         let views = first.rows(user, list);
-        assert_eq!(views, second.rows(user, list), "{user} sees other views");
         assert!(views.iter().any(|v| v[0].starts_with("measure_")), "{user}: {views:?}");
-        for v in &views[1..] {
-            let sql = format!("SELECT * FROM \"{}\"", v[0]);
-            let (x, y) = (answer(&first, user, &sql), answer(&second, user, &sql));
-            let differ = x.1.iter().zip(&y.1).find(|(p, q)| p != q);
-            assert!(x == y, "{user}: {sql}: {} and {} rows, ok {} and {}, first difference {differ:?}", x.1.len(), y.1.len(), x.0, y.0);
-            compared += x.1.len();
+        for (i, other) in replicas.iter().enumerate().skip(1) {
+            assert_eq!(views, other.rows(user, list), "{user} sees other views on replica {i}");
+            for v in &views[1..] {
+                let sql = format!("SELECT * FROM \"{}\"", v[0]);
+                let (x, y) = (answer(first, user, &sql), answer(other, user, &sql));
+                let differ = x.1.iter().zip(&y.1).find(|(p, q)| p != q);
+                assert!(
+                    x == y,
+                    "{user}: {sql} on replica {i}: {} and {} rows, ok {} and {}, first difference {differ:?}",
+                    x.1.len(),
+                    y.1.len(),
+                    x.0,
+                    y.0
+                );
+                compared += x.1.len();
+            }
         }
     }
-    report(&format!("two replicas: {compared} rows compared across 3 roles, all equal"));
+    report(&format!("{} replicas (one on S3 if present): {compared} rows compared across 3 roles, all equal", replicas.len()));
     assert!(compared > 1_000, "{compared} rows");
-    first.assert_alive();
-    second.assert_alive();
+    for r in &replicas {
+        r.assert_alive();
+    }
 }
 
 #[path = "server/adversarial_more.rs"]

@@ -65,8 +65,8 @@ async fn measures_equal_planted_truths() {
     let report = run_landing(&lake, &landing_dir(&summary)).await;
     eprintln!("pipeline: {:?}, {:?}", t.elapsed(), report.normaliser);
     assert!(report.receipts.iter().all(|r| r.rows_rejected == 0), "generated extracts are valid");
-    let s = session(lake.root(), summary.focus_area.clone()).await;
-    same_when_materialised(&s, lake.root(), &summary.focus_area).await;
+    let s = session(lake.local_root().unwrap(), summary.focus_area.clone()).await;
+    same_when_materialised(&s, lake.local_root().unwrap(), &summary.focus_area).await;
     let mut wrong = Vec::new();
 
     let h1 = rows(&s, "SELECT * FROM measure_h1 WHERE period_type = 'financial_year'").await;
@@ -374,7 +374,7 @@ async fn compare_more(s: &vru_queries::Session, truth: &Truth, wrong: &mut Vec<S
 /// measure exactly the rows of the plain one.
 async fn same_when_materialised(plain: &vru_queries::Session, lake: &std::path::Path, focus: &[String]) {
     let mut o = vru_queries::SessionOptions::new(
-        vru_queries::LakeSource::Delta { root: lake.to_path_buf(), versions: Default::default() },
+        vru_queries::LakeSource::Delta { lake: vru_ingest::lake::Lake::new(lake), versions: Default::default() },
         vru_model::classification::Definition::builtin("local").unwrap(),
         focus.to_vec(),
     );

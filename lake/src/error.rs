@@ -14,6 +14,11 @@ pub enum LakeError {
     Parquet { table: String, source: Box<deltalake::parquet::errors::ParquetError> },
     #[error("table {table}: {reason}")]
     Invalid { table: String, reason: String },
+    /// The lake's address is unusable (never shows credentials).
+    #[error("lake {location}: {reason}")]
+    Location { location: String, reason: String },
+    #[error("lake storage at {path}: {source}")]
+    Store { path: String, source: Box<deltalake::ObjectStoreError> },
 }
 
 impl LakeError {
@@ -21,8 +26,11 @@ impl LakeError {
     /// with retention); data that does not fit its table never will.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            LakeError::Delta { .. } | LakeError::Query { .. } | LakeError::Parquet { .. } => ErrorKind::Infrastructure,
+            LakeError::Delta { .. } | LakeError::Query { .. } | LakeError::Parquet { .. } | LakeError::Store { .. } => {
+                ErrorKind::Infrastructure
+            }
             LakeError::Invalid { .. } => ErrorKind::Bug,
+            LakeError::Location { .. } => ErrorKind::Configuration,
         }
     }
 

@@ -3,7 +3,8 @@
 //! offset of every partition it covers, so the lake itself records how far
 //! it has read; Kafka's committed offsets are only a hint for monitoring.
 //!
-//! The one crate that knows the lake's layout (`<root>/<table>/_delta_log`):
+//! The one crate that knows the lake's layout (`<root>/<table>/_delta_log`,
+//! the root a directory or an `s3://` prefix, see [`location`]):
 //! the normaliser, retention, the query session and the SQL service all open
 //! tables through it.
 
@@ -18,7 +19,7 @@ use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, OutputMode, SaveMode};
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ensure_table_uri};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,47 +27,70 @@ use vru_model::ids::EventId;
 
 mod error;
 mod ids;
+pub mod location;
 /// Callers name the Delta types this crate's functions return.
 pub use deltalake;
 pub use error::LakeError;
 pub use ids::{ID_BLOOM_FPP, ID_COLUMN, IdLookup, LookupStats};
+pub use location::Location;
+use object_store::ObjectStore as _;
 
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    location: Location,
 }
 
 impl Lake {
+    /// A lake in a local directory.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Lake { root: root.into() }
+        Lake { location: Location::Local(root.into()) }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A lake at an address: a directory, `file://...` or `s3://bucket/prefix`
+    /// (see [`location`]).
+    pub fn at(address: &str) -> Result<Self, LakeError> {
+        Ok(Lake { location: Location::parse(address)? })
     }
 
-    pub fn table_dir(&self, name: &str) -> PathBuf {
-        self.root.join(name)
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
-    pub fn exists(&self, name: &str) -> bool {
-        self.log_dir(name).is_dir()
+    /// The lake's directory, when it is on this machine's file system.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.location.local()
     }
 
-    fn log_dir(&self, name: &str) -> PathBuf {
-        self.table_dir(name).join("_delta_log")
+    pub fn table_url(&self, name: &str) -> Result<url::Url, LakeError> {
+        self.location.table_url(name)
     }
 
-    /// The latest committed version of a table from its log directory
-    /// listing alone (no file read): how the SQL service notices commits.
-    /// `None` when the table does not exist.
-    pub fn latest_version_listed(&self, name: &str) -> Option<u64> {
-        std::fs::read_dir(self.log_dir(name)).ok().and_then(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).and_then(|v| v.parse::<u64>().ok()))
-                .max()
-        })
+    /// Whether the table has a log (committed at least once).
+    pub async fn exists(&self, name: &str) -> bool {
+        self.log_entries(name).await.is_some_and(|v| !v.is_empty())
+    }
+
+    /// The names in a table's `_delta_log`, or `None` when the table or
+    /// the storage is not there.
+    async fn log_entries(&self, name: &str) -> Option<Vec<String>> {
+        match &self.location {
+            Location::Local(root) => std::fs::read_dir(root.join(name).join("_delta_log"))
+                .ok()
+                .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(String::from)).collect()),
+            Location::Remote(_) => {
+                let store = self.location.store().ok()?;
+                let prefix = object_store::path::Path::from(format!("{name}/_delta_log"));
+                let listed = store.list_with_delimiter(Some(&prefix)).await.ok()?;
+                Some(listed.objects.iter().filter_map(|o| o.location.filename().map(String::from)).collect())
+            }
+        }
+    }
+
+    /// The latest committed version of a table from its log listing alone
+    /// (no file read): how the SQL service notices commits. `None` when
+    /// the table does not exist.
+    pub async fn latest_version_listed(&self, name: &str) -> Option<u64> {
+        self.log_entries(name).await?.iter().filter_map(|n| n.strip_suffix(".json")).filter_map(|v| v.parse::<u64>().ok()).max()
     }
 
     fn delta_err(name: &str) -> impl FnOnce(DeltaTableError) -> LakeError + '_ {
@@ -82,7 +106,7 @@ impl Lake {
             return evolve(table, name, &schema).await;
         }
         // Not probed first: the kernel logs an error for a log-less directory.
-        let url = ensure_table_uri(self.table_dir(name).to_string_lossy()).map_err(Self::delta_err(name))?;
+        let url = self.table_url(name)?;
         let table = DeltaTableBuilder::from_url(url).map_err(Self::delta_err(name))?.build().map_err(Self::delta_err(name))?;
         let delta_schema: StructType =
             schema.as_ref().try_into_kernel().map_err(|e| LakeError::Invalid { table: name.into(), reason: e.to_string() })?;
@@ -104,10 +128,10 @@ impl Lake {
     /// Opens an existing table at a given version (time travel), or `None`
     /// when the table does not exist.
     pub async fn open_at(&self, name: &str, version: Option<u64>) -> Result<Option<DeltaTable>, LakeError> {
-        if !self.exists(name) {
+        if !self.exists(name).await {
             return Ok(None);
         }
-        let url = ensure_table_uri(self.table_dir(name).to_string_lossy()).map_err(Self::delta_err(name))?;
+        let url = self.table_url(name)?;
         let t = match version {
             Some(v) => deltalake::open_table_with_version(url, v).await,
             None => deltalake::open_table(url).await,

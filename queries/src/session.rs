@@ -24,7 +24,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
 use std::sync::Arc;
 use vru_model::classification::{Catalogue, Definition};
 use vru_model::retention::schema::{APP_DELETED, APP_MARKED, MARKERS, RUNS, markers_schema, runs_schema};
@@ -32,11 +32,11 @@ use vru_model::tables::{Reference, Table};
 
 #[derive(Debug, Clone)]
 pub enum LakeSource {
-    /// Delta tables under `root`. `versions` pins tables to a version (time
+    /// Delta tables of `lake` (a directory or an object-store prefix). `versions` pins tables to a version (time
     /// travel), so a published report can be reproduced exactly; a table
     /// pinned to `None` was not in the lake then and is read as empty even
     /// if it exists now. Tables not named are read at their latest version.
-    Delta { root: PathBuf, versions: BTreeMap<String, Option<u64>> },
+    Delta { lake: vru_lake::Lake, versions: BTreeMap<String, Option<u64>> },
     /// Empty in-memory tables with every column nullable, for fixtures that
     /// insert only the columns a measure reads.
     Fixture,
@@ -101,8 +101,8 @@ type Found = (Arc<dyn TableProvider>, u64, (i64, i64));
 /// A table with retention markers to hide: its raw provider and `(deleted, marked)`.
 type Pending = (Arc<dyn TableProvider>, (i64, i64));
 
-async fn delta_provider(root: &std::path::Path, name: &str, version: Option<u64>) -> Result<Option<Found>, QueryError> {
-    let Some(table) = vru_lake::Lake::new(root).open_at(name, version).await? else { return Ok(None) };
+async fn delta_provider(lake: &vru_lake::Lake, name: &str, version: Option<u64>) -> Result<Option<Found>, QueryError> {
+    let Some(table) = lake.open_at(name, version).await? else { return Ok(None) };
     let v = table.version().unwrap_or_default();
     let seqs = retention_seqs(&table).await.map_err(|source| QueryError::Delta { table: name.to_string(), source })?;
     Ok(Some((table.table_provider().await?, v, seqs)))
@@ -161,15 +161,15 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     let mut register = async |name: &str, strict: SchemaRef, relaxed: SchemaRef| -> Result<(), QueryError> {
         let provider = match &opts.lake {
             LakeSource::Fixture => empty(relaxed)?,
-            LakeSource::Delta { root, versions } => {
+            LakeSource::Delta { lake, versions } => {
                 let table = name.trim_end_matches("_log");
                 let pinned = versions.get(table).copied();
                 let found = match pinned {
                     Some(None) => None,
-                    Some(Some(v)) => Some(delta_provider(root, table, Some(v)).await?.ok_or_else(|| {
-                        QueryError::Invalid(format!("table {table} was at version {v} but is not in the lake at {}", root.display()))
+                    Some(Some(v)) => Some(delta_provider(lake, table, Some(v)).await?.ok_or_else(|| {
+                        QueryError::Invalid(format!("table {table} was at version {v} but is not in the lake at {}", lake.location()))
                     })?),
-                    None => delta_provider(root, table, None).await?,
+                    None => delta_provider(lake, table, None).await?,
                 };
                 match found {
                     Some((p, v, (deleted, marked))) => {

@@ -26,7 +26,7 @@ use crate::policy::{Allowed, OWN_PREFIX, Principal, Role};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OnceCell};
@@ -91,16 +91,19 @@ struct Watch {
 pub struct Catalogs {
     template: SessionOptions,
     protection: Protection,
-    root: PathBuf,
+    lake: vru_lake::Lake,
     refresh: Duration,
     watch: Mutex<Watch>,
 }
 
 /// The latest version of every lake table, from its log directory listing.
-pub fn lake_versions(root: &Path) -> BTreeMap<String, Option<u64>> {
-    let lake = vru_lake::Lake::new(root);
+pub async fn lake_versions(lake: &vru_lake::Lake) -> BTreeMap<String, Option<u64>> {
     let names = Table::ALL.iter().map(|t| t.name()).chain(Reference::ALL.iter().map(|r| r.name()));
-    names.map(|name| (name.to_string(), lake.latest_version_listed(name))).collect()
+    let mut out = BTreeMap::new();
+    for name in names {
+        out.insert(name.to_string(), lake.latest_version_listed(name).await);
+    }
+    out
 }
 
 fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
@@ -331,13 +334,13 @@ impl Generation {
 impl Catalogs {
     /// Builds the first generation now, so a broken lake fails at start.
     pub async fn new(template: SessionOptions, refresh: Duration, protection: Protection) -> Result<Catalogs, ServerError> {
-        let LakeSource::Delta { root, .. } = &template.lake else {
+        let LakeSource::Delta { lake, .. } = &template.lake else {
             return Err(ServerError::Invalid("the SQL service serves a Delta lake".into()));
         };
-        let root = root.clone();
-        let versions = lake_versions(&root);
+        let lake = lake.clone();
+        let versions = lake_versions(&lake).await;
         let first = Generation::build(1, &template, protection, versions).await?;
-        Ok(Catalogs { template, protection, root, refresh, watch: Mutex::new(Watch { current: Arc::new(first) }) })
+        Ok(Catalogs { template, protection, lake, refresh, watch: Mutex::new(Watch { current: Arc::new(first) }) })
     }
 
     /// The generation to run the next query on.
@@ -359,7 +362,7 @@ impl Catalogs {
                 let w = self.watch.lock().await;
                 (w.current.id + 1, w.current.versions.clone())
             };
-            let versions = lake_versions(&self.root);
+            let versions = lake_versions(&self.lake).await;
             if versions == served {
                 continue;
             }

@@ -5,7 +5,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use vru_ingest::lake::Lake;
 use vru_ingest::reference::{self, PopulationFormat};
 use vru_model::pseudonym::{self, Pseudonymiser};
 use vru_model::tables::Reference;
@@ -123,7 +122,7 @@ pub struct ReferenceArgs {
 }
 
 pub async fn reference(config: &Config, a: ReferenceArgs) -> anyhow::Result<()> {
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let format = a.population_year.map_or(PopulationFormat::Long, |year| PopulationFormat::OnsWide { year });
     let mut any = false;
     for (r, path) in [(Reference::LsoaLookup, a.lsoa_lookup), (Reference::Population, a.population), (Reference::Imd, a.imd)] {

@@ -7,7 +7,6 @@ use crate::config::Config;
 use anyhow::Context as _;
 use clap::Args;
 use std::time::{Duration, Instant};
-use vru_ingest::lake::Lake;
 use vru_ingest::pipeline::{LandingOptions, Work};
 use vru_ingest::reference::{self, PopulationFormat};
 use vru_model::tables::Reference;
@@ -49,7 +48,7 @@ pub async fn run(config: &Config, a: DemoArgs) -> anyhow::Result<()> {
     write_settings(&config)?;
 
     println!("2/4 Loading reference tables (LSOA lookup, population, IMD)");
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let reference_dir = std::path::Path::new(&summary.reference);
     for r in Reference::ALL {
         let rep = reference::load(&lake, *r, &reference_dir.join(format!("{}.csv", r.name())), PopulationFormat::Long).await?;
@@ -172,8 +171,11 @@ fn shell_quote(s: &str) -> String {
 fn write_settings(config: &Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join("vru.toml");
+    // A lake elsewhere (`--lake s3://...`) is recorded too, so the hints
+    // printed after the demo read the lake it wrote.
+    let lake = config.lake.as_ref().map(|l| format!("lake = {l:?}\n")).unwrap_or_default();
     let text = format!(
-        "# Written by `vru demo`: the synthetic city's focus area, so later commands\n# (vru sql, vru measures) report on the same area.\n[measures]\nfocus_area = {:?}\nfocus_name = {:?}\n",
+        "# Written by `vru demo`: the synthetic city's focus area, so later commands\n# (vru sql, vru measures) report on the same area.\n{lake}[measures]\nfocus_area = {:?}\nfocus_name = {:?}\n",
         config.measures.focus_area, config.measures.focus_name
     );
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))

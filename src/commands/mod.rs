@@ -31,8 +31,7 @@ pub async fn session_options(config: &Config) -> anyhow::Result<SessionOptions> 
     if focus.is_empty() {
         focus = all_local_authorities(config).await?;
     }
-    let mut o =
-        SessionOptions::new(LakeSource::Delta { root: config.lake_dir(), versions: Default::default() }, definition(config)?, focus);
+    let mut o = SessionOptions::new(LakeSource::Delta { lake: config.lake()?, versions: Default::default() }, definition(config)?, focus);
     o.focus_name = config.measures.focus_name.clone();
     o.cohort_years = config.measures.cohort_years;
     Ok(o)
@@ -40,15 +39,11 @@ pub async fn session_options(config: &Config) -> anyhow::Result<SessionOptions> 
 
 /// With no focus area configured, every local authority in the lookup is in it.
 async fn all_local_authorities(config: &Config) -> anyhow::Result<Vec<String>> {
-    let lake = vru_ingest::lake::Lake::new(config.lake_dir());
-    if !lake.exists("lsoa_lookup") {
+    let lake = config.lake()?;
+    if !lake.exists("lsoa_lookup").await {
         return Ok(Vec::new());
     }
-    let mut o = SessionOptions::new(
-        LakeSource::Delta { root: config.lake_dir(), versions: Default::default() },
-        Definition::builtin("local")?,
-        vec![],
-    );
+    let mut o = SessionOptions::new(LakeSource::Delta { lake, versions: Default::default() }, Definition::builtin("local")?, vec![]);
     o.target_partitions = 1;
     let s = vru_queries::build_session(&o).await?;
     let batches = s.ctx.sql("SELECT DISTINCT CAST(la_code AS VARCHAR) FROM lsoa_lookup ORDER BY 1").await?.collect().await?;

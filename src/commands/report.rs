@@ -85,7 +85,7 @@ fn from_manifest(config: &Config, path: &std::path::Path) -> anyhow::Result<(Ses
         bail!("the manifest used offence catalogue {}, this build has {}", m.catalogue_version, catalogue.version);
     }
     let definition = Definition::from_toml(&m.definition.text, &catalogue)?;
-    let lake = LakeSource::Delta { root: config.lake_dir(), versions: m.tables.clone() };
+    let lake = LakeSource::Delta { lake: config.lake()?, versions: m.tables.clone() };
     let mut opts = SessionOptions::new(lake, definition, m.focus_area.clone());
     opts.focus_name = m.focus_name.clone();
     opts.cohort_years = m.cohort_years;
@@ -99,7 +99,7 @@ fn from_manifest(config: &Config, path: &std::path::Path) -> anyhow::Result<(Ses
 /// run, rather than produce different numbers.
 async fn refuse_if_erased(config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
     let m: Manifest = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let lake = vru_ingest::lake::Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let tables: Vec<String> = m.tables.iter().filter(|(_, v)| v.is_some()).map(|(t, _)| t.clone()).collect();
     let found = vru_ingest::retention::history::erased_since(&lake, &tables, m.generated_at).await?;
     if let Some(first) = found.first() {

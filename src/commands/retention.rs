@@ -7,7 +7,6 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use vru_ingest::kafka::DAY_MS;
-use vru_ingest::lake::Lake;
 use vru_ingest::retention::apply::{self, Options, Outcome, Status};
 use vru_model::retention::{Policy, Tally};
 
@@ -110,7 +109,7 @@ fn options(config: &Config, as_of: Option<NaiveDate>, apply: bool, confirm: bool
 pub async fn run(config: &Config, a: RetentionArgs) -> anyhow::Result<()> {
     let policy = policy(config)?;
     check_kafka(config)?;
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     match a.command {
         RetentionCommand::Plan { as_of, json } => {
             let o = apply::run(&lake, &policy, &options(config, as_of, false, false, false)).await?;

@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use vru_ingest::kafka::{self, EmbeddedBroker};
-use vru_ingest::lake::Lake;
 use vru_ingest::normaliser::Normaliser;
 use vru_ingest::pipeline::{self, LandingOptions, PipelineReport, Work};
 use vru_ingest::producer::{ConfirmBy, KafkaSink};
@@ -157,7 +156,7 @@ pub async fn ingest(config: &Config, a: IngestArgs) -> anyhow::Result<()> {
     let sink = KafkaSink::new(&config.kafka, &config.kafka.brokers, ConfirmBy::Broker)?;
     let rules = config.extract.clone();
     // The lake, when this machine can read it, says what was ingested before.
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let receipts = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let cat = Catalogue::builtin();
         Ok(match work {
@@ -204,7 +203,7 @@ async fn run_pipeline(config: &Config, work: Work) -> anyhow::Result<()> {
 /// pipeline until the work is done or Ctrl-C.
 pub async fn run_embedded_or_real(config: &Config, work: Work) -> anyhow::Result<PipelineReport> {
     super::retention::check_kafka(config)?;
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let embedded = if config.kafka.is_embedded() { Some(EmbeddedBroker::start()?) } else { None };
     let report =
         pipeline::run(&lake, &config.kafka, embedded.as_ref(), work, config.normaliser.clone(), config.extract.clone(), ctrl_c()).await?;
@@ -238,7 +237,7 @@ pub async fn normalise(config: &Config, a: NormaliseArgs) -> anyhow::Result<()> 
     super::retention::check_kafka(config)?;
     serve_metrics(config, a.metrics_listen).await?;
     kafka::ensure_topics(&config.kafka, None).await?;
-    let lake = Lake::new(config.lake_dir());
+    let lake = config.lake()?;
     let mut opts = config.normaliser.clone();
     if !a.sources.is_empty() {
         opts.sources = a.sources;

@@ -37,7 +37,7 @@ pub fn expected_ids(files: &[(String, PathBuf)]) -> HashSet<EventId> {
 
 /// Event ids in the lake, checking no id is there twice.
 pub async fn lake_ids(lake: &Lake) -> HashSet<EventId> {
-    let counts = super::event_counts(lake.root()).await;
+    let counts = super::event_counts_of(lake).await;
     let mut all = HashSet::new();
     for t in Table::ALL {
         let Some(delta) = lake.open(t.name()).await.unwrap() else { continue };

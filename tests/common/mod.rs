@@ -6,6 +6,7 @@ pub mod backend;
 pub mod events;
 pub mod ids;
 pub mod procs;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,8 +60,13 @@ pub async fn run_landing(lake: &Lake, landing: &Path) -> PipelineReport {
 }
 
 pub async fn session(lake_dir: &Path, focus: Vec<String>) -> Session {
+    session_of(&Lake::new(lake_dir), focus).await
+}
+
+/// A session over a lake anywhere (a directory or `s3://`).
+pub async fn session_of(lake: &Lake, focus: Vec<String>) -> Session {
     let opts = SessionOptions::new(
-        LakeSource::Delta { root: lake_dir.to_path_buf(), versions: Default::default() },
+        LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
         Definition::builtin("local").unwrap(),
         focus,
     );
@@ -74,7 +80,11 @@ pub async fn count(session: &Session, sql: &str) -> i64 {
 
 /// Rows in every event table's full history.
 pub async fn event_counts(lake_dir: &Path) -> Vec<(String, i64)> {
-    let s = session(lake_dir, vec![]).await;
+    event_counts_of(&Lake::new(lake_dir)).await
+}
+
+pub async fn event_counts_of(lake: &Lake) -> Vec<(String, i64)> {
+    let s = session_of(lake, vec![]).await;
     let mut out = Vec::new();
     for t in Table::ALL {
         out.push((t.name().to_string(), count(&s, &format!("SELECT count(*) FROM {}_log", t.name())).await));

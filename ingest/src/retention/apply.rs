@@ -113,7 +113,7 @@ async fn next_seq(lake: &Lake) -> Result<i64, RetentionError> {
         Some(t) => lake::txn_version(&t, RUNS, markers::APP_RUN).await?.unwrap_or(0),
         None => 0,
     };
-    Ok(journal::max_seq(lake)?.max(markers::max_seq(lake).await?).max(runs) + 1)
+    Ok(journal::max_seq(lake).await?.max(markers::max_seq(lake).await?).max(runs) + 1)
 }
 
 /// Writes the run's `retention_runs` rows, once.
@@ -168,7 +168,15 @@ fn outcome(
 /// Plans and, with `opts.apply`, applies a run. A dry run takes no lock
 /// and changes nothing, not even a refused withdrawal file.
 pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome, RetentionError> {
-    let _lock = if opts.apply { Some(RunLock::take(lake)?) } else { None };
+    let lock = if opts.apply { Some(RunLock::take(lake).await?) } else { None };
+    let outcome = run_locked(lake, policy, opts).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    outcome
+}
+
+async fn run_locked(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome, RetentionError> {
     let today = opts.now.date_naive();
     if opts.apply && opts.as_of > today && !opts.confirm {
         return Err(RetentionError::Refused(format!(
@@ -177,14 +185,14 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
         )));
     }
     let mut resumed = None;
-    let mut unfinished = journal::unfinished(lake)?;
+    let mut unfinished = journal::unfinished(lake).await?;
     let committed = markers::max_seq(lake).await?;
     if let Some(j) = unfinished.take_if(|j| opts.apply && committed < j.header.seq) {
         // Killed before its markers were committed: it changed nothing in
         // the lake (the journal holds counts, not the events), so it is
         // planned afresh.
         tracing::warn!(run = %j.header.id, "an interrupted retention run had not committed its markers; planning it again");
-        journal::discard(lake, j.header.seq)?;
+        journal::discard(lake, j.header.seq).await?;
     }
     if let Some(j) = unfinished {
         if !opts.apply {
@@ -255,7 +263,7 @@ pub async fn run(lake: &Lake, policy: &Policy, opts: &Options) -> Result<Outcome
         legacy,
         done: false,
     };
-    journal::write(lake, &j)?;
+    journal::write(lake, &j).await?;
     halt(opts.halt_at, Step::Journal)?;
     markers::append(lake, seq, &planned.markers, opts.now).await?;
     halt(opts.halt_at, Step::Markers)?;
@@ -315,7 +323,12 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
     let markers_pruned = markers::prune(lake, opts.now, keep).await?;
     // A checkpoint after this run's DELETE commits, so that their log
     // files can go once no reader needs them (below).
-    let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).chain([MARKERS]).filter(|n| lake.exists(n)).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for n in Table::ALL.iter().map(|t| t.name()).chain([MARKERS]) {
+        if lake.exists(n).await {
+            names.push(n);
+        }
+    }
     let mut checkpoints = Vec::new();
     for name in &names {
         if let Some(v) = physical::checkpoint(lake, name, seq).await? {
@@ -360,7 +373,7 @@ async fn finish(lake: &Lake, policy: &Policy, mut j: Journal, opts: &Options, ha
     }
     write_runs(lake, &j.header, &j.rows, Utc::now()).await?;
     j.done = true;
-    journal::write(lake, &j)?;
+    journal::write(lake, &j).await?;
     tracing::info!(run = %j.header.id, files_removed = swept.total(), "retention run complete");
     Ok(Outcome {
         status: Status::Applied,

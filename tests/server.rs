@@ -245,6 +245,8 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
         ("\\db", ["Name", "Location"]),
         ("\\dc", ["Source", "Destination"]),
         ("\\dF", ["Schema", "Description"]),
+        ("\\dT+", ["Elements", "Access privileges"]),
+        ("\\dy", ["Name,Event", "Tags"]),
     ] {
         let out = s.psql("ana", Some(PASSWORD), cmd);
         let text = String::from_utf8_lossy(&out.stdout);

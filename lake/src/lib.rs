@@ -67,21 +67,31 @@ impl Lake {
 
     /// Whether the table has a log (committed at least once).
     pub async fn exists(&self, name: &str) -> bool {
-        self.log_entries(name).await.is_some_and(|v| !v.is_empty())
+        self.log_versions(name, None).await.is_some_and(|v| !v.is_empty())
     }
 
-    /// The names in a table's `_delta_log`, or `None` when the table or
-    /// the storage is not there.
-    async fn log_entries(&self, name: &str) -> Option<Vec<String>> {
+    /// The commit versions in a table's `_delta_log` after `after`, or
+    /// `None` when the table or the storage is not there. On object
+    /// storage the listing starts after the known version's file, so a
+    /// poll costs one request however many commits the table has had.
+    async fn log_versions(&self, name: &str, after: Option<u64>) -> Option<Vec<u64>> {
+        let version = |n: &str| n.strip_suffix(".json").and_then(|v| v.parse::<u64>().ok());
         match &self.location {
-            Location::Local(root) => std::fs::read_dir(root.join(name).join("_delta_log"))
-                .ok()
-                .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(String::from)).collect()),
+            Location::Local(root) => std::fs::read_dir(root.join(name).join("_delta_log")).ok().map(|entries| {
+                entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(version)).collect()
+            }),
             Location::Remote(_) => {
                 let store = self.location.store().ok()?;
                 let prefix = object_store::path::Path::from(format!("{name}/_delta_log"));
-                let listed = store.list_with_delimiter(Some(&prefix)).await.ok()?;
-                Some(listed.objects.iter().filter_map(|o| o.location.filename().map(String::from)).collect())
+                let listed: Vec<_> = match after {
+                    Some(v) => {
+                        let offset = object_store::path::Path::from(format!("{name}/_delta_log/{v:020}.json"));
+                        store.list_with_offset(Some(&prefix), &offset).collect().await
+                    }
+                    None => store.list(Some(&prefix)).collect().await,
+                };
+                let listed: Vec<_> = listed.into_iter().collect::<Result<_, _>>().ok()?;
+                Some(listed.iter().filter_map(|o| o.location.filename().and_then(version)).collect())
             }
         }
     }
@@ -90,7 +100,14 @@ impl Lake {
     /// (no file read): how the SQL service notices commits. `None` when
     /// the table does not exist.
     pub async fn latest_version_listed(&self, name: &str) -> Option<u64> {
-        self.log_entries(name).await?.iter().filter_map(|n| n.strip_suffix(".json")).filter_map(|v| v.parse::<u64>().ok()).max()
+        self.latest_version_after(name, None).await
+    }
+
+    /// [`Lake::latest_version_listed`] for a caller that already knows
+    /// version `known` exists: only later commits are listed.
+    pub async fn latest_version_after(&self, name: &str, known: Option<u64>) -> Option<u64> {
+        let later = self.log_versions(name, known).await?.into_iter().max();
+        later.max(known)
     }
 
     fn delta_err(name: &str) -> impl FnOnce(DeltaTableError) -> LakeError + '_ {

@@ -97,11 +97,14 @@ pub struct Catalogs {
 }
 
 /// The latest version of every lake table, from its log directory listing.
-pub async fn lake_versions(lake: &vru_lake::Lake) -> BTreeMap<String, Option<u64>> {
+/// `known` (the versions served now) narrows each listing to later
+/// commits, which on object storage keeps a poll at one request per table.
+pub async fn lake_versions(lake: &vru_lake::Lake, known: &BTreeMap<String, Option<u64>>) -> BTreeMap<String, Option<u64>> {
     let names = Table::ALL.iter().map(|t| t.name()).chain(Reference::ALL.iter().map(|r| r.name()));
     let mut out = BTreeMap::new();
     for name in names {
-        out.insert(name.to_string(), lake.latest_version_listed(name).await);
+        let seen = known.get(name).copied().flatten();
+        out.insert(name.to_string(), lake.latest_version_after(name, seen).await);
     }
     out
 }
@@ -338,7 +341,7 @@ impl Catalogs {
             return Err(ServerError::Invalid("the SQL service serves a Delta lake".into()));
         };
         let lake = lake.clone();
-        let versions = lake_versions(&lake).await;
+        let versions = lake_versions(&lake, &BTreeMap::new()).await;
         let first = Generation::build(1, &template, protection, versions).await?;
         Ok(Catalogs { template, protection, lake, refresh, watch: Mutex::new(Watch { current: Arc::new(first) }) })
     }
@@ -362,7 +365,7 @@ impl Catalogs {
                 let w = self.watch.lock().await;
                 (w.current.id + 1, w.current.versions.clone())
             };
-            let versions = lake_versions(&self.lake).await;
+            let versions = lake_versions(&self.lake, &served).await;
             if versions == served {
                 continue;
             }

@@ -10,8 +10,10 @@
 //!   they list role memberships and table options, which the lake has none of.
 //!   The NULL is typed `text[]`, so `reloptions || ARRAY(...)` still plans.
 //! - `pg_class.reloptions` and `relacl`, which the catalog layer's
-//!   `pg_class` lacks, read as that same NULL: no storage options, default
-//!   privileges.
+//!   `pg_class` lacks, and `pg_type.typacl` and `pg_event_trigger.evttags`,
+//!   which it holds as text where psql expects arrays (`\dT+`, `\dy`),
+//!   read as that same NULL: no storage options, default privileges, no
+//!   event-trigger tags (the lake has no event triggers).
 //! - a correlated scalar subquery without an aggregate (`\dT`'s
 //!   `(SELECT c.relkind = 'c' FROM pg_class c WHERE c.oid = t.typrelid)`):
 //!   DataFusion only decorrelates scalar subqueries that aggregate, so the
@@ -76,8 +78,9 @@ fn is_array(name: &ObjectName) -> bool {
     name.0.len() == 1 && name.to_string().eq_ignore_ascii_case("array")
 }
 
-/// `pg_class` columns PostgreSQL has and the catalog layer does not.
-const MISSING_ARRAYS: [&str; 2] = ["reloptions", "relacl"];
+/// Array columns of PostgreSQL's catalog that the catalog layer lacks or
+/// holds as text.
+const MISSING_ARRAYS: [&str; 4] = ["reloptions", "relacl", "typacl", "evttags"];
 
 /// `CAST(NULL AS TEXT[])`: an empty answer that still has an array type.
 fn no_array() -> Expr {
@@ -219,6 +222,17 @@ mod tests {
             rewritten("SELECT ARRAY(SELECT oid FROM pg_catalog.pg_namespace)"),
             "SELECT (SELECT array_agg(_v) FROM (SELECT oid FROM pg_catalog.pg_namespace) AS _array (_v))"
         );
+    }
+
+    #[test]
+    fn array_columns_held_as_text_read_as_typed_nulls() {
+        assert_eq!(
+            rewritten("SELECT pg_catalog.array_to_string(t.typacl, E'\\n') FROM pg_catalog.pg_type t"),
+            "SELECT pg_catalog.array_to_string(CAST(NULL AS TEXT[]), E'\\n') FROM pg_catalog.pg_type t"
+        );
+        let dy = "SELECT evtname, pg_catalog.array_to_string(array(select x from pg_catalog.unnest(evttags) as t(x)), ', ') \
+                  FROM pg_catalog.pg_event_trigger e ORDER BY 1";
+        assert!(rewritten(dy).contains("unnest(CAST(NULL AS TEXT[]))"), "{}", rewritten(dy));
     }
 
     #[test]

@@ -133,6 +133,12 @@ async fn racing_writers_on_s3_never_overwrite_a_commit() {
     }
     let table = lake.open("race").await.unwrap().unwrap();
     assert_eq!(table.version(), Some(20), "1 create + 20 appends");
+    // How the SQL service notices commits: a listing, from a known version on.
+    assert_eq!(lake.latest_version_listed("race").await, Some(20));
+    assert_eq!(lake.latest_version_after("race", Some(5)).await, Some(20));
+    assert_eq!(lake.latest_version_after("race", Some(20)).await, Some(20));
+    assert_eq!(lake.latest_version_listed("no_such_table").await, None);
+    assert!(!lake.exists("no_such_table").await && lake.exists("race").await);
     let url = lake.table_url("race").unwrap().to_string();
     assert_eq!(python_counts(std::slice::from_ref(&url))[&url]["deltalake"].as_i64(), Some(200));
     let s = vru_queries::datafusion::prelude::SessionContext::new();

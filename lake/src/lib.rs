@@ -77,9 +77,9 @@ impl Lake {
     async fn log_versions(&self, name: &str, after: Option<u64>) -> Option<Vec<u64>> {
         let version = |n: &str| n.strip_suffix(".json").and_then(|v| v.parse::<u64>().ok());
         match &self.location {
-            Location::Local(root) => std::fs::read_dir(root.join(name).join("_delta_log")).ok().map(|entries| {
-                entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(version)).collect()
-            }),
+            Location::Local(root) => std::fs::read_dir(root.join(name).join("_delta_log"))
+                .ok()
+                .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(version)).collect()),
             Location::Remote(_) => {
                 let store = self.location.store().ok()?;
                 let prefix = object_store::path::Path::from(format!("{name}/_delta_log"));

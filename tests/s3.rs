@@ -79,7 +79,9 @@ async fn the_whole_path_on_s3_gives_what_a_local_lake_gives() {
     let bytes: usize = here.iter().map(|(_, b)| b.len()).sum();
     assert!(here.len() >= 20 && bytes > 10_000, "{} files, {bytes} bytes of measures", here.len());
     for ((name, a), (_, b)) in here.iter().zip(&there) {
-        assert!(a == b, "{name:?} differs between the local and the S3 lake");
+        let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+        let first = a.lines().zip(b.lines()).find(|(x, y)| x != y);
+        assert!(a == b, "{name:?} differs between the local and the S3 lake; first difference (local, S3): {first:?}");
     }
     assert_eq!(here.len(), there.len());
 

@@ -62,17 +62,23 @@ pub fn extract_date(file_name: &str, arrived: DateTime<Utc>) -> NaiveDate {
 /// conflict (the partner must bump the version), and one re-sent unchanged
 /// is not published again.
 pub trait KnownEvents {
-    /// Calls `f` with the event id and content hash of every event of
-    /// `partner` in `table`. An error means the lake cannot be read now: the
-    /// file is left for the next sweep.
-    fn for_each(&self, table: Table, partner: &str, f: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), String>;
+    /// Calls `f` with `(tracker::id_key, tracker::content32)` of every
+    /// event of `partner` in `table`. An error means the lake cannot be read
+    /// now: the file is left for the next sweep.
+    fn for_each(&self, table: Table, partner: &str, f: &mut dyn FnMut(u64, u32)) -> Result<(), String>;
+
+    /// A file's records were published: `(tracker::id_key, content32)` of
+    /// each. An implementation that answers [`KnownEvents::for_each`] from
+    /// the lake alone would not know them until the normaliser commits, so
+    /// the next extract's check would depend on timing (see `LakeKnown`).
+    fn published(&self, _table: Table, _partner: &str, _records: &mut dyn Iterator<Item = (u64, u32)>) {}
 }
 
 /// No lake to ask (files checked on their own).
 pub struct NothingKnown;
 
 impl KnownEvents for NothingKnown {
-    fn for_each(&self, _: Table, _: &str, _: &mut dyn FnMut(&EventId, Option<&str>)) -> Result<(), String> {
+    fn for_each(&self, _: Table, _: &str, _: &mut dyn FnMut(u64, u32)) -> Result<(), String> {
         Ok(())
     }
 }
@@ -261,7 +267,7 @@ impl<'a> ExtractJob<'a> {
             let mut resent = Vec::new();
             self.known
                 .for_each(kind.kind().table(), partner, &mut |id, content| {
-                    if let Some(line) = records.against_lake(tracker::id_key(id), tracker::content32(content)) {
+                    if let Some(line) = records.against_lake(id, content) {
                         resent.push(line);
                     }
                 })
@@ -340,6 +346,9 @@ impl<'a> ExtractJob<'a> {
         receipt.finish(status, issues, Utc::now());
         sink.send(&receipt_event(&receipt, self.now))?;
         let Confirmation { confirmed_by, awaiting_lake } = sink.confirm()?;
+        if !kind.source().content_addressed() {
+            self.known.published(kind.kind().table(), partner, &mut records.published());
+        }
         receipt.confirmed_by = confirmed_by;
         receipt.finished_at = Utc::now();
         Ok((receipt, awaiting_lake))

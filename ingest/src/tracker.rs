@@ -120,6 +120,11 @@ impl RecordTracker {
         self.map.values().filter(|e| e.line & IN_LAKE != 0).count() as u64
     }
 
+    /// `(key, content)` of the records this pass published.
+    pub fn published(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.map.iter().filter(|(_, e)| e.line & PUBLISHED != 0).map(|(k, e)| (*k, e.content))
+    }
+
     /// Second pass: true when this record is to be published now (not in
     /// the lake, not published earlier in this pass). Untracked records are
     /// always published.

@@ -435,6 +435,19 @@ print(json.dumps(out))
     }
     let file = landing.join("offences_2023-07-01.csv");
     std::fs::write(&file, csv).unwrap();
+    // Meanwhile a client executes one server-side prepared statement over
+    // and over, prepared before the commit.
+    let mut watcher = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server/clients.py"))
+        .args(["watch", s.host.as_str(), s.port.as_str(), "ana", "police-southshire", "20", "30"])
+        .env("PGPASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(watcher.stderr.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the watching client did not start");
     vru(&data, &["ingest", file.to_str().unwrap()], None);
     let start = Instant::now();
     loop {
@@ -449,6 +462,15 @@ print(json.dumps(out))
         "freshness: a new lake commit was served {:.1} s after `vru ingest` returned, no restart",
         start.elapsed().as_secs_f64()
     ));
+    let out = watcher.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let watched: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (watched["first"].as_i64(), watched["last"].as_i64()),
+        (Some(0), Some(20)),
+        "a prepared statement kept its old snapshot: {watched}"
+    );
+    report(&format!("freshness: a statement prepared before the commit saw it {} s after it was prepared", watched["seconds"]));
     // ...and the partner still sees only its own organisation's rows.
     assert_eq!(s.rows("pat", "SELECT DISTINCT partner FROM own_police_offences").len(), 2);
 

@@ -485,7 +485,12 @@ impl ExtendedQueryHandler for Link {
         let none = ParamValues::List(vec![]);
         match prepared.action {
             Action::Query => {
-                let plan = self.bind(portal, &prepared, plan)?;
+                // Planned again on the session of now: the plan made at Parse
+                // holds the tables of the lake snapshot of then, and a BI
+                // tool that prepares once and executes for hours would never
+                // see a new commit (psycopg prepares after five runs).
+                let fresh = self.shared.engine.plan(ctx.state(), stmt.clone()).await?;
+                let plan = self.bind(portal, &prepared, &fresh)?;
                 let fields = self.fields(client, &plan, &portal.result_column_format)?;
                 let (deadline, _) = exec::deadline(self.shared.limits.query_timeout, client_timeout(client));
                 let rows = self.shared.engine.execute(self.job(&ctx, plan, fields.clone(), deadline));
@@ -506,7 +511,7 @@ impl ExtendedQueryHandler for Link {
             Action::Cursor => {
                 let (deadline, _) = exec::deadline(self.shared.limits.query_timeout, client_timeout(client));
                 let declared = match stmt {
-                    Statement::Declare { .. } => Some(self.bind(portal, &prepared, plan)?),
+                    Statement::Declare { .. } => Some(self.bind(portal, &prepared, &self.cursor_plan(&ctx, stmt).await?)?),
                     _ => None,
                 };
                 cursors::text_only(&portal.result_column_format)?;

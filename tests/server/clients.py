@@ -227,12 +227,31 @@ def catalog(host, port, user, table):
     return out
 
 
+def watch(host, port, user, partner, want, seconds):
+    """A BI tool's habit: one connection running the same server-side
+    prepared statement until the lake's new rows show. Says "ready" on
+    stderr once the statement is prepared, so the caller commits after."""
+    sql = "SELECT count(*) FROM police_offences_log WHERE partner = %s"
+    with connect(host, port, user) as conn:
+        first = conn.execute(sql, (partner,), prepare=True).fetchone()[0]
+        print("ready", file=sys.stderr, flush=True)
+        start, last = time.time(), first
+        while time.time() - start < float(seconds):
+            last = conn.execute(sql, (partner,), prepare=True).fetchone()[0]
+            if last == int(want):
+                break
+            time.sleep(0.2)
+        return {"first": first, "last": last, "seconds": round(time.time() - start, 2)}
+
+
 def main():
     mode = sys.argv[1]
     if mode == "fetch":
         result = fetch(*sys.argv[2:6])
     elif mode == "catalog":
         result = catalog(*sys.argv[2:6])
+    elif mode == "watch":
+        result = watch(*sys.argv[2:8])
     elif mode == "load":
         host, port, user, clients, seconds, period = sys.argv[2:8]
         result = load(host, port, user, int(clients), float(seconds), period)

@@ -167,7 +167,7 @@ async fn retention_runs_one_at_a_time_on_s3() {
     assert!(keys(&lake).await.is_empty(), "released leases leave nothing: {:?}", keys(&lake).await);
 
     // A run that died an hour after its lease expired.
-    let store = lake.location().store().unwrap();
+    let store = lake.store().unwrap();
     let dead = serde_json::json!({"holder": "pid 1", "expires_unix": 1_000_000_000u64});
     store.put(&Key::from("_retention/lock"), serde_json::to_vec(&dead).unwrap().into()).await.unwrap();
     let (a, b) = tokio::join!(RunLock::take(&lake), RunLock::take(&lake));

@@ -12,7 +12,7 @@ mod common;
 mod fixtures;
 
 use common::*;
-use fixtures::{measure_tables, same_cell, write_bulk};
+use fixtures::{PSQL_DESCRIBE, measure_tables, same_cell, watch_prepared, watched, write_bulk};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -228,26 +228,7 @@ async fn psql_roles_audit_fresh_commits_and_twenty_clients() {
     let s = Served::start(&data, &["--metrics-listen", &metrics_at], &[("VRU_SERVER__REFRESH_MS", "200")]);
 
     // Browsing as psql does on connect and with its describe commands.
-    for (cmd, want) in [
-        ("\\dt", ["police_offences_log", "lsoa_lookup"]),
-        ("\\dv", ["measure_h1", "crimes"]),
-        ("\\d+", ["police_offences_log", "0 bytes"]),
-        ("\\dt+", ["lsoa_lookup", "Size"]),
-        ("\\dv+", ["measure_h1", "Description"]),
-        ("\\df", ["Result data type", "Argument data types"]),
-        ("\\dn", ["public", "Owner"]),
-        ("\\dT", ["Schema,Name,Description", "Description"]),
-        ("\\du", ["Role name", "Member of"]),
-        ("\\d+ measure_h1", ["change_pct", "Storage"]),
-        ("\\d+ police_offences_log", ["offence_code", "Storage"]),
-        ("\\l", ["Encoding", "Collate"]),
-        ("\\do", ["Left arg type", "Result type"]),
-        ("\\db", ["Name", "Location"]),
-        ("\\dc", ["Source", "Destination"]),
-        ("\\dF", ["Schema", "Description"]),
-        ("\\dT+", ["Elements", "Access privileges"]),
-        ("\\dy", ["Name,Event", "Tags"]),
-    ] {
+    for (cmd, want) in PSQL_DESCRIBE {
         let out = s.psql("ana", Some(PASSWORD), cmd);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{cmd}: {}\n{}", String::from_utf8_lossy(&out.stderr), s.server_log());
@@ -437,17 +418,7 @@ print(json.dumps(out))
     std::fs::write(&file, csv).unwrap();
     // Meanwhile a client executes one server-side prepared statement over
     // and over, prepared before the commit.
-    let mut watcher = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server/clients.py"))
-        .args(["watch", s.host.as_str(), s.port.as_str(), "ana", "police-southshire", "20", "30"])
-        .env("PGPASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(watcher.stderr.take().unwrap()).read_line(&mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready", "the watching client did not start");
+    let watcher = watch_prepared(&s.host, &s.port, PASSWORD, "police-southshire", 20);
     vru(&data, &["ingest", file.to_str().unwrap()], None);
     let start = Instant::now();
     loop {
@@ -462,14 +433,7 @@ print(json.dumps(out))
         "freshness: a new lake commit was served {:.1} s after `vru ingest` returned, no restart",
         start.elapsed().as_secs_f64()
     ));
-    let out = watcher.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    let watched: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (watched["first"].as_i64(), watched["last"].as_i64()),
-        (Some(0), Some(20)),
-        "a prepared statement kept its old snapshot: {watched}"
-    );
+    let watched = watched(watcher);
     report(&format!("freshness: a statement prepared before the commit saw it {} s after it was prepared", watched["seconds"]));
     // ...and the partner still sees only its own organisation's rows.
     assert_eq!(s.rows("pat", "SELECT DISTINCT partner FROM own_police_offences").len(), 2);

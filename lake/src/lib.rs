@@ -23,6 +23,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use vru_model::ids::EventId;
 
 mod error;
@@ -38,22 +39,35 @@ use object_store::ObjectStore as _;
 #[derive(Debug, Clone)]
 pub struct Lake {
     location: Location,
+    /// Built once per lake and shared by its clones: an S3 client keeps its
+    /// connections, and the SQL service lists every table's log each poll.
+    store: Arc<OnceLock<Arc<dyn object_store::ObjectStore>>>,
 }
 
 impl Lake {
     /// A lake in a local directory.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Lake { location: Location::Local(root.into()) }
+        Lake { location: Location::Local(root.into()), store: Arc::default() }
     }
 
     /// A lake at an address: a directory, `file://...` or `s3://bucket/prefix`
     /// (see [`location`]).
     pub fn at(address: &str) -> Result<Self, LakeError> {
-        Ok(Lake { location: Location::parse(address)? })
+        Ok(Lake { location: Location::parse(address)?, store: Arc::default() })
     }
 
     pub fn location(&self) -> &Location {
         &self.location
+    }
+
+    /// An object store rooted at the lake's root (see [`Location::store`]),
+    /// built on first use.
+    pub fn store(&self) -> Result<Arc<dyn object_store::ObjectStore>, LakeError> {
+        if let Some(s) = self.store.get() {
+            return Ok(s.clone());
+        }
+        let built = self.location.store()?;
+        Ok(self.store.get_or_init(|| built).clone())
     }
 
     /// The lake's directory, when it is on this machine's file system.
@@ -81,7 +95,7 @@ impl Lake {
                 .ok()
                 .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(version)).collect()),
             Location::Remote(_) => {
-                let store = self.location.store().ok()?;
+                let store = self.store().ok()?;
                 let prefix = object_store::path::Path::from(format!("{name}/_delta_log"));
                 let listed: Vec<_> = match after {
                     Some(v) => {

@@ -41,7 +41,7 @@ impl S3 {
 
 /// Every key under the lake's root, relative to it.
 pub async fn keys(lake: &Lake) -> Vec<String> {
-    let store = lake.location().store().expect("the lake's store");
+    let store = lake.store().expect("the lake's store");
     let mut out: Vec<String> = store.list(None).map(|m| m.expect("listing").location.to_string()).collect().await;
     out.sort();
     out
@@ -75,7 +75,7 @@ impl LakeAt {
 /// log names files relative to the table, so the copy is the same lake).
 pub async fn upload(from: &Path, to: &Lake) {
     use vru_ingest::lake::deltalake::logstore::object_store::{ObjectStoreExt as _, path::Path as Key};
-    let store = to.location().store().expect("the lake's store");
+    let store = to.store().expect("the lake's store");
     let mut stack = vec![from.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {

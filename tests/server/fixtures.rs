@@ -86,3 +86,55 @@ pub async fn write_bulk(lake: &Lake, rows: usize) {
     let batch = RecordBatch::try_new(schema, columns).unwrap();
     lake::append(&table, t.name(), batch, vec![]).await.unwrap();
 }
+
+/// psql's describe commands and two things each answer must contain.
+pub const PSQL_DESCRIBE: &[(&str, [&str; 2])] = &[
+    ("\\dt", ["police_offences_log", "lsoa_lookup"]),
+    ("\\dv", ["measure_h1", "crimes"]),
+    ("\\d+", ["police_offences_log", "0 bytes"]),
+    ("\\dt+", ["lsoa_lookup", "Size"]),
+    ("\\dv+", ["measure_h1", "Description"]),
+    ("\\df", ["Result data type", "Argument data types"]),
+    ("\\dn", ["public", "Owner"]),
+    ("\\dT", ["Schema,Name,Description", "Description"]),
+    ("\\du", ["Role name", "Member of"]),
+    ("\\d+ measure_h1", ["change_pct", "Storage"]),
+    ("\\d+ police_offences_log", ["offence_code", "Storage"]),
+    ("\\l", ["Encoding", "Collate"]),
+    ("\\do", ["Left arg type", "Result type"]),
+    ("\\db", ["Name", "Location"]),
+    ("\\dc", ["Source", "Destination"]),
+    ("\\dF", ["Schema", "Description"]),
+    ("\\dT+", ["Elements", "Access privileges"]),
+    ("\\dy", ["Name,Event", "Tags"]),
+];
+
+/// A client (tests/server/clients.py `watch`) that prepares one statement
+/// server-side and executes it every 0.2 s until `partner` has `want` rows
+/// in police_offences_log (30 s at most); returned once it has prepared.
+pub fn watch_prepared(host: &str, port: &str, password: &str, partner: &str, want: u32) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server/clients.py"))
+        .args(["watch", host, port, "ana", partner, &want.to_string(), "30"])
+        .env("PGPASSWORD", password)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the watching client did not start");
+    child
+}
+
+/// What the watching client saw: the count first, the count last, and the
+/// seconds between; asserts it saw the new rows.
+pub fn watched(child: std::process::Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((w["first"].as_i64(), w["last"].as_i64()), (Some(0), Some(20)), "a prepared statement kept its old snapshot: {w}");
+    w
+}

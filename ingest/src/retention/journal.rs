@@ -52,7 +52,7 @@ enum Place {
 fn place(lake: &Lake) -> Result<Place, RetentionError> {
     Ok(match lake.local_root() {
         Some(root) => Place::Dir(root.join(DIR)),
-        None => Place::Store(lake.location().store()?),
+        None => Place::Store(lake.store()?),
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use vru_ingest::extract::{ExtractJob, ExtractRules};
 use vru_ingest::kafka::{self, EmbeddedBroker, KafkaOptions};
 use vru_ingest::lake::{self as lakeio, Lake};
-use vru_ingest::normaliser::Normaliser;
+use vru_ingest::normaliser::{Normaliser, NormaliserOptions};
 use vru_ingest::pipeline;
 use vru_ingest::producer::{ConfirmBy, KafkaSink};
 use vru_ingest::sink::VecSink;
@@ -202,6 +202,49 @@ async fn a_gap_in_kafka_stops_the_normaliser_instead_of_skipping() {
     assert!(matches!(r, Err(NormaliserError::Gap(_))), "{r:?}");
     let s = session(lake.local_root().unwrap(), vec![]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_000, "nothing past the gap was written");
+}
+
+/// A broker reset keeping its cluster id (a compose file's fixed
+/// `KAFKA_CLUSTER_ID` over a wiped volume) starts its offsets at 0 again.
+/// The lake has read offsets up to 2,000 of the old log, so reading the new
+/// one from there would skip its first 2,000 messages as already written.
+/// The normaliser refuses to start; with a new lineage it reads the new log
+/// from the start, writes the new events and knows the re-sent ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_reset_under_the_same_cluster_id_is_refused_not_skipped() {
+    use vru_ingest::normaliser::NormaliserError;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake"));
+    let same_id = || NormaliserOptions { cluster_identity: Some("fixed-cluster-id".into()), ..fast_normaliser() };
+    {
+        let (opts, _broker, bootstrap, send) = one_partition_broker().await;
+        send(0, 2_000);
+        let mut n = Normaliser::start(&lake, &opts, &bootstrap, same_id()).await.unwrap();
+        assert_eq!(n.run(std::future::pending(), true).await.unwrap().events_written, 2_000);
+    }
+    // The new broker: 100 events the lake holds (an extract sent again)
+    // and 500 it has never seen, at offsets 0..600.
+    let (opts, _broker, bootstrap, send) = one_partition_broker().await;
+    send(0, 100);
+    send(5_000, 5_500);
+    let r = Normaliser::start(&lake, &opts, &bootstrap, same_id()).await;
+    match r {
+        Err(e @ NormaliserError::BrokerBehindLake { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("up to offset 2000") && text.contains("ends at 600") && text.contains("lineage"), "{text}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a normaliser started on a broker whose log ends before the lake's offsets"),
+    }
+    let s = session(lake.local_root().unwrap(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_000, "nothing written by the refused start");
+    let mut n =
+        Normaliser::start(&lake, &opts, &bootstrap, NormaliserOptions { lineage: "reset-2026-11".into(), ..same_id() }).await.unwrap();
+    let stats = n.run(std::future::pending(), true).await.unwrap();
+    assert_eq!((stats.events_written, stats.messages), (500, 600), "{stats:?}");
+    let s = session(lake.local_root().unwrap(), vec![]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM police_asb_log").await, 2_500);
+    assert_eq!(count(&s, "SELECT count(DISTINCT event_id) FROM police_asb_log").await, 2_500);
 }
 
 /// Two normalisers on one lake: the second started before the first wrote

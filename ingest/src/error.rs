@@ -78,6 +78,10 @@ pub enum NormaliserError {
         "Kafka no longer holds offsets the lake has not read ({0}): messages were deleted before they reached the lake (retention shorter than the normaliser's lag). Stopped without skipping them; re-send the affected extracts, then restart"
     )]
     Gap(String),
+    #[error(
+        "{partition}: the lake has read this partition up to offset {lake_next}, but the broker's log ends at {high}. The broker was reset or replaced keeping its cluster id, so its new messages would reuse offsets the lake has already read and be skipped as written. Stopped before reading anything. If the broker was reset, set `normaliser.lineage` (VRU_NORMALISER__LINEAGE) to a new name such as the reset's date: offsets start afresh for it, and events the lake already holds are still recognised by their ids, so re-sent extracts are not written twice"
+    )]
+    BrokerBehindLake { partition: String, lake_next: i64, high: i64 },
 }
 
 impl NormaliserError {
@@ -86,7 +90,9 @@ impl NormaliserError {
         match self {
             NormaliserError::Kafka(_) | NormaliserError::StoppedWithPending(_) => ErrorKind::Infrastructure,
             NormaliserError::Lake(e) => e.kind(),
-            NormaliserError::Conflict { .. } | NormaliserError::Gap(_) => ErrorKind::Configuration,
+            NormaliserError::Conflict { .. } | NormaliserError::Gap(_) | NormaliserError::BrokerBehindLake { .. } => {
+                ErrorKind::Configuration
+            }
         }
     }
 

@@ -73,6 +73,13 @@ pub struct NormaliserOptions {
     /// conflict. Overlapping sets are refused at the first commit
     /// ([`NormaliserError::Conflict`]), never written twice.
     pub sources: Vec<Source>,
+    /// A name for the broker's log, kept with the lake's offsets beside the
+    /// broker's cluster id. Change it only after a broker was reset or
+    /// replaced with the same cluster id (a fixed `KAFKA_CLUSTER_ID` in a
+    /// compose file does this), which the normaliser refuses to read
+    /// ([`NormaliserError::BrokerBehindLake`]): offsets then start afresh,
+    /// and events the lake already holds are still known by their ids.
+    pub lineage: String,
 }
 
 impl Default for NormaliserOptions {
@@ -88,6 +95,7 @@ impl Default for NormaliserOptions {
             max_message_bytes: 1 << 20,
             id_filter_cache_bytes: 64 << 20,
             sources: Vec::new(),
+            lineage: String::new(),
         }
     }
 }
@@ -113,6 +121,30 @@ pub struct Normaliser {
     last_lag: Instant,
     batch_age: Duration,
     max_retry_backoff: Duration,
+}
+
+/// A broker whose log ends before offsets the lake has committed is not
+/// the log the lake read: it was reset or replaced keeping its cluster id.
+/// Reading it would take its new messages for ones already written (their
+/// offsets are at or below the lake's) and lose them without a word, so
+/// the normaliser refuses to start and says how to go on.
+fn refuse_a_broker_behind_the_lake(
+    consumer: &StreamConsumer,
+    state: &State,
+    partitions: &[Partition],
+    timeout: Duration,
+) -> Result<(), NormaliserError> {
+    for part in partitions {
+        let lake_next = state.lake_next(part);
+        if lake_next == 0 {
+            continue;
+        }
+        let (_, high) = consumer.fetch_watermarks(&part.0, part.1, timeout)?;
+        if high < lake_next {
+            return Err(NormaliserError::BrokerBehindLake { partition: format!("{}[{}]", part.0, part.1), lake_next, high });
+        }
+    }
+    Ok(())
 }
 
 fn app_id(cluster: &str, p: &Partition) -> String {
@@ -146,10 +178,13 @@ impl Normaliser {
             .create()?;
         let dlq: FutureProducer = kafka.client_config(bootstrap).set("enable.idempotence", "true").create()?;
         let timeout = Duration::from_secs(30);
-        let cluster_id = match &opts.cluster_identity {
+        let mut cluster_id = match &opts.cluster_identity {
             Some(id) => id.clone(),
             None => consumer.client().fetch_cluster_id(timeout).unwrap_or_else(|| format!("brokers={bootstrap}")),
         };
+        if !opts.lineage.is_empty() {
+            cluster_id = format!("{cluster_id}/{}", opts.lineage);
+        }
         let owned = |t: &Table| opts.sources.is_empty() || opts.sources.contains(&t.source());
         let topic_tables: HashMap<String, Vec<Table>> =
             kafka.event_topics().into_iter().filter(|(_, tables)| tables.iter().any(owned)).collect();
@@ -183,6 +218,7 @@ impl Normaliser {
             state.load_table(*t, erased, committed);
             deltas.insert(*t, delta);
         }
+        refuse_a_broker_behind_the_lake(&consumer, &state, &partitions, timeout)?;
         let mut assignment = TopicPartitionList::new();
         for part in &partitions {
             let lowest = state.start_offset(part);

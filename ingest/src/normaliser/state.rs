@@ -110,6 +110,14 @@ impl State {
         self.tables.insert(table, TableState { erased, pending: HashSet::new(), committed, buffer: Vec::new() });
     }
 
+    /// The offset after the highest one any table this partition feeds has
+    /// committed: the broker must hold at least this many messages, or it
+    /// is not the log the lake read.
+    pub fn lake_next(&self, part: &Partition) -> i64 {
+        let feeds = self.topic_tables.get(&part.0).map(Vec::as_slice).unwrap_or_default();
+        feeds.iter().filter_map(|t| self.tables.get(t).and_then(|s| s.committed.get(part))).map(|c| c + 1).max().unwrap_or(0)
+    }
+
     pub fn topic_tables(&self) -> &HashMap<String, Vec<Table>> {
         &self.topic_tables
     }

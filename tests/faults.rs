@@ -128,11 +128,27 @@ async fn normaliser_killed_five_times_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_normalisers_on_one_lake_killed_at_random_lose_and_duplicate_nothing() {
     let Some(Backend::Real(brokers)) = Backend::real() else { return };
+    three_normalisers_killed(&brokers, None).await;
+}
+
+/// The same on a lake in S3-compatible storage: the normalisers' commits
+/// are conditional puts there, and still none conflicts or is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_normalisers_on_one_s3_lake_killed_at_random_lose_and_duplicate_nothing() {
+    let Some(Backend::Real(brokers)) = Backend::real() else { return };
+    let Some(s3) = common::s3::S3::from_env() else { return };
+    three_normalisers_killed(&brokers, Some(s3.address("three"))).await;
+}
+
+async fn three_normalisers_killed(brokers: &str, lake: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let summary = generate(&dir.path().join("city"), &city());
     let files = extract_files(&landing_dir(&summary));
     let expected = expected_ids(&files);
-    let d = Deployment::new(&dir.path().join("data"), &brokers, "three");
+    let mut d = Deployment::new(&dir.path().join("data"), brokers, if lake.is_some() { "three-s3" } else { "three" });
+    if let Some(address) = &lake {
+        d = d.on_lake(address);
+    }
     let landing = landing_dir(&summary);
     let mut owners = vec![Vec::new(); 3];
     for (i, s) in vru_model::Source::ALL.iter().enumerate() {
@@ -163,7 +179,7 @@ async fn three_normalisers_on_one_lake_killed_at_random_lose_and_duplicate_nothi
         let i = kills.len() % 3;
         running[i].kill().unwrap(); // SIGKILL
         running[i].wait().unwrap();
-        kills.push((i, lake_rows(&d.lake()).await));
+        kills.push((i, lake_rows_of(&d.handle()).await));
         running[i] = spawn(i);
     }
     let status = wait_exit(&mut ingest, Duration::from_secs(600), "ingest");
@@ -180,9 +196,12 @@ async fn three_normalisers_on_one_lake_killed_at_random_lose_and_duplicate_nothi
     for i in 0..3 {
         assert!(!d.log(&log(i)).contains("two normalisers are writing this lake"), "normaliser {i} conflicted");
     }
-    let ids = lake_ids(&Lake::new(d.lake())).await;
+    let ids = lake_ids(&d.handle()).await;
     assert_eq!(ids.len(), expected.len(), "no loss, no duplicate");
     assert_eq!(ids, expected);
+    if lake.is_some() {
+        assert!(!d.lake().exists(), "nothing of an S3 lake on local disk");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

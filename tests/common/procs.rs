@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use vru_ingest::lake::Lake;
 
 /// One deployment: a data directory, a broker and a topic prefix of its own.
 pub struct Deployment {
@@ -12,12 +13,14 @@ pub struct Deployment {
     pub brokers: String,
     pub prefix: String,
     pub env: Vec<(String, String)>,
+    /// The lake's address when it is not `<data>/lake` (an `s3://` one).
+    pub lake_address: Option<String>,
 }
 
 impl Deployment {
     pub fn new(data: &Path, brokers: &str, test: &str) -> Self {
         let prefix = format!("f{}-{test}", std::process::id());
-        Deployment { data: data.to_path_buf(), brokers: brokers.to_string(), prefix, env: Vec::new() }
+        Deployment { data: data.to_path_buf(), brokers: brokers.to_string(), prefix, env: Vec::new(), lake_address: None }
     }
 
     /// Extra `VRU_*` settings, e.g. `("NORMALISER__MAX_BATCH_AGE_MS", "200")`.
@@ -62,6 +65,22 @@ impl Deployment {
     pub fn lake(&self) -> PathBuf {
         self.data.join("lake")
     }
+
+    /// Every process of the deployment on the lake `lake` (an `s3://`
+    /// address; the store from the `AWS_*` variables).
+    pub fn on_lake(mut self, address: &str) -> Self {
+        self.env.push(("VRU_LAKE".into(), address.to_string()));
+        self.lake_address = Some(address.to_string());
+        self
+    }
+
+    /// The deployment's lake, to read in the test.
+    pub fn handle(&self) -> Lake {
+        match &self.lake_address {
+            Some(a) => Lake::at(a).expect("the lake's address"),
+            None => Lake::new(self.lake()),
+        }
+    }
 }
 
 pub fn signal(child: &Child, sig: &str) {
@@ -99,7 +118,11 @@ where
 
 /// Rows in every event table of the lake, summed.
 pub async fn lake_rows(lake: &Path) -> i64 {
-    super::event_counts(lake).await.iter().map(|(_, n)| n).sum()
+    lake_rows_of(&Lake::new(lake)).await
+}
+
+pub async fn lake_rows_of(lake: &Lake) -> i64 {
+    super::event_counts_of(lake).await.iter().map(|(_, n)| n).sum()
 }
 
 /// A broker of our own (not the shared one), for tests that stop it.

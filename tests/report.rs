@@ -273,6 +273,20 @@ async fn public_report_reads_as_a_review_is_accessible_and_prints_on_a4() {
     let t = &years[years.len() - 3..];
     let want = format!("Over three years: {}, {} and {}", say(&t[0]), say(&t[1]), say(&t[2]));
     assert!(h1.contains(&want), "{want}\n{h1}");
+    // Measures without a previous-year column are said in words too, with
+    // their change on the year before from the published rows.
+    for view in ["measure_h5", "measure_v1", "measure_v2", "measure_y1", "measure_p1", "measure_k1", "measure_a1", "measure_c1"] {
+        let section = html.split(&format!("<section id=\"{view}\">")).nth(1).and_then(|s| s.split("</section>").next()).unwrap();
+        let line = section.split("<p class=\"headline\">").nth(1).and_then(|s| s.split("</p>").next());
+        let line = line.unwrap_or_else(|| panic!("{view} has no headline"));
+        let said = match view {
+            // Commitments are not people: not rounded, and not said to be.
+            "measure_k1" => !line.contains("rounded"),
+            _ => line.ends_with("Counts rounded to the nearest 5.") || line.contains(") is suppressed: a small count"),
+        };
+        assert!(line.contains(&format!(", {year}: ")) && said, "{view}: {line}");
+        eprintln!("{view}: {line}");
+    }
     assert!(html.matches("<details><summary>About this measure</summary>").count() >= 20, "definitions are folded");
     assert!(!html.contains("overflow-x"), "tables wrap rather than scroll");
     assert_eq!(html.matches("<svg").count(), html.matches("<summary>Chart data</summary>").count(), "a table for every chart");

@@ -82,10 +82,16 @@ pub struct Generation {
     target_partitions: usize,
     focus_area: Vec<String>,
     protection: Protection,
+    /// Built by [`Generation::quick`]: its measures are an earlier one's.
+    pub quick: bool,
 }
 
 struct Watch {
+    /// Served to the next query.
     current: Arc<Generation>,
+    /// The newest generation whose measures are computed; `current`'s
+    /// measures are this one's.
+    warmed: Arc<Generation>,
 }
 
 pub struct Catalogs {
@@ -94,6 +100,8 @@ pub struct Catalogs {
     lake: vru_lake::Lake,
     refresh: Duration,
     watch: Mutex<Watch>,
+    /// Generation ids, unique so a connection notices every switch.
+    next_id: std::sync::atomic::AtomicU64,
 }
 
 /// The latest version of every lake table, from its log directory listing.
@@ -196,6 +204,42 @@ impl Generation {
             target_partitions: template.target_partitions,
             focus_area: template.focus_area.clone(),
             protection,
+            quick: false,
+        })
+    }
+
+    /// A generation of the lake's newest commits that computes nothing: its
+    /// tables and logs are read from the new snapshot (current state as a
+    /// view, not materialised) and its measures, and the publisher's and
+    /// partners' disclosed measures, are `warmed`'s, already computed. So a
+    /// commit is served within one poll of the lake, and measures follow
+    /// when a full generation has been warmed ([`Catalogs::catch_up`]).
+    async fn quick(
+        id: u64,
+        template: &SessionOptions,
+        protection: Protection,
+        versions: BTreeMap<String, Option<u64>>,
+        warmed: &Generation,
+    ) -> Result<Generation, ServerError> {
+        let session = build_session(&SessionOptions { materialise: false, ..template.clone() }).await?;
+        for m in MEASURES {
+            let computed = warmed.analyst.ctx.table_provider(m.view).await?;
+            session.ctx.deregister_table(m.view)?;
+            session.ctx.register_table(m.view, computed)?;
+        }
+        let analyst = finish(session.ctx, &warmed.analyst.allowed.known)?;
+        Ok(Generation {
+            id,
+            versions,
+            analyst,
+            publisher: OnceCell::new_with(warmed.publisher.get().cloned()),
+            partner_measures: OnceCell::new_with(warmed.partner_measures.get().cloned()),
+            disclosure: OnceCell::new_with(warmed.disclosure.get().cloned()),
+            partners: Mutex::new(HashMap::new()),
+            target_partitions: template.target_partitions,
+            focus_area: template.focus_area.clone(),
+            protection,
+            quick: true,
         })
     }
 
@@ -342,8 +386,15 @@ impl Catalogs {
         };
         let lake = lake.clone();
         let versions = lake_versions(&lake, &BTreeMap::new()).await;
-        let first = Generation::build(1, &template, protection, versions).await?;
-        Ok(Catalogs { template, protection, lake, refresh, watch: Mutex::new(Watch { current: Arc::new(first) }) })
+        let first = Arc::new(Generation::build(1, &template, protection, versions).await?);
+        Ok(Catalogs {
+            template,
+            protection,
+            lake,
+            refresh,
+            watch: Mutex::new(Watch { current: first.clone(), warmed: first }),
+            next_id: 2.into(),
+        })
     }
 
     /// The generation to run the next query on.
@@ -351,33 +402,98 @@ impl Catalogs {
         self.watch.lock().await.current.clone()
     }
 
-    /// Warms the first generation, then follows the lake: builds and warms
-    /// each new snapshot and only then serves it. If a build fails (a
-    /// commit half-visible on a network file system), the old one keeps
-    /// serving and the next round tries again.
+    /// Warms the first generation, then follows the lake in two steps: each
+    /// poll serves new commits at once ([`Catalogs::notice`]) and, one at a
+    /// time, a full generation is built and warmed behind it
+    /// ([`Catalogs::catch_up`]). A failed build (a commit half-visible on a
+    /// network file system) leaves the previous one serving; the next round
+    /// tries again.
     pub async fn keep_fresh(&self) {
         self.current().await.warm().await;
         let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut warming: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
         loop {
-            tick.tick().await;
-            let (id, served) = {
-                let w = self.watch.lock().await;
-                (w.current.id + 1, w.current.versions.clone())
-            };
-            let versions = lake_versions(&self.lake, &served).await;
-            if versions == served {
-                continue;
-            }
-            let started = Instant::now();
-            match Generation::build(id, &self.template, self.protection, versions).await {
-                Ok(g) => {
-                    g.warm().await;
-                    self.watch.lock().await.current = Arc::new(g);
-                    tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "the lake moved on: serving new commits");
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.notice().await {
+                        tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}");
+                    }
+                    if warming.is_none() {
+                        warming = Some(Box::pin(async {
+                            if let Err(e) = self.catch_up().await {
+                                tracing::warn!("measures of the new commits not computed, still serving the previous ones: {e}");
+                            }
+                        }));
+                    }
                 }
-                Err(e) => tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}"),
+                _ = async { warming.as_mut().expect("guarded").await }, if warming.is_some() => warming = None,
             }
         }
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Serves the lake's new commits, if any, in a [`Generation::quick`]
+    /// over the warmed measures. True when it did.
+    pub async fn notice(&self) -> Result<bool, ServerError> {
+        let (served, warmed) = {
+            let w = self.watch.lock().await;
+            (w.current.versions.clone(), w.warmed.clone())
+        };
+        let versions = lake_versions(&self.lake, &served).await;
+        if versions == served {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let id = self.id();
+        let g = Generation::quick(id, &self.template, self.protection, versions, &warmed).await?;
+        let mut w = self.watch.lock().await;
+        // Only forward: a full generation served meanwhile may be newer.
+        if w.current.id < id && Arc::ptr_eq(&w.warmed, &warmed) {
+            w.current = Arc::new(g);
+            tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "the lake moved on: serving new commits");
+        }
+        Ok(true)
+    }
+
+    /// Builds and warms a full generation of what is served, when its
+    /// measures are an earlier snapshot's; serves it (or, if the lake moved
+    /// on meanwhile, a quick one of the newest commits over its measures).
+    /// True when it did.
+    pub async fn catch_up(&self) -> Result<bool, ServerError> {
+        let versions = {
+            let w = self.watch.lock().await;
+            if !w.current.quick {
+                return Ok(false);
+            }
+            w.current.versions.clone()
+        };
+        let id = self.id();
+        let started = Instant::now();
+        let full = Arc::new(Generation::build(id, &self.template, self.protection, versions).await?);
+        full.warm().await;
+        let newer = {
+            let mut w = self.watch.lock().await;
+            w.warmed = full.clone();
+            if w.current.versions == full.versions {
+                w.current = full.clone();
+                None
+            } else {
+                Some(w.current.versions.clone())
+            }
+        };
+        tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "measures of the new commits computed");
+        if let Some(versions) = newer {
+            let next = self.id();
+            let g = Generation::quick(next, &self.template, self.protection, versions, &full).await?;
+            let mut w = self.watch.lock().await;
+            if w.current.id < next && Arc::ptr_eq(&w.warmed, &full) {
+                w.current = Arc::new(g);
+            }
+        }
+        Ok(true)
     }
 }

@@ -433,7 +433,7 @@ print(json.dumps(out))
         "freshness: a new lake commit was served {:.1} s after `vru ingest` returned, no restart",
         start.elapsed().as_secs_f64()
     ));
-    let watched = watched(watcher);
+    let watched = watched(watcher, 20);
     report(&format!("freshness: a statement prepared before the commit saw it {} s after it was prepared", watched["seconds"]));
     // ...and the partner still sees only its own organisation's rows.
     assert_eq!(s.rows("pat", "SELECT DISTINCT partner FROM own_police_offences").len(), 2);

@@ -235,9 +235,11 @@ fn f4_the_time_limit_ends_cpu_bound_work_and_bystanders_wait_little() {
         });
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("longer than the server's limit of 4 s"), "{sql}: {err}");
-        // The bystander's own queries: 2 s of CPU at most (its SELECT 1s
-        // cost something too), not the heavy query's.
-        assert!(cpu_after < 1.0, "{sql}: {cpu_after:.2} s of CPU in the 2 s after the deadline");
+        // A query still running would spend ~4 s of CPU here (two cores for
+        // 2 s). What is left is the cancelled query's last batches and the
+        // bystander's own SELECT 1s: 0.2-0.8 s alone, 1.08 s once in CI
+        // beside the other tests of this file, so the bound is 1.5 s.
+        assert!(cpu_after < 1.5, "{sql}: {cpu_after:.2} s of CPU in the 2 s after the deadline");
         assert!(by["errors"].as_array().unwrap().is_empty(), "{by}");
         let max = by["max_ms"].as_f64().unwrap();
         assert!(max < 1500.0, "{sql}: a bystander's SELECT 1 waited {max} ms");

@@ -109,6 +109,76 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     let bad = Command::new(env!("CARGO_BIN_EXE_vru")).arg("--data-dir").arg(&data).args(["measures", "--measure", "h9"]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown measure \"h9\": the measures are h1, h1_public, h2"));
+
+    scratch_files_do_not_outlive_a_killed_report(&data, dir.path());
+}
+
+/// A batch run's scratch files are lake rows (the current state as
+/// Parquet). A report SIGKILLed while it holds them cannot remove them;
+/// the next run must, and removes its own. Too little memory for a query
+/// is the operator's setting to change: exit 78, naming it.
+fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
+    let scratch = dir.join("scratch");
+    let parquet_under = |d: &Path| -> usize {
+        let mut n = 0;
+        let mut todo = vec![d.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["report", "--audience", "public", "--year", "2023/24", "--out"])
+        .arg(dir.join("killed-report"))
+        .env("VRU_LOG", "warn")
+        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while parquet_under(&scratch) == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the report ended ({status}) before it wrote any scratch file");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no scratch file after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(parquet_under(&scratch) > 0, "the killed report's files are there to be removed");
+    let o = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["measures", "--measure", "h1"])
+        .env("VRU_LOG", "warn")
+        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(parquet_under(&scratch), 0, "scratch files outlived the run that wrote them or the one that was killed");
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "scratch directories left behind");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_vru"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["measures"])
+        .env("VRU_LOG", "warn")
+        .env("VRU_MEASURES__MEMORY_LIMIT", "1MiB")
+        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(err.contains("measures.memory_limit"), "{err}");
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "a failed run left its scratch directory");
 }
 
 #[test]

@@ -371,27 +371,69 @@ async fn compare_more(s: &vru_queries::Session, truth: &Truth, wrong: &mut Vec<S
 
 /// The session `vru measures` and the reports use (current state and
 /// `crimes` computed once, `SessionOptions::materialise`) gives every
-/// measure exactly the rows of the plain one.
+/// measure exactly the rows of the plain one: held in memory, and written
+/// to a scratch directory as Parquet under a 128 MiB memory pool. The scratch files are lake rows: they exist only while the
+/// session does, and a session removes what a killed one left behind.
 async fn same_when_materialised(plain: &vru_queries::Session, lake: &std::path::Path, focus: &[String]) {
-    let mut o = vru_queries::SessionOptions::new(
-        vru_queries::LakeSource::Delta { lake: vru_ingest::lake::Lake::new(lake), versions: Default::default() },
-        vru_model::classification::Definition::builtin("local").unwrap(),
-        focus.to_vec(),
-    );
-    o.materialise = true;
-    let m = vru_queries::build_session(&o).await.unwrap();
-    let sorted = |rows: Vec<HashMap<String, Option<String>>>| {
-        let mut v: Vec<String> =
-            rows.into_iter().map(|r| format!("{:?}", r.into_iter().collect::<std::collections::BTreeMap<_, _>>())).collect();
-        v.sort();
-        v
-    };
-    let mut compared = 0;
-    for measure in vru_queries::measures::MEASURES {
-        let sql = format!("SELECT * FROM {}", measure.view);
-        let (a, b) = (sorted(rows(plain, &sql).await), sorted(rows(&m, &sql).await));
-        assert_eq!(a, b, "{} differs when materialised", measure.id);
-        compared += a.len();
+    let scratch = tempfile::tempdir().unwrap();
+    // What a SIGKILLed run leaves: a private directory named for a pid
+    // that no longer exists, holding a current-state file.
+    let dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    let mut dead = dead;
+    dead.wait().unwrap();
+    let left = scratch.path().join(format!("vru-scratch-{dead_pid}-Ab12Cd"));
+    std::fs::create_dir_all(left.join("police_offences")).unwrap();
+    std::fs::write(left.join("police_offences/part-0.parquet"), b"rows of an erased record").unwrap();
+    let live = scratch.path().join(format!("vru-scratch-{}-Ef34Gh", std::process::id()));
+    std::fs::create_dir_all(&live).unwrap();
+    for on_disk in [false, true] {
+        let mut o = vru_queries::SessionOptions::new(
+            vru_queries::LakeSource::Delta { lake: vru_ingest::lake::Lake::new(lake), versions: Default::default() },
+            vru_model::classification::Definition::builtin("local").unwrap(),
+            focus.to_vec(),
+        );
+        o.materialise = true;
+        if on_disk {
+            o.scratch = Some(vru_queries::Scratch { dir: scratch.path().to_path_buf(), memory: 128 << 20 });
+        }
+        let m = vru_queries::build_session(&o).await.unwrap();
+        if on_disk {
+            assert!(!left.exists(), "a dead run's scratch files survived the next run");
+            assert!(live.exists(), "a live process's scratch directory was removed");
+            let dir = m.scratch.as_ref().expect("a scratch directory").path().to_path_buf();
+            let files = walk(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count();
+            assert!(files >= 4, "{files} Parquet files of the current state under {}", dir.display());
+        }
+        let sorted = |rows: Vec<HashMap<String, Option<String>>>| {
+            let mut v: Vec<String> =
+                rows.into_iter().map(|r| format!("{:?}", r.into_iter().collect::<std::collections::BTreeMap<_, _>>())).collect();
+            v.sort();
+            v
+        };
+        let mut compared = 0;
+        for measure in vru_queries::measures::MEASURES {
+            let sql = format!("SELECT * FROM {}", measure.view);
+            let (a, b) = (sorted(rows(plain, &sql).await), sorted(rows(&m, &sql).await));
+            assert_eq!(a, b, "{} differs when materialised (on disk: {on_disk})", measure.id);
+            compared += a.len();
+        }
+        assert!(compared > 1_000, "{compared} rows compared");
+        drop(m);
     }
-    assert!(compared > 1_000, "{compared} rows compared");
+    let after: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(after, vec![live.file_name().unwrap().to_owned()], "only the live process's directory is left once the session is dropped");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

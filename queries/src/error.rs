@@ -6,7 +6,7 @@ use vru_model::error::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("SQL: {0}")]
+    #[error("SQL: {0}{hint}", hint = memory_hint(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("formatting a result: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -31,6 +31,7 @@ impl QueryError {
             QueryError::Delta { .. } => ErrorKind::Infrastructure,
             QueryError::Lake(e) => e.kind(),
             QueryError::Invalid(_) => ErrorKind::Configuration,
+            QueryError::DataFusion(e) if out_of_memory(e) => ErrorKind::Configuration,
             QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::View { .. } => ErrorKind::Bug,
             QueryError::Disclosure(e) => e.kind(),
         }
@@ -38,6 +39,21 @@ impl QueryError {
 
     pub fn retryable(&self) -> bool {
         self.kind().retryable()
+    }
+}
+
+/// A query that needed more than the session's memory pool (`measures.memory_limit`) and could not spill.
+fn out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
+    matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_))
+}
+
+/// What the operator can do about a query that ran out of memory: the
+/// limit is theirs to set, so it is not reported as a bug.
+fn memory_hint(e: &datafusion::error::DataFusionError) -> &'static str {
+    if out_of_memory(e) {
+        " (the query needed more memory than measures.memory_limit allows and could not spill the rest: raise it, e.g. VRU_MEASURES__MEMORY_LIMIT=1GiB)"
+    } else {
+        ""
     }
 }
 
@@ -59,5 +75,23 @@ impl DisclosureError {
             DisclosureError::Solver { .. } => ErrorKind::Bug,
             DisclosureError::Inconsistent(_) | DisclosureError::UnknownTable(_) => ErrorKind::Configuration,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::error::DataFusionError;
+
+    /// Running out of the configured memory is the operator's to fix, and
+    /// the message names the setting; other SQL failures stay ours.
+    #[test]
+    fn out_of_memory_names_the_setting() {
+        let e = QueryError::from(DataFusionError::ResourcesExhausted("Failed to allocate 4 MB".into()).context("external sort"));
+        assert_eq!(e.kind(), ErrorKind::Configuration);
+        assert!(e.to_string().contains("measures.memory_limit"), "{e}");
+        let other = QueryError::from(DataFusionError::Plan("no such column".into()));
+        assert_eq!(other.kind(), ErrorKind::Bug);
+        assert!(!other.to_string().contains("memory_limit"), "{other}");
     }
 }

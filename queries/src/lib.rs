@@ -12,6 +12,7 @@
 //! | [`export`] | results for other tools: CSV (safe for Excel), JSON lines, Parquet, streamed |
 //! | [`period_atoms`] | the measures over the pieces overlapping periods cut time into, for disclosure control |
 //! | [`report`] | the annual-review report: HTML, CSVs, manifest |
+//! | `scratch` | a batch session's private disk: the current state as Parquet, spilling, and sweeping what a killed process left |
 
 pub mod disclosure;
 mod error;
@@ -20,10 +21,11 @@ pub mod format;
 pub mod measures;
 pub mod period_atoms;
 pub mod report;
+mod scratch;
 pub mod session;
 pub mod tables;
 
 /// Re-exported so callers use the same DataFusion and Arrow versions.
 pub use datafusion;
 pub use error::{DisclosureError, QueryError};
-pub use session::{LakeSource, Session, SessionOptions, build_session};
+pub use session::{LakeSource, Scratch, Session, SessionOptions, build_session};

@@ -66,6 +66,30 @@ pub struct SessionOptions {
     /// measures`, reports); off for fixtures, which are filled after the
     /// session is built.
     pub materialise: bool,
+    /// Where the materialised current state goes and how much memory the
+    /// session's queries may hold; `None`: in memory, unbounded. See
+    /// [`Scratch`].
+    pub scratch: Option<Scratch>,
+}
+
+/// Disk for a batch session (`vru report`, `vru measures`): the
+/// materialised current state is written there as Parquet, rather than
+/// held in memory for the session's life, and queries spill there once
+/// they hold `memory` bytes. Without it the 10x city's report peaked at
+/// ~1.05 GB, most of it the current state held as Arrow batches.
+///
+/// The files hold pseudonymised lake rows, so they are as sensitive as
+/// the lake: each session writes under its own private directory
+/// (`vru-scratch-<pid>-*`, mode 0700) that is removed when the session is
+/// dropped, and a session sweeps the directories of processes that died
+/// without removing theirs (a SIGKILL), so an erased record does not
+/// outlive its retention in a scratch file.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    pub dir: std::path::PathBuf,
+    /// Bytes the session's queries may hold before they spill (sorts,
+    /// aggregates) or fail.
+    pub memory: usize,
 }
 
 impl SessionOptions {
@@ -81,6 +105,7 @@ impl SessionOptions {
             target_partitions: 4,
             cohort_sql: None,
             materialise: false,
+            scratch: None,
         }
     }
 }
@@ -92,6 +117,8 @@ pub struct Session {
     pub table_versions: BTreeMap<String, Option<u64>>,
     /// The reference date the rolling periods end on.
     pub as_of: NaiveDate,
+    /// The session's scratch directory, removed when the last holder drops it.
+    pub scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 /// A lake table's provider, its version, and the retention runs whose
@@ -154,7 +181,14 @@ fn current_state_sql(t: Table, cols: &[String]) -> String {
 
 pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError> {
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions).with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let scratch = match &opts.scratch {
+        Some(s) => Some(Arc::new(crate::scratch::private_dir(&s.dir).map_err(|e| scratch_error(&s.dir, e))?)),
+        None => None,
+    };
+    let ctx = match (&opts.scratch, &scratch) {
+        (Some(s), Some(dir)) => SessionContext::new_with_config_rt(config, crate::scratch::runtime(dir.path(), s.memory)?),
+        _ => SessionContext::new_with_config(config),
+    };
     let mut table_versions = BTreeMap::new();
     let mut pending: BTreeMap<&'static str, Pending> = BTreeMap::new();
 
@@ -216,9 +250,10 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         create_view(&ctx, t.name(), &current_state_sql(*t, &cols), "current-state view").await?;
     }
     let materialise = opts.materialise && matches!(opts.lake, LakeSource::Delta { .. });
+    let disk = scratch.as_ref().map(|d| d.path());
     if materialise {
         for t in Table::ALL {
-            materialise_view(&ctx, t.name()).await?;
+            materialise_view(&ctx, t.name(), disk).await?;
         }
     }
 
@@ -244,13 +279,13 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         };
         create_view(&ctx, name, sql, &format!("sql/views/{name}.sql")).await?;
         if materialise && MATERIALISED_VIEWS.contains(name) {
-            materialise_view(&ctx, name).await?;
+            materialise_view(&ctx, name, disk).await?;
         }
     }
     for m in MEASURES {
         create_view(&ctx, m.view, m.sql, &format!("sql/measures/{}.sql", m.id.to_lowercase())).await?;
     }
-    Ok(Session { ctx, table_versions, as_of })
+    Ok(Session { ctx, table_versions, as_of, scratch })
 }
 
 async fn last_offence_date(ctx: &SessionContext) -> Result<Option<NaiveDate>, QueryError> {
@@ -267,14 +302,24 @@ async fn last_offence_date(ctx: &SessionContext) -> Result<Option<NaiveDate>, Qu
 const MATERIALISED_VIEWS: &[&str] = &["crimes"];
 
 /// Replaces a view by a table holding its result, keeping its partitions
-/// so later scans stay parallel.
-async fn materialise_view(ctx: &SessionContext, name: &str) -> Result<(), QueryError> {
+/// so later scans stay parallel: in memory, or as Parquet files under
+/// `disk` (the session's scratch directory).
+async fn materialise_view(ctx: &SessionContext, name: &str, disk: Option<&std::path::Path>) -> Result<(), QueryError> {
+    let started = std::time::Instant::now();
     let df = ctx.table(name).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let parts = df.collect_partitioned().await?;
+    let table: Arc<dyn TableProvider> = match disk {
+        None => Arc::new(MemTable::try_new(schema, df.collect_partitioned().await?)?),
+        Some(dir) => crate::scratch::write_and_open(df, schema, &dir.join(name)).await?,
+    };
     ctx.deregister_table(name)?;
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, parts)?))?;
+    ctx.register_table(name, table)?;
+    tracing::debug!(table = name, on_disk = disk.is_some(), ms = started.elapsed().as_millis() as u64, "current state materialised");
     Ok(())
+}
+
+fn scratch_error(dir: &std::path::Path, e: std::io::Error) -> QueryError {
+    QueryError::Invalid(format!("scratch directory {}: {e} (set measures.scratch_dir to a writable directory)", dir.display()))
 }
 
 pub(crate) async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {

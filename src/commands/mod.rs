@@ -34,6 +34,9 @@ pub async fn session_options(config: &Config) -> anyhow::Result<SessionOptions> 
     let mut o = SessionOptions::new(LakeSource::Delta { lake: config.lake()?, versions: Default::default() }, definition(config)?, focus);
     o.focus_name = config.measures.focus_name.clone();
     o.cohort_years = config.measures.cohort_years;
+    let memory =
+        vru_server::limits::parse_size(&config.measures.memory_limit).map_err(|e| anyhow::anyhow!("measures.memory_limit: {e}"))?;
+    o.scratch = config.measures.scratch_dir.clone().map(|dir| vru_queries::Scratch { dir, memory });
     Ok(o)
 }
 

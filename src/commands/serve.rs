@@ -74,6 +74,9 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
     // Each generation (lake version) computes the current state and
     // `crimes` once, for the measures and for every client's queries.
     session.materialise = true;
+    // In memory, under the service's own limits: a generation's ctx
+    // outlives the session it was built in, and scratch files go with it.
+    session.scratch = None;
     let server = Server::bind(&opts, session).await?;
     let addr = server.local_addr()?;
     if !addr.ip().is_loopback() && !server.tls() {

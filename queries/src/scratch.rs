@@ -1,0 +1,104 @@
+//! A batch session's private disk (`SessionOptions::scratch`): the
+//! current state it materialises, written once as Parquet and scanned by
+//! every measure, and the directory its queries spill to once they hold
+//! their share of memory.
+//!
+//! The files are lake rows (pseudonymised, but about children and
+//! victims), so they must not outlive the session: each session writes
+//! under its own `vru-scratch-<pid>-*` directory (mode 0700, from
+//! `tempfile`), removed when the session drops it, and every new session
+//! removes the directories of processes that no longer exist, so a
+//! SIGKILLed report leaves nothing behind past the next run.
+
+use crate::QueryError;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use std::path::Path;
+use std::sync::Arc;
+
+const PREFIX: &str = "vru-scratch-";
+
+/// A new private directory under `root`, after sweeping what dead
+/// processes left there.
+pub(crate) fn private_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(root)?;
+    sweep(root);
+    tempfile::Builder::new().prefix(&format!("{PREFIX}{}-", std::process::id())).tempdir_in(root)
+}
+
+/// Removes `vru-scratch-<pid>-*` directories whose process is gone. Only
+/// where `/proc` says which processes live (Linux); elsewhere nothing is
+/// removed, rather than a live session's files.
+fn sweep(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|rest| rest.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                tracing::info!(dir = %entry.path().display(), "removed the scratch files of a process that died without removing them")
+            }
+            Err(e) => tracing::warn!(dir = %entry.path().display(), error = %e, "could not remove a dead process's scratch files"),
+        }
+    }
+}
+
+/// The runtime of a session with scratch: `memory` bytes shared fairly
+/// among the operators that can spill, spilling under `dir`.
+pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, QueryError> {
+    let spill = DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.join("spill")]));
+    std::fs::create_dir_all(dir.join("spill")).map_err(|e| QueryError::Invalid(format!("scratch directory {}: {e}", dir.display())))?;
+    Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory))).with_disk_manager_builder(spill).build_arc()?)
+}
+
+/// Writes `df` as Parquet files under `dir` (one per partition, so scans
+/// stay parallel) and returns a table reading them with `schema`.
+///
+/// Written here rather than by DataFusion's Parquet sink: the sink's
+/// buffers come out of the session's memory pool and cannot spill, so
+/// under a tight pool the window's sort (which may take the whole pool
+/// before it spills) left the sink nothing and the run failed. These files
+/// live for one session: small row groups, fast compression.
+pub(crate) async fn write_and_open(df: DataFrame, schema: SchemaRef, dir: &Path) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let io = |e: std::io::Error| QueryError::Invalid(format!("scratch directory {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(64 * 1024)).build();
+    let streams = df.execute_stream_partitioned().await?;
+    let writes = streams.into_iter().enumerate().map(|(i, mut stream)| {
+        let (path, props) = (dir.join(format!("part-{i}.parquet")), props.clone());
+        async move {
+            let file = std::fs::File::create(&path).map_err(io)?;
+            let mut writer = ArrowWriter::try_new(file, stream.schema(), Some(props)).map_err(parquet_error)?;
+            while let Some(batch) = stream.next().await {
+                writer.write(&batch?).map_err(parquet_error)?;
+            }
+            writer.close().map_err(parquet_error)?;
+            Ok::<_, QueryError>(())
+        }
+    });
+    futures::future::try_join_all(writes).await?;
+    let url = format!("{}/", dir.display());
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(ListingTableUrl::parse(&url)?).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> QueryError {
+    QueryError::DataFusion(e.into())
+}

@@ -285,8 +285,8 @@ pub struct MeasureConfig {
     /// the demo write the current state they compute once (Parquet) and
     /// spill to, under a memory pool of `memory_limit`. Unset: the current
     /// state is held in memory and queries are not limited (faster: on the
-    /// 10x city `vru measures` takes ~9 s in memory and ~30 s on disk; the
-    /// report peaks at ~1.05 GB in memory and ~0.55 GB on disk). Each
+    /// 10x city `vru measures` took 21 s in memory and 27-31 s on disk; the
+    /// report peaked at 1.08 GB in memory and 0.55-0.57 GB on disk). Each
     /// run's files are removed when it ends, or by the next run if it was
     /// killed: see [`crate::Scratch`].
     pub scratch_dir: Option<std::path::PathBuf>,

@@ -1,11 +1,29 @@
 //! The `vru` binary as users run it.
 
+mod common;
+
+use common::files_under;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `vru --data-dir DATA ARGS` with the extra environment `envs`, as an
+/// operator runs it; whatever its exit status.
+fn vru_command(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vru"));
+    c.arg("--data-dir").arg(data).args(args).env("VRU_LOG", "warn");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c
+}
+
+fn vru_with(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Output {
+    vru_command(data, args, envs).output().expect("vru runs")
+}
+
+/// `vru` that must succeed.
 fn vru(data: &Path, args: &[&str]) -> Output {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_vru")).arg("--data-dir").arg(data).args(args).env("VRU_LOG", "warn").output().expect("vru runs");
+    let out = vru_with(data, args, &[]);
     if !out.status.success() {
         panic!("vru {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
@@ -106,7 +124,7 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
     let one = text(&vru(&data, &["measures", "--measure", "h1", "--format", "json"]));
     assert!(one.lines().all(|l| l.starts_with('{')), "{one}");
     // A name that is not a measure is an error listing the names.
-    let bad = Command::new(env!("CARGO_BIN_EXE_vru")).arg("--data-dir").arg(&data).args(["measures", "--measure", "h9"]).output().unwrap();
+    let bad = vru_with(&data, &["measures", "--measure", "h9"], &[]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown measure \"h9\": the measures are h1, h1_public, h2"));
 
@@ -119,30 +137,13 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
 /// is the operator's setting to change: exit 78, naming it.
 fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
     let scratch = dir.join("scratch");
-    let parquet_under = |d: &Path| -> usize {
-        let mut n = 0;
-        let mut todo = vec![d.to_path_buf()];
-        while let Some(d) = todo.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    todo.push(p);
-                } else if p.extension().is_some_and(|x| x == "parquet") {
-                    n += 1;
-                }
-            }
-        }
-        n
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vru"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["report", "--audience", "public", "--year", "2023/24", "--out"])
-        .arg(dir.join("killed-report"))
-        .env("VRU_LOG", "warn")
-        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
-        .spawn()
-        .unwrap();
+    let parquet_under = |d: &Path| files_under(d, "parquet").len();
+    let on_scratch = [("VRU_MEASURES__SCRATCH_DIR", scratch.as_path())];
+    let out = dir.join("killed-report");
+    let mut child =
+        vru_command(data, &["report", "--audience", "public", "--year", "2023/24", "--out", out.to_str().unwrap()], &on_scratch)
+            .spawn()
+            .unwrap();
     let started = std::time::Instant::now();
     while parquet_under(&scratch) == 0 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -154,31 +155,24 @@ fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(parquet_under(&scratch) > 0, "the killed report's files are there to be removed");
-    let o = Command::new(env!("CARGO_BIN_EXE_vru"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["measures", "--measure", "h1"])
-        .env("VRU_LOG", "warn")
-        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
-        .output()
-        .unwrap();
+    let o = vru_with(data, &["measures", "--measure", "h1"], &on_scratch);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(parquet_under(&scratch), 0, "scratch files outlived the run that wrote them or the one that was killed");
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "scratch directories left behind");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_vru"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["measures"])
-        .env("VRU_LOG", "warn")
-        .env("VRU_MEASURES__MEMORY_LIMIT", "1MiB")
-        .env("VRU_MEASURES__SCRATCH_DIR", &scratch)
-        .output()
-        .unwrap();
+    let o = vru_with(data, &["measures"], &[("VRU_MEASURES__MEMORY_LIMIT", Path::new("1MiB")), on_scratch[0]]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(78), "{err}");
     assert!(err.contains("measures.memory_limit"), "{err}");
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "a failed run left its scratch directory");
+
+    // A scratch directory that cannot be one is the setting's fault.
+    let file = dir.join("not-a-directory");
+    std::fs::write(&file, b"").unwrap();
+    let o = vru_with(data, &["measures", "--measure", "h1"], &[("VRU_MEASURES__SCRATCH_DIR", &file)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(err.contains("scratch directory") && err.contains("measures.scratch_dir"), "{err}");
 }
 
 #[test]

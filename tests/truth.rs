@@ -402,7 +402,7 @@ async fn same_when_materialised(plain: &vru_queries::Session, lake: &std::path::
             assert!(!left.exists(), "a dead run's scratch files survived the next run");
             assert!(live.exists(), "a live process's scratch directory was removed");
             let dir = m.scratch.as_ref().expect("a scratch directory").path().to_path_buf();
-            let files = walk(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count();
+            let files = files_under(&dir, "parquet").len();
             assert!(files >= 4, "{files} Parquet files of the current state under {}", dir.display());
         }
         let sorted = |rows: Vec<HashMap<String, Option<String>>>| {
@@ -423,17 +423,4 @@ async fn same_when_materialised(plain: &vru_queries::Session, lake: &std::path::
     }
     let after: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(after, vec![live.file_name().unwrap().to_owned()], "only the live process's directory is left once the session is dropped");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -20,6 +20,9 @@ pub enum QueryError {
     Disclosure(#[from] DisclosureError),
     #[error("{0}")]
     Invalid(String),
+    /// Writing the session's scratch files (`measures.scratch_dir`).
+    #[error("scratch directory {dir}: {message}")]
+    Scratch { dir: std::path::PathBuf, message: String, kind: std::io::ErrorKind },
 }
 
 impl QueryError {
@@ -31,10 +34,25 @@ impl QueryError {
             QueryError::Delta { .. } => ErrorKind::Infrastructure,
             QueryError::Lake(e) => e.kind(),
             QueryError::Invalid(_) => ErrorKind::Configuration,
+            // A directory that is missing, not a directory or not ours to
+            // write is the setting's fault; a full disk may heal.
+            QueryError::Scratch { kind, .. } => match kind {
+                std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::NotADirectory
+                | std::io::ErrorKind::AlreadyExists
+                | std::io::ErrorKind::ReadOnlyFilesystem => ErrorKind::Configuration,
+                _ => ErrorKind::Infrastructure,
+            },
             QueryError::DataFusion(e) if out_of_memory(e) => ErrorKind::Configuration,
             QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::View { .. } => ErrorKind::Bug,
             QueryError::Disclosure(e) => e.kind(),
         }
+    }
+
+    /// An I/O failure on the session's scratch directory, with the
+    /// setting that moves it.
+    pub(crate) fn scratch(dir: &std::path::Path, e: std::io::Error) -> Self {
+        QueryError::Scratch { dir: dir.to_path_buf(), message: format!("{e} (measures.scratch_dir sets where it is)"), kind: e.kind() }
     }
 
     pub fn retryable(&self) -> bool {
@@ -90,6 +108,11 @@ mod tests {
         let e = QueryError::from(DataFusionError::ResourcesExhausted("Failed to allocate 4 MB".into()).context("external sort"));
         assert_eq!(e.kind(), ErrorKind::Configuration);
         assert!(e.to_string().contains("measures.memory_limit"), "{e}");
+        let full = QueryError::scratch(std::path::Path::new("/s"), std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(full.kind(), ErrorKind::Infrastructure, "a full disk may heal: {full}");
+        let denied = QueryError::scratch(std::path::Path::new("/s"), std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(denied.kind(), ErrorKind::Configuration, "{denied}");
+        assert!(denied.to_string().contains("measures.scratch_dir"), "{denied}");
         let other = QueryError::from(DataFusionError::Plan("no such column".into()));
         assert_eq!(other.kind(), ErrorKind::Bug);
         assert!(!other.to_string().contains("memory_limit"), "{other}");

@@ -63,7 +63,7 @@ fn sweep(root: &Path) {
 /// among the operators that can spill, spilling under `dir`.
 pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, QueryError> {
     let spill = DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.join("spill")]));
-    std::fs::create_dir_all(dir.join("spill")).map_err(|e| QueryError::Invalid(format!("scratch directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir.join("spill")).map_err(|e| QueryError::scratch(dir, e))?;
     Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(memory))).with_disk_manager_builder(spill).build_arc()?)
 }
 
@@ -76,7 +76,7 @@ pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, Quer
 /// before it spills) left the sink nothing and the run failed. These files
 /// live for one session: small row groups, fast compression.
 pub(crate) async fn write_and_open(df: DataFrame, schema: SchemaRef, dir: &Path) -> Result<Arc<dyn TableProvider>, QueryError> {
-    let io = |e: std::io::Error| QueryError::Invalid(format!("scratch directory {}: {e}", dir.display()));
+    let io = |e: std::io::Error| QueryError::scratch(dir, e);
     std::fs::create_dir_all(dir).map_err(io)?;
     let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(64 * 1024)).build();
     let streams = df.execute_stream_partitioned().await?;
@@ -84,11 +84,11 @@ pub(crate) async fn write_and_open(df: DataFrame, schema: SchemaRef, dir: &Path)
         let (path, props) = (dir.join(format!("part-{i}.parquet")), props.clone());
         async move {
             let file = std::fs::File::create(&path).map_err(io)?;
-            let mut writer = ArrowWriter::try_new(file, stream.schema(), Some(props)).map_err(parquet_error)?;
+            let mut writer = ArrowWriter::try_new(file, stream.schema(), Some(props)).map_err(|e| parquet_error(dir, e))?;
             while let Some(batch) = stream.next().await {
-                writer.write(&batch?).map_err(parquet_error)?;
+                writer.write(&batch?).map_err(|e| parquet_error(dir, e))?;
             }
-            writer.close().map_err(parquet_error)?;
+            writer.close().map_err(|e| parquet_error(dir, e))?;
             Ok::<_, QueryError>(())
         }
     });
@@ -99,6 +99,15 @@ pub(crate) async fn write_and_open(df: DataFrame, schema: SchemaRef, dir: &Path)
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> QueryError {
-    QueryError::DataFusion(e.into())
+/// The writer's I/O failures (a full disk) are the scratch directory's;
+/// anything else it reports is ours.
+fn parquet_error(dir: &Path, e: datafusion::parquet::errors::ParquetError) -> QueryError {
+    use datafusion::parquet::errors::ParquetError;
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => QueryError::scratch(dir, *io),
+            Err(other) => QueryError::DataFusion(ParquetError::External(other).into()),
+        },
+        e => QueryError::DataFusion(e.into()),
+    }
 }

@@ -182,7 +182,7 @@ fn current_state_sql(t: Table, cols: &[String]) -> String {
 pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError> {
     let config = SessionConfig::new().with_target_partitions(opts.target_partitions).with_information_schema(true);
     let scratch = match &opts.scratch {
-        Some(s) => Some(Arc::new(crate::scratch::private_dir(&s.dir).map_err(|e| scratch_error(&s.dir, e))?)),
+        Some(s) => Some(Arc::new(crate::scratch::private_dir(&s.dir).map_err(|e| QueryError::scratch(&s.dir, e))?)),
         None => None,
     };
     let ctx = match (&opts.scratch, &scratch) {
@@ -316,10 +316,6 @@ async fn materialise_view(ctx: &SessionContext, name: &str, disk: Option<&std::p
     ctx.register_table(name, table)?;
     tracing::debug!(table = name, on_disk = disk.is_some(), ms = started.elapsed().as_millis() as u64, "current state materialised");
     Ok(())
-}
-
-fn scratch_error(dir: &std::path::Path, e: std::io::Error) -> QueryError {
-    QueryError::Invalid(format!("scratch directory {}: {e} (set measures.scratch_dir to a writable directory)", dir.display()))
 }
 
 pub(crate) async fn create_view(ctx: &SessionContext, name: &str, sql: &str, file: &str) -> Result<(), QueryError> {

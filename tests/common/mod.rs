@@ -110,6 +110,24 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Every file under `dir` whose name ends in `.ext`, at any depth; a
+/// directory that does not exist (yet, or any more) holds none.
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 pub fn string_values(a: &dyn Array) -> Vec<Option<String>> {
     use vru_queries::datafusion::arrow::util::display::array_value_to_string;
     (0..a.len()).map(|i| if a.is_null(i) { None } else { Some(array_value_to_string(a, i).unwrap()) }).collect()

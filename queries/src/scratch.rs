@@ -59,8 +59,6 @@ fn sweep(root: &Path) {
     }
 }
 
-/// The runtime of a session with scratch: `memory` bytes shared fairly
-/// among the operators that can spill, spilling under `dir`.
 /// Spilled sort runs merged at once. DataFusion's default (no bound) lets
 /// one partition's merge take a buffer for every run it has, as much of
 /// the shared pool as there is: on the 100x city one merge held 353 MB of
@@ -70,6 +68,8 @@ fn sweep(root: &Path) {
 /// needed 1 GiB and peaked at 1.54 GB; the 10x report is unchanged).
 const SPILL_MERGE_FAN_IN: usize = 8;
 
+/// The runtime of a session with scratch: `memory` bytes shared fairly
+/// among the operators that can spill, spilling under `dir`.
 pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, QueryError> {
     let spill = DiskManagerBuilder::default()
         .with_mode(DiskManagerMode::Directories(vec![dir.join("spill")]))

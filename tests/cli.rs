@@ -3,12 +3,13 @@
 mod common;
 
 use common::files_under;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// `vru --data-dir DATA ARGS` with the extra environment `envs`, as an
 /// operator runs it; whatever its exit status.
-fn vru_command(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Command {
+fn vru_command(data: &Path, args: &[&str], envs: &[(&str, &OsStr)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vru"));
     c.arg("--data-dir").arg(data).args(args).env("VRU_LOG", "warn");
     for (k, v) in envs {
@@ -17,7 +18,7 @@ fn vru_command(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Command {
     c
 }
 
-fn vru_with(data: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Output {
+fn vru_with(data: &Path, args: &[&str], envs: &[(&str, &OsStr)]) -> Output {
     vru_command(data, args, envs).output().expect("vru runs")
 }
 
@@ -138,7 +139,7 @@ fn demo_runs_end_to_end_and_later_commands_agree() {
 fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
     let scratch = dir.join("scratch");
     let parquet_under = |d: &Path| files_under(d, "parquet").len();
-    let on_scratch = [("VRU_MEASURES__SCRATCH_DIR", scratch.as_path())];
+    let on_scratch = [("VRU_MEASURES__SCRATCH_DIR", scratch.as_os_str())];
     let out = dir.join("killed-report");
     let mut child =
         vru_command(data, &["report", "--audience", "public", "--year", "2023/24", "--out", out.to_str().unwrap()], &on_scratch)
@@ -160,7 +161,7 @@ fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
     assert_eq!(parquet_under(&scratch), 0, "scratch files outlived the run that wrote them or the one that was killed");
     assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "scratch directories left behind");
 
-    let o = vru_with(data, &["measures"], &[("VRU_MEASURES__MEMORY_LIMIT", Path::new("1MiB")), on_scratch[0]]);
+    let o = vru_with(data, &["measures"], &[("VRU_MEASURES__MEMORY_LIMIT", OsStr::new("1MiB")), on_scratch[0]]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(78), "{err}");
     assert!(err.contains("measures.memory_limit"), "{err}");
@@ -169,7 +170,7 @@ fn scratch_files_do_not_outlive_a_killed_report(data: &Path, dir: &Path) {
     // A scratch directory that cannot be one is the setting's fault.
     let file = dir.join("not-a-directory");
     std::fs::write(&file, b"").unwrap();
-    let o = vru_with(data, &["measures", "--measure", "h1"], &[("VRU_MEASURES__SCRATCH_DIR", &file)]);
+    let o = vru_with(data, &["measures", "--measure", "h1"], &[("VRU_MEASURES__SCRATCH_DIR", file.as_os_str())]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(78), "{err}");
     assert!(err.contains("scratch directory") && err.contains("measures.scratch_dir"), "{err}");

@@ -6,7 +6,7 @@ use vru_model::error::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("SQL: {0}{hint}", hint = memory_hint(.0))]
+    #[error("SQL: {0}{hint}", hint = operator_hint(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("formatting a result: {0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -36,15 +36,15 @@ impl QueryError {
             QueryError::Invalid(_) => ErrorKind::Configuration,
             // A directory that is missing, not a directory or not ours to
             // write is the setting's fault; a full disk may heal.
-            QueryError::Scratch { kind, .. } => match kind {
-                std::io::ErrorKind::PermissionDenied
-                | std::io::ErrorKind::NotADirectory
-                | std::io::ErrorKind::AlreadyExists
-                | std::io::ErrorKind::ReadOnlyFilesystem => ErrorKind::Configuration,
-                _ => ErrorKind::Infrastructure,
-            },
+            QueryError::Scratch { kind, .. } => io_kind(*kind),
             QueryError::DataFusion(e) if out_of_memory(e) => ErrorKind::Configuration,
-            QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::View { .. } => ErrorKind::Bug,
+            // A query that spills onto a full disk, or reads a file that
+            // failed under it, is not a fault in the SQL.
+            QueryError::DataFusion(e) => match io_cause(e) {
+                Some(io) => io_kind(io.kind()),
+                None => ErrorKind::Bug,
+            },
+            QueryError::Arrow(_) | QueryError::View { .. } => ErrorKind::Bug,
             QueryError::Disclosure(e) => e.kind(),
         }
     }
@@ -60,16 +60,44 @@ impl QueryError {
     }
 }
 
+/// A directory that is missing, not a directory or not ours to write is
+/// the setting's fault; a full disk may heal.
+fn io_kind(kind: std::io::ErrorKind) -> ErrorKind {
+    match kind {
+        std::io::ErrorKind::PermissionDenied
+        | std::io::ErrorKind::NotADirectory
+        | std::io::ErrorKind::AlreadyExists
+        | std::io::ErrorKind::ReadOnlyFilesystem => ErrorKind::Configuration,
+        _ => ErrorKind::Infrastructure,
+    }
+}
+
+/// The I/O error under a DataFusion error, however deep: spill files fail
+/// as `IoError`, Arrow IPC as `ArrowError::IoError`, Parquet as
+/// `ParquetError::External`, each wrapped in contexts.
+fn io_cause(e: &datafusion::error::DataFusionError) -> Option<&std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// A query that needed more than the session's memory pool (`measures.memory_limit`) and could not spill.
 fn out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
     matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_))
 }
 
-/// What the operator can do about a query that ran out of memory: the
-/// limit is theirs to set, so it is not reported as a bug.
-fn memory_hint(e: &datafusion::error::DataFusionError) -> &'static str {
+/// What the operator can do about a query that ran out of memory (the
+/// limit is theirs to set, so it is not reported as a bug) or out of disk.
+fn operator_hint(e: &datafusion::error::DataFusionError) -> &'static str {
     if out_of_memory(e) {
         " (the query needed more memory than measures.memory_limit allows and could not spill the rest: raise it, e.g. VRU_MEASURES__MEMORY_LIMIT=1GiB)"
+    } else if io_cause(e).is_some() {
+        " (an I/O failure: a query spills to measures.scratch_dir, so check that disk's space)"
     } else {
         ""
     }
@@ -113,6 +141,13 @@ mod tests {
         let denied = QueryError::scratch(std::path::Path::new("/s"), std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         assert_eq!(denied.kind(), ErrorKind::Configuration, "{denied}");
         assert!(denied.to_string().contains("measures.scratch_dir"), "{denied}");
+        let spill = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let spill = QueryError::from(
+            DataFusionError::ArrowError(Box::new(datafusion::arrow::error::ArrowError::IoError("spill".into(), spill)), None)
+                .context("external sort"),
+        );
+        assert_eq!(spill.kind(), ErrorKind::Infrastructure, "{spill}");
+        assert!(spill.to_string().contains("measures.scratch_dir"), "{spill}");
         let other = QueryError::from(DataFusionError::Plan("no such column".into()));
         assert_eq!(other.kind(), ErrorKind::Bug);
         assert!(!other.to_string().contains("memory_limit"), "{other}");

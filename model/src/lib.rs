@@ -22,6 +22,7 @@
 //! | [`retention`] | the retention policy, which records are due when, deletion tallies |
 
 pub mod attributes;
+mod batch;
 pub mod classification;
 pub mod envelope;
 pub mod error;

@@ -3,13 +3,18 @@
 //! them and the normaliser can treat them alike.
 
 use crate::attributes::TableAttributes;
-use crate::event::{Attributes, Envelope, Event};
-use arrow_array::RecordBatch;
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
-use serde::{Serialize, Serializer};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::Arc;
+#[cfg(test)]
+use {
+    crate::event::{Attributes, Envelope, Event},
+    arrow_array::RecordBatch,
+    arrow_schema::ArrowError,
+    serde::{Serialize, Serializer},
+};
 
 pub use crate::attributes::local_timestamp;
+pub use crate::batch::to_record_batch;
 pub use crate::kinds::Table;
 pub use crate::sources::ace::ACE_INDICATORS;
 
@@ -28,6 +33,7 @@ macro_rules! table_rows {
             }
         }
 
+        #[cfg(test)]
         impl Serialize for ArrowRow<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let envelope = &self.0.envelope;
@@ -95,9 +101,14 @@ fn envelope_fields() -> Vec<Field> {
 }
 
 /// The flat row an event becomes in its table: envelope then attributes
-/// (`content_hash` is the envelope's last field and the table's last column).
+/// (`content_hash` is the envelope's last field and the table's last
+/// column). The normaliser builds batches column by column
+/// ([`to_record_batch`]); the tests check that it builds what serde and
+/// arrow-json build from this row.
+#[cfg(test)]
 struct ArrowRow<'a>(&'a Event);
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct Flat<'a, A: Serialize> {
     #[serde(flatten)]
@@ -106,23 +117,15 @@ struct Flat<'a, A: Serialize> {
     attributes: A,
 }
 
-/// Lays events of one table out as an Arrow batch with the table's schema.
-/// Every event must belong to `table`; the caller routes them.
-pub fn to_record_batch(table: Table, events: &[&Event]) -> Result<RecordBatch, ArrowError> {
-    let schema = table.schema();
-    if let Some(e) = events.iter().find(|e| e.table() != table) {
-        return Err(ArrowError::InvalidArgumentError(format!(
-            "event {} of kind {} routed to table {}",
-            e.envelope.event_id,
-            e.envelope.kind,
-            table.name()
-        )));
-    }
+/// Whole rows through serde and arrow-json: the reference
+/// [`to_record_batch`] must agree with.
+#[cfg(test)]
+fn to_record_batch_through_json(table: Table, events: &[&Event]) -> Result<RecordBatch, ArrowError> {
     let mut decoder =
-        arrow_json::ReaderBuilder::new(schema.clone()).with_batch_size(events.len().max(1)).with_strict_mode(true).build_decoder()?;
+        arrow_json::ReaderBuilder::new(table.schema()).with_batch_size(events.len().max(1)).with_strict_mode(true).build_decoder()?;
     let rows: Vec<ArrowRow<'_>> = events.iter().map(|e| ArrowRow(e)).collect();
     decoder.serialize(&rows)?;
-    Ok(decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(schema)))
+    Ok(decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(table.schema())))
 }
 
 #[cfg(test)]
@@ -180,6 +183,72 @@ mod tests {
             let batch = to_record_batch(table, &[&e]).unwrap_or_else(|err| panic!("{}: {err}", table.name()));
             assert_eq!(batch.schema(), schema);
         }
+    }
+
+    /// The column-by-column batch is what whole rows through serde and
+    /// arrow-json give, for every table and any envelope: text of any
+    /// script, absent optional fields, times before 1970 and far ahead,
+    /// the largest version.
+    #[test]
+    fn batches_built_by_column_equal_batches_through_json() {
+        use crate::envelope::{Role, Sex};
+        use chrono::{DateTime, NaiveDate};
+        use proptest::prelude::*;
+        let text = "\\PC{0,12}";
+        let envelope = (
+            (text, text, text, 0u32..=i32::MAX as u32, -800_000i64..80_000, proptest::option::of(0i64..40_000)),
+            (0i64..4_000_000_000, proptest::option::of(text), proptest::option::of(0usize..6), proptest::option::of(any::<u8>())),
+            (proptest::option::of(0usize..3), proptest::option::of(text), proptest::option::of(text), proptest::option::of("[0-9a-f]{16}")),
+        );
+        let roles = [Role::Victim, Role::Suspect, Role::Charged, Role::Patient, Role::Child, Role::Pupil];
+        let sexes = [Sex::Male, Sex::Female, Sex::Unknown];
+        let minutes =
+            |m: i64| NaiveDate::from_ymd_opt(1970, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::minutes(m * 37);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
+        for (table, attributes) in blank_events() {
+            let kind = *Kind::ALL.iter().find(|k| k.table() == table).expect("a kind");
+            let events = proptest::collection::vec(envelope.clone(), 1..6);
+            runner
+                .run(&events, |envelopes| {
+                    let events: Vec<Event> = envelopes
+                        .into_iter()
+                        .map(
+                            |(
+                                (partner, record, extract, version, occurred, recorded),
+                                (ingested, subject, role, age),
+                                (sex, home, at, hash),
+                            )| {
+                                let mut e = crate::event::tests::sample();
+                                let env = &mut e.envelope;
+                                (env.kind, env.source, env.partner, env.record_id, env.extract_id) =
+                                    (kind, table.source(), partner, record, extract);
+                                env.record_version = version;
+                                env.occurred_at = minutes(occurred);
+                                env.recorded_at = recorded.map(minutes);
+                                env.ingested_at = DateTime::from_timestamp(ingested, 123_456_000).unwrap();
+                                (env.subject, env.role, env.age) = (subject, role.map(|r| roles[r]), age);
+                                (env.sex, env.home_lsoa, env.event_lsoa, env.content_hash) = (sex.map(|s| sexes[s]), home, at, hash);
+                                e.attributes = attributes.clone();
+                                e
+                            },
+                        )
+                        .collect();
+                    let refs: Vec<&Event> = events.iter().collect();
+                    let direct = to_record_batch(table, &refs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let reference = to_record_batch_through_json(table, &refs).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(direct, reference, "{}", table.name());
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{}: {e}", table.name()));
+        }
+    }
+
+    #[test]
+    fn a_version_past_the_column_is_refused() {
+        let mut e = crate::event::tests::sample();
+        e.envelope.record_version = u32::MAX;
+        let err = to_record_batch(Table::PoliceOffences, &[&e]).unwrap_err();
+        assert!(err.to_string().contains("record_version"), "{err}");
     }
 
     #[test]

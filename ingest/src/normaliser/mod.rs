@@ -474,9 +474,18 @@ impl Normaliser {
             let next = if rows == 0 {
                 lake::commit_offsets_only(delta, table.name(), actions).await?
             } else {
+                let converting = Instant::now();
                 let batch = to_record_batch(table, &plan_rows)
                     .map_err(|e| LakeError::Invalid { table: table.name().into(), reason: e.to_string() })?;
-                lake::append(delta, table.name(), batch, actions).await?
+                let writing = Instant::now();
+                let next = lake::append(delta, table.name(), batch, actions).await?;
+                tracing::debug!(
+                    table = table.name(),
+                    convert_ms = (writing - converting).as_millis() as u64,
+                    write_ms = writing.elapsed().as_millis() as u64,
+                    "appended"
+                );
+                next
             };
             let version = next.version();
             self.deltas.insert(table, next);

@@ -1,5 +1,8 @@
 //! Kafka to Delta, exactly once. One `select!` loop: next message, flush
-//! tick, shutdown. Events are buffered per table and flushed on size or age;
+//! tick, a flight landing, shutdown. Events are buffered per table and
+//! flushed on size or age; a flush takes the buffer out as a flight whose
+//! commits run on a worker thread ([`commit`]) while reading goes on, one
+//! flight at a time, and its offsets count as durable only once it lands;
 //! each table commit carries the offsets it covers as Delta `txn` actions,
 //! and on start the consumer seeks from those, never from Kafka's committed
 //! offsets. Event ids already in the lake are dropped, so a re-sent row or a
@@ -11,25 +14,25 @@
 //! flush, what each commit carries) is made by [`state::State`], which
 //! knows no Kafka, Delta or clock and is tested alone.
 
+mod commit;
 pub mod state;
 
 use crate::dlq;
 use crate::kafka::KafkaOptions;
-use crate::lake::{self, Lake, LakeError};
-use deltalake::DeltaTable;
-use deltalake::kernel::Transaction;
+use crate::lake::{self, Lake};
+use commit::{Committer, Landed};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, future_producer::DeliveryFuture};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use state::{Limits, Outcome, Partition, State, Watermarks};
+use state::{Commit, Limits, Outcome, Partition, State, Watermarks};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
-use vru_model::Source;
-use vru_model::tables::{Table, to_record_batch};
+use vru_model::tables::Table;
+use vru_model::{Event, Source};
 
 pub use crate::error::NormaliserError;
 pub use state::Stats;
@@ -42,7 +45,9 @@ pub struct NormaliserOptions {
     /// Lake offsets are kept per identity.
     #[serde(skip)]
     pub cluster_identity: Option<String>,
-    /// Flush when this many events are buffered across tables.
+    /// Flush when this many events are buffered across tables. One flush
+    /// may be committing while the next fills, so up to twice this many
+    /// events are held in memory.
     pub max_batch_rows: usize,
     /// ...or when the oldest buffered event is this old.
     pub max_batch_age_ms: u64,
@@ -104,10 +109,12 @@ pub struct Normaliser {
     kafka: KafkaOptions,
     consumer: StreamConsumer,
     dlq: FutureProducer,
-    cluster_id: String,
-    deltas: BTreeMap<Table, DeltaTable>,
-    /// Which of a batch's ids the lake holds.
-    lookup: lake::IdLookup,
+    /// The table handles and id lookup; `None` while a flight has them.
+    committer: Option<Committer>,
+    /// The commits running while reading goes on (at most one flight).
+    flight: Option<tokio::task::JoinHandle<FlightDone>>,
+    /// What becomes durable when the flight in the air has landed.
+    flight_marks: Watermarks,
     state: State,
     partitions: Vec<Partition>,
     watermarks: watch::Sender<Watermarks>,
@@ -233,9 +240,9 @@ impl Normaliser {
             kafka: kafka.clone(),
             consumer,
             dlq,
-            cluster_id,
-            deltas,
-            lookup: lake::IdLookup::new(opts.id_filter_cache_bytes),
+            committer: Some(Committer { cluster_id, deltas, lookup: lake::IdLookup::new(opts.id_filter_cache_bytes) }),
+            flight: None,
+            flight_marks: Watermarks::new(),
             state,
             partitions,
             watermarks,
@@ -283,12 +290,19 @@ impl Normaliser {
                     self.publish_read_positions();
                     self.publish_lag();
                     let idle = self.idle();
-                    if self.state.due(Instant::now(), idle) {
+                    // A due flush waits for the flight in the air to land
+                    // (the branch below) rather than stopping the reading.
+                    if self.flight.is_none() && self.state.due(Instant::now(), idle) {
                         self.flush_retrying(&mut shutdown).await?;
                     }
-                    if idle && exit_when_idle && self.state.settled() {
+                    if idle && exit_when_idle && self.state.settled() && self.flight.is_none() {
                         break;
                     }
+                }
+                done = async { self.flight.as_mut().expect("guarded by the condition").await }, if self.flight.is_some() => {
+                    self.flight = None;
+                    let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                    self.land(done, &mut shutdown).await?;
                 }
                 m = self.consumer.recv() => match m {
                     Ok(msg) => {
@@ -304,13 +318,16 @@ impl Normaliser {
                     }
                     Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) || e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) => {
                         self.flush_retrying(&mut shutdown).await?;
+                        self.wait_for_flight(&mut shutdown).await?;
                         return Err(NormaliserError::Gap(e.to_string()));
                     }
                     Err(e) => tracing::warn!(error = %e, code = ?e.rdkafka_error_code(), "Kafka consumer error (retrying)"),
                 }
             }
         }
-        self.flush_retrying(&mut std::future::pending::<()>()).await?;
+        let mut never = std::future::pending::<()>();
+        self.flush_retrying(&mut never).await?;
+        self.wait_for_flight(&mut never).await?;
         Ok(self.state.stats.clone())
     }
 
@@ -369,93 +386,11 @@ impl Normaliser {
         }
     }
 
-    /// Retries a failed flush with backoff, consuming nothing meanwhile, so
-    /// Kafka keeps the events and no offset moves past them. What cannot
-    /// heal ([`NormaliserError::retryable`]) stops the normaliser instead.
+    /// Lands the flight in the air, if any, then sends the buffer's
+    /// commits off as the next flight.
     async fn flush_retrying(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
-        let mut backoff = Duration::from_millis(250);
-        loop {
-            match self.flush().await {
-                Ok(()) => return Ok(()),
-                // A conflict with another writer, or a batch that does not
-                // fit its table, would fail the same way forever.
-                Err(e) if !e.retryable() => return Err(e),
-                Err(e) => {
-                    self.state.stats.failed_commits += 1;
-                    crate::metrics::global().commit(false, 0.0);
-                    let pending = self.state.buffered();
-                    tracing::error!(error = %e, pending, retry_in_ms = backoff.as_millis() as u64, "lake commit failed; offsets not advanced, will retry");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = &mut *shutdown => return Err(NormaliserError::StoppedWithPending(pending)),
-                    }
-                    backoff = (backoff * 2).min(self.max_retry_backoff);
-                    self.reload_tables().await;
-                }
-            }
-        }
-    }
-
-    /// After a failed commit: another writer may have moved a table on (a
-    /// retention deletion removes files this commit's snapshot still
-    /// lists, which Delta reports as a conflict), so the retry starts from
-    /// each table's latest version. Buffered events are kept.
-    async fn reload_tables(&mut self) {
-        for (table, delta) in self.deltas.iter_mut() {
-            if let Err(e) = lake::refresh(delta, table.name()).await {
-                tracing::warn!(table = table.name(), error = %e, "cannot reload the table; retrying from the old snapshot");
-            }
-        }
-    }
-
-    /// Right before a commit, as kafka-delta-ingest does: the table's
-    /// latest `txn` for each partition must still be below what this commit
-    /// records. If another writer moved it on (a second normaliser, or this
-    /// one's earlier attempt that landed although it reported a failure),
-    /// committing would write events twice: stop instead, and a restart
-    /// resumes from what the lake records.
-    async fn recheck_txns(&mut self, table: Table, txns: &[(Partition, i64)]) -> Result<(), NormaliserError> {
-        let delta = self.deltas.get_mut(&table).expect("every table loaded");
-        lake::refresh(delta, table.name()).await?;
-        for (part, ours) in txns {
-            let theirs = lake::txn_version(delta, table.name(), &app_id(&self.cluster_id, part)).await?;
-            if let Some(theirs) = theirs.filter(|t| t >= ours) {
-                return Err(NormaliserError::Conflict {
-                    table: table.name().into(),
-                    partition: format!("{}/{}", part.0, part.1),
-                    theirs,
-                    ours: *ours,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops the buffered rows whose event id the table already holds (a
-    /// partner's re-sent rows that reached Kafka twice, or a replay), so
-    /// the lake keeps one row per event id. Runs after [`Self::recheck_txns`]
-    /// refreshed the table, so a commit of another writer is seen.
-    async fn drop_rows_in_lake(&mut self, table: Table) -> Result<(), NormaliserError> {
-        let ids = self.state.pending_ids(table);
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let (present, stats) = self.lookup.present(&self.deltas[&table], table.name(), &ids).await?;
-        let dropped = self.state.drop_present(table, &present);
-        crate::metrics::global().found_in_lake(dropped as u64);
-        tracing::debug!(
-            table = table.name(),
-            ids = ids.len(),
-            dropped,
-            ?stats,
-            ms = started.elapsed().as_millis() as u64,
-            "checked the batch against the lake"
-        );
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), NormaliserError> {
+        self.wait_for_flight(shutdown).await?;
+        // A dead letter's offset becomes durable only once it is delivered.
         for f in self.pending_dlq.drain(..) {
             match f.await {
                 Ok(Ok(_)) => {}
@@ -463,37 +398,76 @@ impl Normaliser {
                 Err(_) => tracing::error!("dead-letter delivery cancelled"),
             }
         }
-        for state::Commit { table, txns } in self.state.plan_flush() {
-            self.recheck_txns(table, &txns).await?;
-            let started = Instant::now();
-            self.drop_rows_in_lake(table).await?;
-            let actions: Vec<Transaction> = txns.iter().map(|(p, o)| Transaction::new(app_id(&self.cluster_id, p), *o)).collect();
-            let plan_rows = self.state.rows(table);
-            let rows = plan_rows.len();
-            let delta = &self.deltas[&table];
-            let next = if rows == 0 {
-                lake::commit_offsets_only(delta, table.name(), actions).await?
-            } else {
-                let converting = Instant::now();
-                let batch = to_record_batch(table, &plan_rows)
-                    .map_err(|e| LakeError::Invalid { table: table.name().into(), reason: e.to_string() })?;
-                let writing = Instant::now();
-                let next = lake::append(delta, table.name(), batch, actions).await?;
-                tracing::debug!(
-                    table = table.name(),
-                    convert_ms = (writing - converting).as_millis() as u64,
-                    write_ms = writing.elapsed().as_millis() as u64,
-                    "appended"
-                );
-                next
-            };
-            let version = next.version();
-            self.deltas.insert(table, next);
-            self.state.committed(table, txns);
-            crate::metrics::global().commit(true, started.elapsed().as_secs_f64());
-            tracing::info!(table = table.name(), rows, version, ms = started.elapsed().as_millis() as u64, "committed to lake");
+        let flight = self.state.take_flight(Instant::now());
+        self.flight_marks = flight.marks;
+        if flight.commits.is_empty() {
+            self.publish_durable();
+            return Ok(());
         }
-        let marks = self.state.flushed(Instant::now());
+        let mut committer = self.committer.take().expect("no flight in the air");
+        let mut commits = flight.commits;
+        self.flight = Some(tokio::spawn(async move {
+            let mut landed = Vec::new();
+            let result = committer.fly(&mut commits, &mut landed).await;
+            (committer, commits, landed, result)
+        }));
+        Ok(())
+    }
+
+    async fn wait_for_flight(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
+        if let Some(flight) = self.flight.take() {
+            let done = flight.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            self.land(done, shutdown).await?;
+        }
+        Ok(())
+    }
+
+    /// Records what a flight committed. What failed is retried with
+    /// backoff, reading nothing meanwhile, so Kafka keeps the events and no
+    /// offset moves past them; what cannot heal
+    /// ([`NormaliserError::retryable`]) stops the normaliser instead.
+    async fn land(&mut self, done: FlightDone, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
+        let (mut committer, mut commits, landed, mut result) = done;
+        self.record(landed);
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match result {
+                Ok(()) => break,
+                // A conflict with another writer, or a batch that does not
+                // fit its table, would fail the same way forever.
+                Err(e) if !e.retryable() => return Err(e),
+                Err(e) => {
+                    self.state.stats.failed_commits += 1;
+                    crate::metrics::global().commit(false, 0.0);
+                    let pending = commits.iter().map(|(_, rows)| rows.len()).sum::<usize>() + self.state.buffered();
+                    tracing::error!(error = %e, pending, retry_in_ms = backoff.as_millis() as u64, "lake commit failed; offsets not advanced, will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut *shutdown => return Err(NormaliserError::StoppedWithPending(pending)),
+                    }
+                    backoff = (backoff * 2).min(self.max_retry_backoff);
+                    committer.reload_tables().await;
+                    let mut landed = Vec::new();
+                    result = committer.fly(&mut commits, &mut landed).await;
+                    self.record(landed);
+                }
+            }
+        }
+        self.committer = Some(committer);
+        self.publish_durable();
+        Ok(())
+    }
+
+    fn record(&mut self, landed: Vec<Landed>) {
+        for Landed { table, txns, written, dropped } in landed {
+            self.state.landed(table, txns, written, dropped);
+        }
+    }
+
+    /// Every commit of the flight is in: its offsets are durable, for
+    /// ingest in embedded mode and for Kafka's lag monitoring.
+    fn publish_durable(&mut self) {
+        let marks = std::mem::take(&mut self.flight_marks);
         let mut tpl = TopicPartitionList::new();
         for ((t, p), next) in &marks {
             let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*next));
@@ -502,9 +476,12 @@ impl Normaliser {
             let _ = self.consumer.commit(&tpl, CommitMode::Async);
         }
         self.watermarks.send_modify(|w| w.extend(marks));
-        Ok(())
     }
 }
+
+/// What a flight hands back: the committer, the commits that did not land
+/// (after an error), the ones that did, and how it ended.
+type FlightDone = (Committer, Vec<(Commit, Vec<Event>)>, Vec<Landed>, Result<(), NormaliserError>);
 
 /// The high watermark librdkafka last saw for a partition (from fetch
 /// responses), without asking the broker; `None` before the first fetch.

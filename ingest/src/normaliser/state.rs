@@ -68,6 +68,9 @@ struct TableState {
     erased: HashSet<EventId>,
     /// The ids in `buffer`.
     pending: HashSet<EventId>,
+    /// The ids of the commit in flight ([`State::take_flight`]): a copy
+    /// arriving meanwhile is a duplicate, as if they were still buffered.
+    flying: HashSet<EventId>,
     committed: HashMap<Partition, i64>,
     buffer: Vec<Event>,
 }
@@ -107,7 +110,7 @@ impl State {
     /// ids it holds are not loaded: a commit asks the lake about its own
     /// rows ([`State::pending_ids`], [`State::drop_present`]).
     pub fn load_table(&mut self, table: Table, erased: HashSet<EventId>, committed: HashMap<Partition, i64>) {
-        self.tables.insert(table, TableState { erased, pending: HashSet::new(), committed, buffer: Vec::new() });
+        self.tables.insert(table, TableState { erased, pending: HashSet::new(), flying: HashSet::new(), committed, buffer: Vec::new() });
     }
 
     /// The offset after the highest one any table this partition feeds has
@@ -177,7 +180,7 @@ impl State {
             return Outcome::AlreadyCommitted;
         }
         let id = event.envelope.event_id;
-        if st.erased.contains(&id) || !st.pending.insert(id) {
+        if st.erased.contains(&id) || st.flying.contains(&id) || !st.pending.insert(id) {
             return Outcome::Duplicate;
         }
         st.buffer.push(event);
@@ -249,48 +252,45 @@ impl State {
         out
     }
 
-    /// The ids buffered for `table`, to ask the lake which it holds.
-    pub fn pending_ids(&self, table: Table) -> Vec<EventId> {
-        self.tables.get(&table).map(|st| st.buffer.iter().map(|e| e.envelope.event_id).collect()).unwrap_or_default()
-    }
-
-    /// The lake already holds `present` (re-sent rows, or a replay after a
-    /// commit whose offsets did not land): they leave the buffer and count
-    /// as duplicates. Their ids stay pending, so another copy before the
-    /// commit is a duplicate too. Returns how many were dropped.
-    pub fn drop_present(&mut self, table: Table, present: &HashSet<EventId>) -> usize {
-        let Some(st) = self.tables.get_mut(&table) else { return 0 };
-        let before = st.buffer.len();
-        st.buffer.retain(|e| !present.contains(&e.envelope.event_id));
-        let dropped = before - st.buffer.len();
-        self.stats.duplicates_dropped += dropped as u64;
-        dropped
-    }
-
-    /// The rows a commit of `table` appends: everything buffered for it.
-    pub fn rows(&self, table: Table) -> Vec<&Event> {
-        self.tables.get(&table).map(|st| st.buffer.iter().collect()).unwrap_or_default()
-    }
-
-    /// A planned commit is in the lake: its rows leave the buffer and its
-    /// offsets become the table's record.
-    pub fn committed(&mut self, table: Table, txns: Vec<(Partition, i64)>) {
-        let st = self.tables.get_mut(&table).expect("a planned table");
-        self.stats.commits += 1;
-        self.stats.events_written += st.buffer.len() as u64;
-        st.buffer.clear();
-        st.pending.clear();
-        st.committed.extend(txns);
-    }
-
-    /// Every planned commit is in: returns the offsets now durable (next
-    /// offset per partition) for ingest and for Kafka's lag monitoring.
-    pub fn flushed(&mut self, now: Instant) -> Watermarks {
+    /// Takes what a flush commits out of the buffer, so reading goes on
+    /// while the commits run: the planned commits with their rows, and the
+    /// offsets that become durable when all of them are in. The rows' ids
+    /// stay known ([`TableState::flying`]) until their commit lands.
+    pub fn take_flight(&mut self, now: Instant) -> Flight {
+        let mut commits = Vec::new();
+        for commit in self.plan_flush() {
+            let st = self.tables.get_mut(&commit.table).expect("a planned table");
+            let rows = std::mem::take(&mut st.buffer);
+            st.flying.extend(st.pending.drain());
+            commits.push((commit, rows));
+        }
         self.oldest = None;
         self.moved = false;
         self.last_flush = now;
-        self.read_positions()
+        Flight { commits, marks: self.read_positions() }
     }
+
+    /// One commit of a flight is in the lake: `written` rows, after
+    /// `dropped` the lake held already (re-sent rows, or a replay after a
+    /// commit whose offsets did not land). Its offsets become the table's
+    /// record and the lake answers for its ids from now on.
+    pub fn landed(&mut self, table: Table, txns: Vec<(Partition, i64)>, written: usize, dropped: usize) {
+        let st = self.tables.get_mut(&table).expect("a planned table");
+        self.stats.commits += 1;
+        self.stats.events_written += written as u64;
+        self.stats.duplicates_dropped += dropped as u64;
+        st.flying.clear();
+        st.committed.extend(txns);
+    }
+}
+
+/// Commits taken out of the buffer ([`State::take_flight`]).
+#[derive(Debug)]
+pub struct Flight {
+    /// In table order, each with the rows it appends (none: offsets only).
+    pub commits: Vec<(Commit, Vec<Event>)>,
+    /// Next offset per partition, durable once every commit is in.
+    pub marks: Watermarks,
 }
 
 #[cfg(test)]

@@ -135,7 +135,8 @@ fn a_flush_is_due_on_age_on_size_or_when_only_positions_moved() {
     assert!(!s.due(t0 + Duration::from_millis(999), false));
     assert!(s.due(t0 + Duration::from_millis(1000), false));
     assert!(!s.settled());
-    s.flushed(t1);
+    let flight = s.take_flight(t1);
+    assert!(flight.commits.iter().all(|(_, rows)| rows.is_empty()), "offsets only");
     assert!(s.settled() && !s.due(t1 + Duration::from_millis(999), true));
 }
 
@@ -146,41 +147,51 @@ fn a_flush_plans_rows_and_offsets_per_table_and_offsets_only_for_stale_tables() 
     s.load_table(Table::PoliceAsb, HashSet::new(), HashMap::from([(part(0), 4), (part(1), 7)]));
     s.handle(&part(0), 5, Some(&offence("r1")), now);
     s.handle(&part(1), 8, Some(&offence("r2")), now);
-    let plan = s.plan_flush();
+    let flight = s.take_flight(now);
     // police_offences has rows; police_asb is current (within 100 offsets);
     // ae_attendances has no partition read, so nothing to record.
-    assert_eq!(plan.len(), 1);
-    assert_eq!(plan[0].table, Table::PoliceOffences);
-    assert_eq!(s.rows(plan[0].table).len(), 2);
-    assert_eq!(plan[0].txns, vec![(part(0), 5), (part(1), 8)]);
-    s.committed(Table::PoliceOffences, vec![(part(0), 5), (part(1), 8)]);
-    assert!(s.plan_flush().is_empty(), "committed rows leave the buffer");
-    assert_eq!(s.flushed(now), HashMap::from([(part(0), 6), (part(1), 9)]));
+    assert_eq!(flight.commits.len(), 1);
+    let (plan, rows) = &flight.commits[0];
+    assert_eq!(plan.table, Table::PoliceOffences);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(plan.txns, vec![(part(0), 5), (part(1), 8)]);
+    assert_eq!(flight.marks, HashMap::from([(part(0), 6), (part(1), 9)]));
+    s.landed(Table::PoliceOffences, vec![(part(0), 5), (part(1), 8)], 2, 0);
+    assert!(s.plan_flush().is_empty(), "the landed rows left the buffer and their offsets are recorded");
     assert_eq!((s.stats.commits, s.stats.events_written), (1, 2));
 
     // 200 offsets of police_offences later, police_asb's record is stale.
     s.handle(&part(0), 205, Some(&offence("r3")), now);
-    let plan = s.plan_flush();
-    let tables: Vec<Table> = plan.iter().map(|c| c.table).collect();
+    let flight = s.take_flight(now);
+    let tables: Vec<Table> = flight.commits.iter().map(|(c, _)| c.table).collect();
     assert_eq!(tables, vec![Table::PoliceOffences, Table::PoliceAsb]);
-    assert!(s.rows(plan[1].table).is_empty(), "an offsets-only commit");
-    assert_eq!(plan[1].txns, vec![(part(0), 205), (part(1), 8)]);
+    assert!(flight.commits[1].1.is_empty(), "an offsets-only commit");
+    assert_eq!(flight.commits[1].0.txns, vec![(part(0), 205), (part(1), 8)]);
 }
 
+/// Reading goes on while a flight's commits run: what arrives meanwhile
+/// waits for the next flight, a copy of an event in the air is a duplicate,
+/// and once the commit landed the lake answers for its ids.
 #[test]
-fn a_failed_commit_keeps_its_rows_and_the_retry_skips_tables_already_in() {
+fn reading_goes_on_while_a_flight_commits() {
     let now = Instant::now();
     let mut s = state(now);
     s.handle(&part(0), 0, Some(&offence("r1")), now);
     s.handle(&part(0), 1, Some(&asb("a1")), now);
-    let plan = s.plan_flush();
-    assert_eq!(plan.len(), 2);
-    // The first table's commit lands, the second's fails: nothing changes for it.
-    s.committed(plan[0].table, plan[0].txns.clone());
-    let retry = s.plan_flush();
-    assert_eq!(retry.len(), 1);
-    assert_eq!((retry[0].table, s.rows(retry[0].table).len()), (Table::PoliceAsb, 1));
+    let flight = s.take_flight(now);
+    assert_eq!(flight.commits.len(), 2);
+    assert!(s.settled(), "nothing left in the buffer");
+    assert_eq!(s.handle(&part(0), 2, Some(&offence("r1")), now), Outcome::Duplicate, "r1 is in the air");
+    assert_eq!(s.handle(&part(0), 3, Some(&offence("r2")), now), Outcome::Buffered(Table::PoliceOffences));
     assert!(!s.settled());
+    s.landed(Table::PoliceOffences, flight.commits[0].0.txns.clone(), 1, 0);
+    s.landed(Table::PoliceAsb, flight.commits[1].0.txns.clone(), 1, 0);
+    assert_eq!(s.handle(&part(0), 4, Some(&offence("r1")), now), Outcome::Buffered(Table::PoliceOffences), "the lake lookup decides now");
+    let next = s.take_flight(now);
+    let (plan, rows) = &next.commits[0];
+    assert_eq!((plan.table, rows.len(), plan.txns.clone()), (Table::PoliceOffences, 2, vec![(part(0), 4)]));
+    assert_eq!(next.marks, HashMap::from([(part(0), 5)]));
+    assert_eq!((s.stats.commits, s.stats.events_written, s.stats.duplicates_dropped), (2, 2, 1));
 }
 
 #[test]
@@ -213,33 +224,19 @@ fn a_commit_never_moves_a_table_record_backwards() {
 }
 
 #[test]
-fn rows_the_lake_already_holds_leave_the_batch_before_its_commit() {
+fn rows_the_lake_already_holds_count_as_duplicates_when_their_commit_lands() {
     let now = Instant::now();
     let mut s = state(now);
     for (o, r) in [(0, "r1"), (1, "r2"), (2, "r3")] {
         assert_eq!(s.handle(&part(0), o, Some(&offence(r)), now), Outcome::Buffered(Table::PoliceOffences));
     }
-    let ids = s.pending_ids(Table::PoliceOffences);
+    let flight = s.take_flight(now);
+    let (plan, rows) = &flight.commits[0];
+    let ids: Vec<EventId> = rows.iter().map(|e| e.envelope.event_id).collect();
     assert_eq!(ids, vec![id_of(&offence("r1")), id_of(&offence("r2")), id_of(&offence("r3"))]);
-    assert!(s.pending_ids(Table::PoliceAsb).is_empty());
-
-    // The lake holds r1 and r3 (sent before, or a replay past a lost offset).
-    let present = HashSet::from([id_of(&offence("r1")), id_of(&offence("r3"))]);
-    assert_eq!(s.drop_present(Table::PoliceOffences, &present), 2);
-    let rows: Vec<_> = s.rows(Table::PoliceOffences).iter().map(|e| e.envelope.record_id.clone()).collect();
-    assert_eq!(rows, ["r2"]);
-    assert_eq!(s.stats.duplicates_dropped, 2);
-    assert_eq!(s.handle(&part(0), 3, Some(&offence("r1")), now), Outcome::Duplicate, "still known until the commit");
-
-    // The commit still records every offset read, the dropped rows' too.
-    // (police_asb, fed by the same topic, gets an offsets-only commit.)
-    let plan = s.plan_flush();
-    let offences = plan.iter().find(|c| c.table == Table::PoliceOffences).unwrap();
-    assert_eq!(offences.txns, vec![(part(0), 3)]);
-    s.committed(Table::PoliceOffences, offences.txns.clone());
-    assert_eq!(s.stats.events_written, 1);
-    // After the commit the lake answers for every id; the buffer is empty.
-    assert_eq!(s.handle(&part(0), 4, Some(&offence("r2")), now), Outcome::Buffered(Table::PoliceOffences));
-    assert_eq!(s.drop_present(Table::PoliceOffences, &HashSet::from([id_of(&offence("r2"))])), 1);
-    assert!(s.rows(Table::PoliceOffences).is_empty(), "an offsets-only commit follows");
+    // The committer found r1 and r3 in the lake and wrote r2; the commit
+    // still records every offset read, the dropped rows' too.
+    assert_eq!(plan.txns, vec![(part(0), 2)]);
+    s.landed(Table::PoliceOffences, plan.txns.clone(), 1, 2);
+    assert_eq!((s.stats.events_written, s.stats.duplicates_dropped), (1, 2));
 }

@@ -293,7 +293,7 @@ impl Normaliser {
                     // A due flush waits for the flight in the air to land
                     // (the branch below) rather than stopping the reading.
                     if self.flight.is_none() && self.state.due(Instant::now(), idle) {
-                        self.flush_retrying(&mut shutdown).await?;
+                        self.flush(&mut shutdown).await?;
                     }
                     if idle && exit_when_idle && self.state.settled() && self.flight.is_none() {
                         break;
@@ -301,8 +301,7 @@ impl Normaliser {
                 }
                 done = async { self.flight.as_mut().expect("guarded by the condition").await }, if self.flight.is_some() => {
                     self.flight = None;
-                    let done = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-                    self.land(done, &mut shutdown).await?;
+                    self.land(joined(done), &mut shutdown).await?;
                 }
                 m = self.consumer.recv() => match m {
                     Ok(msg) => {
@@ -313,11 +312,11 @@ impl Normaliser {
                             self.publish_read_positions();
                         }
                         if self.state.full() {
-                            self.flush_retrying(&mut shutdown).await?;
+                            self.flush(&mut shutdown).await?;
                         }
                     }
                     Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) || e.rdkafka_error_code() == Some(RDKafkaErrorCode::OffsetOutOfRange) => {
-                        self.flush_retrying(&mut shutdown).await?;
+                        self.flush(&mut shutdown).await?;
                         self.wait_for_flight(&mut shutdown).await?;
                         return Err(NormaliserError::Gap(e.to_string()));
                     }
@@ -326,7 +325,7 @@ impl Normaliser {
             }
         }
         let mut never = std::future::pending::<()>();
-        self.flush_retrying(&mut never).await?;
+        self.flush(&mut never).await?;
         self.wait_for_flight(&mut never).await?;
         Ok(self.state.stats.clone())
     }
@@ -388,7 +387,7 @@ impl Normaliser {
 
     /// Lands the flight in the air, if any, then sends the buffer's
     /// commits off as the next flight.
-    async fn flush_retrying(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
+    async fn flush(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
         self.wait_for_flight(shutdown).await?;
         // A dead letter's offset becomes durable only once it is delivered.
         for f in self.pending_dlq.drain(..) {
@@ -416,8 +415,7 @@ impl Normaliser {
 
     async fn wait_for_flight(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), NormaliserError> {
         if let Some(flight) = self.flight.take() {
-            let done = flight.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            self.land(done, shutdown).await?;
+            self.land(joined(flight.await), shutdown).await?;
         }
         Ok(())
     }
@@ -482,6 +480,12 @@ impl Normaliser {
 /// What a flight hands back: the committer, the commits that did not land
 /// (after an error), the ones that did, and how it ended.
 type FlightDone = (Committer, Vec<(Commit, Vec<Event>)>, Vec<Landed>, Result<(), NormaliserError>);
+
+/// A flight that panicked panics the loop, as it would have before
+/// commits ran on their own task.
+fn joined(r: Result<FlightDone, tokio::task::JoinError>) -> FlightDone {
+    r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
 
 /// The high watermark librdkafka last saw for a partition (from fetch
 /// responses), without asking the broker; `None` before the first fetch.

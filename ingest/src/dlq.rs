@@ -14,7 +14,7 @@ pub const H_FAILED_AT: &str = "vru.failed_at";
 
 /// Queues the message for the dead-letter topic; `None` if it could not
 /// even be queued (logged).
-pub fn send(producer: &FutureProducer, dlq_topic: &str, msg: &OwnedMessage, reason: &str) -> Option<DeliveryFuture> {
+pub fn send(producer: &FutureProducer, dlq_topic: &str, msg: &impl Message, reason: &str) -> Option<DeliveryFuture> {
     let headers = OwnedHeaders::new()
         .insert(Header { key: H_REASON, value: Some(reason) })
         .insert(Header { key: H_TOPIC, value: Some(msg.topic()) })

@@ -305,9 +305,13 @@ impl Normaliser {
                 }
                 m = self.consumer.recv() => match m {
                     Ok(msg) => {
-                        let msg = msg.detach();
-                        self.last_message = Instant::now();
-                        self.handle(&msg);
+                        // Decoded where librdkafka holds it: no copy of
+                        // the payload per message.
+                        let now = Instant::now();
+                        self.last_message = now;
+                        let mut handler = Handler { state: &mut self.state, at_end: &mut self.at_end, dlq: &self.dlq, kafka: &self.kafka, pending_dlq: &mut self.pending_dlq };
+                        handler.handle(&msg, now);
+                        drop(msg);
                         if self.state.stats.messages.is_multiple_of(256) {
                             self.publish_read_positions();
                         }
@@ -368,20 +372,6 @@ impl Normaliser {
             let Some(high) = cached_high_watermark(&self.consumer, &p.0, p.1) else { continue };
             let next = self.state.position(p).map_or(0, |pos| pos + 1);
             crate::metrics::global().lag(&p.0, p.1, high - next);
-        }
-    }
-
-    fn handle(&mut self, msg: &rdkafka::message::OwnedMessage) {
-        let part: Partition = (msg.topic().to_string(), msg.partition());
-        self.at_end.remove(&part);
-        let outcome = self.state.handle(&part, msg.offset(), msg.payload(), Instant::now());
-        crate::metrics::global().message(&outcome);
-        if let Outcome::DeadLetter(reason) = outcome {
-            // A decoder quotes what it could not read: never an identifier.
-            let reason = &vru_model::identifiers::scrub_quoted(&reason);
-            tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
-            let topic = self.kafka.dlq_topic();
-            self.pending_dlq.extend(dlq::send(&self.dlq, &topic, msg, reason));
         }
     }
 
@@ -483,6 +473,33 @@ type FlightDone = (Committer, Vec<(Commit, Vec<Event>)>, Vec<Landed>, Result<(),
 
 /// A flight that panicked panics the loop, as it would have before
 /// commits ran on their own task.
+/// What deciding one message touches: the fields of [`Normaliser`] other
+/// than the consumer, which lends the message (a borrowed message keeps
+/// the consumer borrowed, so this cannot be a `&mut self` method).
+struct Handler<'a> {
+    state: &'a mut State,
+    at_end: &'a mut HashSet<Partition>,
+    dlq: &'a FutureProducer,
+    kafka: &'a KafkaOptions,
+    pending_dlq: &'a mut Vec<DeliveryFuture>,
+}
+
+impl Handler<'_> {
+    fn handle(&mut self, msg: &impl Message, now: Instant) {
+        let part: Partition = (msg.topic().to_string(), msg.partition());
+        self.at_end.remove(&part);
+        let outcome = self.state.handle(&part, msg.offset(), msg.payload(), now);
+        crate::metrics::global().message(&outcome);
+        if let Outcome::DeadLetter(reason) = outcome {
+            // A decoder quotes what it could not read: never an identifier.
+            let reason = &vru_model::identifiers::scrub_quoted(&reason);
+            tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), %reason, "message sent to the dead-letter topic");
+            let topic = self.kafka.dlq_topic();
+            self.pending_dlq.extend(dlq::send(self.dlq, &topic, msg, reason));
+        }
+    }
+}
+
 fn joined(r: Result<FlightDone, tokio::task::JoinError>) -> FlightDone {
     r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }

@@ -471,8 +471,6 @@ impl Normaliser {
 /// (after an error), the ones that did, and how it ended.
 type FlightDone = (Committer, Vec<(Commit, Vec<Event>)>, Vec<Landed>, Result<(), NormaliserError>);
 
-/// A flight that panicked panics the loop, as it would have before
-/// commits ran on their own task.
 /// What deciding one message touches: the fields of [`Normaliser`] other
 /// than the consumer, which lends the message (a borrowed message keeps
 /// the consumer borrowed, so this cannot be a `&mut self` method).
@@ -500,6 +498,8 @@ impl Handler<'_> {
     }
 }
 
+/// A flight that panicked panics the loop, as it would have before
+/// commits ran on their own task.
 fn joined(r: Result<FlightDone, tokio::task::JoinError>) -> FlightDone {
     r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }

@@ -229,11 +229,13 @@ pub fn missing_properties(table: &DeltaTable, name: &str) -> Vec<(&'static str, 
         .collect()
 }
 
-/// zstd, and a bloom filter on `event_id` ([`IdLookup`] reads it to find
-/// re-sent events without holding every id in memory).
+/// zstd at level 1, and a bloom filter on `event_id` ([`IdLookup`] reads it
+/// to find re-sent events without holding every id in memory). Level 1, not
+/// zstd's default 3: compression was 9% of the normaliser's commit thread
+/// (the sizes and times of both are in `BENCHMARKS.md`).
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .set_column_bloom_filter_fpp(ColumnPath::from(ID_COLUMN), ID_BLOOM_FPP)
         .build()
 }
@@ -266,7 +268,7 @@ pub async fn append(table: &DeltaTable, name: &str, batch: RecordBatch, txns: Ve
 ///
 /// Falls back to a full load from the latest checkpoint when the commits
 /// after the held version are gone (a retention run removes the log files
-/// that named erased events, see `retention::physical::compact_log`).
+/// that named erased events, see `retention::physical::remove_old_logs`).
 pub async fn refresh(table: &mut DeltaTable, name: &str) -> Result<(), LakeError> {
     match table.update_state().await {
         Ok(()) => Ok(()),

@@ -37,6 +37,7 @@ pub mod receipt;
 pub mod retention;
 pub mod sources;
 pub mod tables;
+mod wire_time;
 
 pub use event::{Attributes, Envelope, Event, Kind, Role, Sex, Source};
 pub use extract::{ExtractKind, FieldError};

@@ -83,7 +83,7 @@ fn main() -> std::process::ExitCode {
 /// Query jobs run with at most two glibc malloc arenas instead of glibc's
 /// eight per core. DataFusion frees on one thread what it allocated on
 /// another, and every arena keeps its freed pages: on the 10x public report
-/// this took peak RSS from 493-581 MB to 370-469 MB for the same pool and
+/// this took peak RSS from 481-568 MB to 361-458 MB for the same pool and
 /// about 5% more time (`BENCHMARKS.md`). The streaming commands keep
 /// glibc's default: the normaliser used 10-15% more CPU with two arenas.
 /// Called before the runtime starts any thread; an operator's own

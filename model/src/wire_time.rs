@@ -37,7 +37,12 @@ fn fixed(s: &[u8]) -> Option<NaiveDateTime> {
     date.and_hms_nano_opt(digits(&s[11..13])?, digits(&s[14..16])?, second, nanos)
 }
 
-/// Reads a string borrowed from the input where it has no escapes.
+/// The timestamp's text. Not borrowed from the input, although the type
+/// suggests it: serde's `Cow<str>` always deserialises to an owned copy
+/// (it borrows only for a field marked `#[serde(borrow)]`), so this costs
+/// one allocation per timestamp, as `EventId`'s reader does per id. A
+/// visitor taking `visit_borrowed_str` would avoid both (BENCHMARKS.md,
+/// stop 28).
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
     Cow::<'de, str>::deserialize(d)
 }

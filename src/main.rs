@@ -80,24 +80,26 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Query jobs run with at most two glibc malloc arenas instead of glibc's
-/// eight per core. DataFusion frees on one thread what it allocated on
-/// another, and every arena keeps its freed pages: on the 10x public report
-/// this took peak RSS from 481-568 MB to 361-458 MB for the same pool and
-/// about 5% more time (`BENCHMARKS.md`). The streaming commands keep
-/// glibc's default: the normaliser used 10-15% more CPU with two arenas.
-/// Called before the runtime starts any thread; an operator's own
-/// `MALLOC_ARENA_MAX` wins.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets a glibc tunable; no thread but this one
-        // is running yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
+/// Query jobs tune glibc's allocator so that peak RSS follows what the
+/// memory pool holds, not what the allocator keeps:
+/// - at most two malloc arenas instead of glibc's eight per core.
+///   DataFusion frees on one thread what it allocated on another, and
+///   every arena keeps its freed pages: on the 10x public report this took
+///   peak RSS from 481-568 MB to 361-458 MB for the same pool and about 5%
+///   more time;
+/// - blocks of 256 KiB and more straight from `mmap`, so they go back to
+///   the system when freed. glibc's default threshold rises to 32 MiB as
+///   large blocks are freed, after which Arrow buffers come from the heap
+///   and their pages stay with the process: the 100x report under a
+///   768 MiB pool peaked at 1,020 MB with the default and 861 MB with
+///   this (`BENCHMARKS.md`).
+///
+/// The streaming commands keep glibc's defaults: the normaliser used
+/// 10-15% more CPU with two arenas. `vru serve` sets its own
+/// ([`vru_server::memory::limit_malloc_arenas`]). Called before the
+/// runtime starts any thread; an operator's own `MALLOC_ARENA_MAX`,
+/// `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` wins.
+const QUERY_MMAP_THRESHOLD: i32 = 256 * 1024;
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -119,7 +121,7 @@ fn run() -> anyhow::Result<()> {
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     if matches!(cli.command, Command::Sql(_) | Command::Measures(_) | Command::Report(_) | Command::Disclosure(_)) {
-        limit_malloc_arenas();
+        vru_server::memory::tune_malloc(QUERY_MMAP_THRESHOLD);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -56,7 +56,10 @@ type Records = BTreeMap<Table, BTreeMap<(String, String), Rec>>;
 
 /// Every record of every table, from the lake's full history.
 async fn records(lake_dir: &Path) -> Records {
-    let s = common::session(lake_dir, vec![]).await;
+    records_in(&common::session(lake_dir, vec![]).await).await
+}
+
+async fn records_in(s: &vru_queries::Session) -> Records {
     let mut out = Records::new();
     for t in Table::ALL {
         let subject = if vru_model::retention::policy::has_person(*t) { "subject" } else { "CAST(NULL AS VARCHAR)" };
@@ -304,6 +307,10 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     let held: u64 = plan.rows.iter().map(|r| r.tally.held).sum();
     assert_eq!(held, 1, "the one hold");
 
+    // The SQL service's next generation brings the tables it read forward
+    // through the run's commits (rewritten files, removes) instead of
+    // reading them again: it must read what a fresh session reads.
+    let earlier = common::session(&c.lake_dir, vec![]).await;
     let report_made = chrono::Utc::now();
     let o = apply::run(&lake, &c.policy, &options(&c, None)).await.unwrap();
     assert_eq!(o.status, Status::Applied);
@@ -326,6 +333,19 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     // Exactly the records the policy keeps, in the lake and in SQL.
     let after = records(&c.lake_dir).await;
     same(&keys(&after), &keys(&kept), "after apply");
+    let earlier_versions = earlier.table_versions.clone();
+    let forward = vru_queries::SessionOptions {
+        opened: std::sync::Arc::new(earlier.opened),
+        ..vru_queries::SessionOptions::new(
+            vru_queries::LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
+            vru_model::classification::Definition::builtin("local").unwrap(),
+            vec![],
+        )
+    };
+    let forward = vru_queries::build_session(&forward).await.unwrap();
+    assert_eq!(forward.table_versions, common::session(&c.lake_dir, vec![]).await.table_versions, "at the latest commits");
+    assert!(earlier_versions.iter().any(|(t, v)| forward.table_versions[t] > *v), "the run committed to tables read before it");
+    same(&keys(&records_in(&forward).await), &keys(&kept), "a session brought forward from one read before the run");
     if let Some(answers) = served(&c) {
         same(&answers, &keys(&kept), "the SQL service's answers (psql, analyst)");
     }

@@ -27,5 +27,6 @@ pub mod tables;
 
 /// Re-exported so callers use the same DataFusion and Arrow versions.
 pub use datafusion;
+pub use deltalake::DeltaTable;
 pub use error::{DisclosureError, QueryError};
 pub use session::{LakeSource, Scratch, Session, SessionOptions, build_session};

@@ -41,7 +41,7 @@ use vru_queries::datafusion::datasource::MemTable;
 use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
 use vru_queries::disclosure::{self, Grid, Policy, Protection};
 use vru_queries::measures::{MEASURES, Measure};
-use vru_queries::{LakeSource, SessionOptions, build_session};
+use vru_queries::{DeltaTable, LakeSource, SessionOptions, build_session};
 
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
@@ -84,6 +84,9 @@ pub struct Generation {
     protection: Protection,
     /// Built by [`Generation::quick`]: its measures are an earlier one's.
     pub quick: bool,
+    /// The lake tables as this generation read them, for the next one to
+    /// bring forward ([`SessionOptions::opened`]).
+    opened: Arc<BTreeMap<String, DeltaTable>>,
 }
 
 struct Watch {
@@ -184,8 +187,9 @@ impl Generation {
         template: &SessionOptions,
         protection: Protection,
         versions: BTreeMap<String, Option<u64>>,
+        opened: Arc<BTreeMap<String, DeltaTable>>,
     ) -> Result<Generation, ServerError> {
-        let session = build_session(template).await?;
+        let session = build_session(&SessionOptions { opened, ..template.clone() }).await?;
         for m in MEASURES {
             CachedView::replace(&session.ctx, m.view).await?;
         }
@@ -205,6 +209,7 @@ impl Generation {
             focus_area: template.focus_area.clone(),
             protection,
             quick: false,
+            opened: Arc::new(session.opened),
         })
     }
 
@@ -220,11 +225,12 @@ impl Generation {
         protection: Protection,
         versions: BTreeMap<String, Option<u64>>,
         warmed: &Generation,
+        opened: Arc<BTreeMap<String, DeltaTable>>,
     ) -> Result<Generation, ServerError> {
-        let session = build_session(&SessionOptions { materialise: false, ..template.clone() }).await?;
+        let options = SessionOptions { materialise: false, plan_measures: false, opened, ..template.clone() };
+        let session = build_session(&options).await?;
         for m in MEASURES {
             let computed = warmed.analyst.ctx.table_provider(m.view).await?;
-            session.ctx.deregister_table(m.view)?;
             session.ctx.register_table(m.view, computed)?;
         }
         let analyst = finish(session.ctx, &warmed.analyst.allowed.known)?;
@@ -240,6 +246,7 @@ impl Generation {
             focus_area: template.focus_area.clone(),
             protection,
             quick: true,
+            opened: Arc::new(session.opened),
         })
     }
 
@@ -386,7 +393,7 @@ impl Catalogs {
         };
         let lake = lake.clone();
         let versions = lake_versions(&lake, &BTreeMap::new()).await;
-        let first = Arc::new(Generation::build(1, &template, protection, versions).await?);
+        let first = Arc::new(Generation::build(1, &template, protection, versions, Default::default()).await?);
         Ok(Catalogs {
             template,
             protection,
@@ -439,9 +446,9 @@ impl Catalogs {
     /// Serves the lake's new commits, if any, in a [`Generation::quick`]
     /// over the warmed measures. True when it did.
     pub async fn notice(&self) -> Result<bool, ServerError> {
-        let (served, warmed) = {
+        let (served, warmed, opened) = {
             let w = self.watch.lock().await;
-            (w.current.versions.clone(), w.warmed.clone())
+            (w.current.versions.clone(), w.warmed.clone(), w.current.opened.clone())
         };
         let versions = lake_versions(&self.lake, &served).await;
         if versions == served {
@@ -449,7 +456,7 @@ impl Catalogs {
         }
         let started = Instant::now();
         let id = self.id();
-        let g = Generation::quick(id, &self.template, self.protection, versions, &warmed).await?;
+        let g = Generation::quick(id, &self.template, self.protection, versions, &warmed, opened).await?;
         let mut w = self.watch.lock().await;
         // Only forward: a full generation served meanwhile may be newer.
         if w.current.id < id && Arc::ptr_eq(&w.warmed, &warmed) {
@@ -464,16 +471,16 @@ impl Catalogs {
     /// on meanwhile, a quick one of the newest commits over its measures).
     /// True when it did.
     pub async fn catch_up(&self) -> Result<bool, ServerError> {
-        let versions = {
+        let (versions, opened) = {
             let w = self.watch.lock().await;
             if !w.current.quick {
                 return Ok(false);
             }
-            w.current.versions.clone()
+            (w.current.versions.clone(), w.current.opened.clone())
         };
         let id = self.id();
         let started = Instant::now();
-        let full = Arc::new(Generation::build(id, &self.template, self.protection, versions).await?);
+        let full = Arc::new(Generation::build(id, &self.template, self.protection, versions, opened).await?);
         full.warm().await;
         let newer = {
             let mut w = self.watch.lock().await;
@@ -488,7 +495,7 @@ impl Catalogs {
         tracing::info!(generation = id, ms = started.elapsed().as_millis() as u64, "measures of the new commits computed");
         if let Some(versions) = newer {
             let next = self.id();
-            let g = Generation::quick(next, &self.template, self.protection, versions, &full).await?;
+            let g = Generation::quick(next, &self.template, self.protection, versions, &full, full.opened.clone()).await?;
             let mut w = self.watch.lock().await;
             if w.current.id < next && Arc::ptr_eq(&w.warmed, &full) {
                 w.current = Arc::new(g);

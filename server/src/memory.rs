@@ -148,13 +148,32 @@ pub const MALLOC_MMAP_THRESHOLD: i32 = 1 << 20;
 /// Applies [`MALLOC_ARENAS`] and [`MALLOC_MMAP_THRESHOLD`] (glibc only;
 /// elsewhere nothing).
 pub fn limit_malloc_arenas() {
+    tune_malloc(MALLOC_MMAP_THRESHOLD);
+}
+
+/// At most [`MALLOC_ARENAS`] malloc arenas, and blocks of `mmap_threshold`
+/// bytes and more mapped (so unmapped when freed), for any process whose
+/// RSS should follow what its DataFusion pool holds. An operator's own
+/// `MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` wins.
+/// glibc only; elsewhere nothing.
+pub fn tune_malloc(mmap_threshold: i32) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters, which may be set
-    // at any time; they apply to allocations made afterwards.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
+    {
+        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        let unset = |env: &str, tunable: &str| std::env::var_os(env).is_none() && !tunables.contains(tunable);
+        // SAFETY: mallopt only changes allocator parameters, which may be
+        // set at any time; they apply to allocations made afterwards.
+        unsafe {
+            if unset("MALLOC_ARENA_MAX", "glibc.malloc.arena_max") {
+                libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+            }
+            if unset("MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold") {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, mmap_threshold);
+            }
+        }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = mmap_threshold;
 }
 
 /// Keeps a reservation alive for as long as any buffer holding it lives.

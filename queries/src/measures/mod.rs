@@ -286,9 +286,9 @@ pub struct MeasureConfig {
     /// spill to, under a memory pool of `memory_limit`. Unset: the current
     /// state is held in memory and queries are not limited (faster: on the
     /// 10x city `vru measures` took 21 s in memory and 27-31 s on disk; the
-    /// report peaked at 1.08 GB in memory and 0.55-0.57 GB on disk). Each
-    /// run's files are removed when it ends, or by the next run if it was
-    /// killed: see [`crate::Scratch`].
+    /// report peaked at 1.08 GB in memory and 357-390 MB on disk in the
+    /// release build). Each run's files are removed when it ends, or by the
+    /// next run if it was killed: see [`crate::Scratch`].
     pub scratch_dir: Option<std::path::PathBuf>,
     /// Memory those commands' queries may hold before spilling to
     /// `scratch_dir` (`512MiB`); read only when `scratch_dir` is set.

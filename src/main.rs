@@ -91,8 +91,8 @@ fn main() -> std::process::ExitCode {
 ///   the system when freed. glibc's default threshold rises to 32 MiB as
 ///   large blocks are freed, after which Arrow buffers come from the heap
 ///   and their pages stay with the process: the 100x report under a
-///   768 MiB pool peaked at 1,020 MB with the default and 861 MB with
-///   this (`BENCHMARKS.md`).
+///   768 MiB pool peaked at 1,020 MB with the default and 881 MB with
+///   this, in one run each (`BENCHMARKS.md`).
 ///
 /// The streaming commands keep glibc's defaults: the normaliser used
 /// 10-15% more CPU with two arenas. `vru serve` sets its own

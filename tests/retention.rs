@@ -333,18 +333,10 @@ async fn apply_erases_every_due_record_and_nothing_else() {
     // Exactly the records the policy keeps, in the lake and in SQL.
     let after = records(&c.lake_dir).await;
     same(&keys(&after), &keys(&kept), "after apply");
-    let earlier_versions = earlier.table_versions.clone();
-    let forward = vru_queries::SessionOptions {
-        opened: std::sync::Arc::new(earlier.opened),
-        ..vru_queries::SessionOptions::new(
-            vru_queries::LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
-            vru_model::classification::Definition::builtin("local").unwrap(),
-            vec![],
-        )
-    };
+    let forward = vru_queries::SessionOptions { opened: std::sync::Arc::new(earlier.opened), ..common::session_options(&lake, vec![]) };
     let forward = vru_queries::build_session(&forward).await.unwrap();
     assert_eq!(forward.table_versions, common::session(&c.lake_dir, vec![]).await.table_versions, "at the latest commits");
-    assert!(earlier_versions.iter().any(|(t, v)| forward.table_versions[t] > *v), "the run committed to tables read before it");
+    assert!(earlier.table_versions.iter().any(|(t, v)| forward.table_versions[t] > *v), "the run committed to tables read before it");
     same(&keys(&records_in(&forward).await), &keys(&kept), "a session brought forward from one read before the run");
     if let Some(answers) = served(&c) {
         same(&answers, &keys(&kept), "the SQL service's answers (psql, analyst)");

@@ -65,12 +65,16 @@ pub async fn session(lake_dir: &Path, focus: Vec<String>) -> Session {
 
 /// A session over a lake anywhere (a directory or `s3://`).
 pub async fn session_of(lake: &Lake, focus: Vec<String>) -> Session {
-    let opts = SessionOptions::new(
+    build_session(&session_options(lake, focus)).await.expect("session")
+}
+
+/// The options of [`session_of`]: the latest commits, the built-in definition.
+pub fn session_options(lake: &Lake, focus: Vec<String>) -> SessionOptions {
+    SessionOptions::new(
         LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
         Definition::builtin("local").unwrap(),
         focus,
-    );
-    build_session(&opts).await.expect("session")
+    )
 }
 
 pub async fn count(session: &Session, sql: &str) -> i64 {

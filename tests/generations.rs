@@ -28,7 +28,7 @@ async fn a_commit_is_served_at_once_and_its_measures_follow() {
     load_reference(&lake, &summary).await;
     run_landing(&lake, &landing_dir(&summary)).await;
     let opts = SessionOptions {
-        materialise: true,
+        materialise: vru_queries::Materialise::AtBuild,
         ..SessionOptions::new(
             LakeSource::Delta { lake: lake.clone(), versions: Default::default() },
             Definition::builtin("local").unwrap(),

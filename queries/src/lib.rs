@@ -12,8 +12,10 @@
 //! | [`export`] | results for other tools: CSV (safe for Excel), JSON lines, Parquet, streamed |
 //! | [`period_atoms`] | the measures over the pieces overlapping periods cut time into, for disclosure control |
 //! | [`report`] | the annual-review report: HTML, CSVs, manifest |
+//! | [`computed`] | views computed once, on first use: the current state, `crimes`, the SQL service's measures |
 //! | `scratch` | a batch session's private disk: the current state as Parquet, spilling, and sweeping what a killed process left |
 
+pub mod computed;
 pub mod disclosure;
 mod error;
 pub mod export;
@@ -25,8 +27,9 @@ mod scratch;
 pub mod session;
 pub mod tables;
 
+pub use computed::ComputedView;
 /// Re-exported so callers use the same DataFusion and Arrow versions.
 pub use datafusion;
 pub use deltalake::DeltaTable;
 pub use error::{DisclosureError, QueryError};
-pub use session::{LakeSource, Scratch, Session, SessionOptions, build_session};
+pub use session::{LakeSource, Materialise, Scratch, Session, SessionOptions, build_session};

@@ -15,13 +15,14 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::TaskContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::DataFrame;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream_partitioned};
 use futures::StreamExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -81,7 +82,7 @@ pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, Quer
     Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(spill).build_arc()?)
 }
 
-/// Writes `df` as Parquet files under `dir` (one per partition, so scans
+/// Writes what `plan` returns as Parquet files under `dir` (one per partition, so scans
 /// stay parallel) and returns a table reading them with `schema`.
 ///
 /// Written here rather than by DataFusion's Parquet sink: the sink's
@@ -89,11 +90,16 @@ pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, Quer
 /// under a tight pool the window's sort (which may take the whole pool
 /// before it spills) left the sink nothing and the run failed. These files
 /// live for one session: small row groups, fast compression.
-pub(crate) async fn write_and_open(df: DataFrame, schema: SchemaRef, dir: &Path) -> Result<Arc<dyn TableProvider>, QueryError> {
+pub(crate) async fn write_and_open(
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<TaskContext>,
+    schema: SchemaRef,
+    dir: &Path,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
     let io = |e: std::io::Error| QueryError::scratch(dir, e);
     std::fs::create_dir_all(dir).map_err(io)?;
     let props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(64 * 1024)).build();
-    let streams = df.execute_stream_partitioned().await?;
+    let streams = execute_stream_partitioned(plan, task)?;
     let writes = streams.into_iter().enumerate().map(|(i, mut stream)| {
         let (path, props) = (dir.join(format!("part-{i}.parquet")), props.clone());
         async move {

@@ -15,12 +15,13 @@
 //! 4. helper views (`sql/views/`) and one view per measure (`measure_h1`...).
 
 use crate::QueryError;
+use crate::computed::ComputedView;
 use crate::measures::{MEASURES, VIEWS};
 use crate::tables;
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
 use std::collections::BTreeMap;
@@ -58,14 +59,10 @@ pub struct SessionOptions {
     pub target_partitions: usize,
     /// Replaces the default C1 cohort (`sql/views/c1_cohort.sql`).
     pub cohort_sql: Option<String>,
-    /// Compute each current-state table and `crimes` once, into memory,
-    /// when the session is built. A view is inlined at every reference, so
-    /// without this each measure recomputes the latest-version window over
-    /// the whole log once per reference (123 windows across the measures).
-    /// For a session that runs many measures over one snapshot (`vru
-    /// measures`, reports); off for fixtures, which are filled after the
-    /// session is built.
-    pub materialise: bool,
+    /// Whether and when each current-state table and `crimes` is computed
+    /// once for the session rather than at every reference. See
+    /// [`Materialise`].
+    pub materialise: Materialise,
     /// Where the materialised current state goes and how much memory the
     /// session's queries may hold; `None`: in memory, unbounded. See
     /// [`Scratch`].
@@ -81,6 +78,25 @@ pub struct SessionOptions {
     /// being read again from its last checkpoint: how the SQL service
     /// follows a lake that commits every second.
     pub opened: Arc<BTreeMap<String, DeltaTable>>,
+}
+
+/// When a session computes each current-state table and `crimes` once.
+/// A view is inlined at every reference, so without this each measure
+/// recomputes the latest-version window over the whole log once per
+/// reference (123 windows across the measures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Materialise {
+    /// Views, computed at every reference: fixtures (filled after the
+    /// session is built) and the SQL service's quick generations (served
+    /// at once, then replaced by a warmed one).
+    Never,
+    /// Each the first time a query reads it ([`crate::ComputedView`]):
+    /// `vru sql` and `vru measures`, where one measure should cost what
+    /// that measure reads, not the whole current state.
+    OnFirstUse,
+    /// All of them while the session is built: reports, and the SQL
+    /// service's full generations, whose cost is paid before they serve.
+    AtBuild,
 }
 
 /// Disk for a batch session (`vru report`, `vru measures`): the
@@ -115,7 +131,7 @@ impl SessionOptions {
             cohort_years: 3,
             target_partitions: 4,
             cohort_sql: None,
-            materialise: false,
+            materialise: Materialise::Never,
             scratch: None,
             plan_measures: true,
             opened: Default::default(),
@@ -301,11 +317,10 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         create_view(&ctx, t.name(), &current_state_sql(*t, &cols), "current-state view").await?;
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "session: lake tables opened");
-    let materialise = opts.materialise && matches!(opts.lake, LakeSource::Delta { .. });
-    let disk = scratch.as_ref().map(|d| d.path());
-    if materialise {
+    let materialise = if matches!(opts.lake, LakeSource::Delta { .. }) { opts.materialise } else { Materialise::Never };
+    if materialise != Materialise::Never {
         for t in Table::ALL {
-            materialise_view(&ctx, t.name(), disk).await?;
+            materialise_view(&ctx, t.name(), materialise, &scratch).await?;
         }
     }
 
@@ -331,8 +346,8 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
             _ => sql,
         };
         create_view(&ctx, name, sql, &format!("sql/views/{name}.sql")).await?;
-        if materialise && MATERIALISED_VIEWS.contains(name) {
-            materialise_view(&ctx, name, disk).await?;
+        if materialise != Materialise::Never && MATERIALISED_VIEWS.contains(name) {
+            materialise_view(&ctx, name, materialise, &scratch).await?;
         }
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "session: helper views planned");
@@ -358,20 +373,22 @@ async fn last_offence_date(ctx: &SessionContext) -> Result<Option<NaiveDate>, Qu
 /// created, so each is replaced before any later view refers to it.
 const MATERIALISED_VIEWS: &[&str] = &["crimes"];
 
-/// Replaces a view by a table holding its result, keeping its partitions
-/// so later scans stay parallel: in memory, or as Parquet files under
-/// `disk` (the session's scratch directory).
-async fn materialise_view(ctx: &SessionContext, name: &str, disk: Option<&std::path::Path>) -> Result<(), QueryError> {
-    let started = std::time::Instant::now();
-    let df = ctx.table(name).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let table: Arc<dyn TableProvider> = match disk {
-        None => Arc::new(MemTable::try_new(schema, df.collect_partitioned().await?)?),
-        Some(dir) => crate::scratch::write_and_open(df, schema, &dir.join(name)).await?,
-    };
-    ctx.deregister_table(name)?;
-    ctx.register_table(name, table)?;
-    tracing::debug!(table = name, on_disk = disk.is_some(), ms = started.elapsed().as_millis() as u64, "current state materialised");
+/// Replaces a view by one computed once (in memory, or as Parquet files
+/// in the session's scratch directory), now or on first use.
+async fn materialise_view(
+    ctx: &SessionContext,
+    name: &str,
+    when: Materialise,
+    disk: &Option<Arc<tempfile::TempDir>>,
+) -> Result<(), QueryError> {
+    // Computed on first use, it is still a view to catalog browsers, as
+    // it was before (`vru sql`, and the comparison with DuckDB, read the
+    // kinds); computed at build, a table, as the MemTable it replaced was.
+    let kind = if when == Materialise::AtBuild { TableType::Base } else { TableType::View };
+    let computed = ComputedView::replace(ctx, name, kind, disk.clone()).await?;
+    if let (Some(view), Materialise::AtBuild) = (computed, when) {
+        view.table(&ctx.state()).await?;
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 //!   of each table of the partner's source, only the rows whose `partner`
 //!   column is the user's organisation.
 //!
-//! Measures are computed at most once per generation (`cached`).
+//! Measures are computed at most once per generation (`vru_queries::ComputedView`).
 //!
 //! A generation is one snapshot of the lake. Every `refresh` interval a
 //! background task reads the latest Delta version of every table from the
@@ -21,7 +21,6 @@
 //! own time limit, and a slow computation cannot time out again and again.
 
 use crate::ServerError;
-use crate::cached::CachedView;
 use crate::policy::{Allowed, OWN_PREFIX, Principal, Role};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
@@ -38,10 +37,11 @@ use vru_queries::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use vru_queries::datafusion::arrow::record_batch::RecordBatch;
 use vru_queries::datafusion::catalog::TableProvider;
 use vru_queries::datafusion::datasource::MemTable;
+use vru_queries::datafusion::datasource::TableType;
 use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
 use vru_queries::disclosure::{self, Grid, Policy, Protection};
 use vru_queries::measures::{MEASURES, Measure};
-use vru_queries::{DeltaTable, LakeSource, SessionOptions, build_session};
+use vru_queries::{ComputedView, DeltaTable, LakeSource, Materialise, SessionOptions, build_session};
 
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
@@ -191,7 +191,8 @@ impl Generation {
     ) -> Result<Generation, ServerError> {
         let session = build_session(&SessionOptions { opened, ..template.clone() }).await?;
         for m in MEASURES {
-            CachedView::replace(&session.ctx, m.view).await?;
+            // Still a view to catalog browsers (`\dv`).
+            ComputedView::replace(&session.ctx, m.view, TableType::View, None).await?;
         }
         let mut known = table_names(&session.ctx);
         // Partners' own-rows names exist too: refused, not "not found", to others.
@@ -227,7 +228,7 @@ impl Generation {
         warmed: &Generation,
         opened: Arc<BTreeMap<String, DeltaTable>>,
     ) -> Result<Generation, ServerError> {
-        let options = SessionOptions { materialise: false, plan_measures: false, opened, ..template.clone() };
+        let options = SessionOptions { materialise: Materialise::Never, plan_measures: false, opened, ..template.clone() };
         let session = build_session(&options).await?;
         for m in MEASURES {
             let computed = warmed.analyst.ctx.table_provider(m.view).await?;
@@ -409,32 +410,37 @@ impl Catalogs {
         self.watch.lock().await.current.clone()
     }
 
-    /// Warms the first generation, then follows the lake in two steps: each
-    /// poll serves new commits at once ([`Catalogs::notice`]) and, one at a
+    /// Follows the lake in two steps, run as two loops: each poll serves
+    /// new commits at once ([`Catalogs::notice`], this loop), and, one at a
     /// time, a full generation is built and warmed behind it
-    /// ([`Catalogs::catch_up`]). A failed build (a commit half-visible on a
-    /// network file system) leaves the previous one serving; the next round
-    /// tries again.
+    /// ([`Catalogs::keep_warm`], on a runtime of its own). A failed build
+    /// (a commit half-visible on a network file system) leaves the
+    /// previous one serving; the next round tries again.
     pub async fn keep_fresh(&self) {
+        let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.notice().await {
+                tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}");
+            }
+        }
+    }
+
+    /// Warms the first generation, then builds and warms a full generation
+    /// whenever a quick one is served ([`Catalogs::catch_up`]). Meant for
+    /// the engine's background runtime: one thread at a low priority, so
+    /// computing every measure of a new snapshot (seconds of work on the
+    /// 10x city) cannot hold both cores while a commit waits to be served
+    /// or an analyst's query waits to run.
+    pub async fn keep_warm(&self) {
         self.current().await.warm().await;
         let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut warming: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
         loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = self.notice().await {
-                        tracing::warn!("the lake moved on but the session could not be rebuilt, still serving the previous one: {e}");
-                    }
-                    if warming.is_none() {
-                        warming = Some(Box::pin(async {
-                            if let Err(e) = self.catch_up().await {
-                                tracing::warn!("measures of the new commits not computed, still serving the previous ones: {e}");
-                            }
-                        }));
-                    }
-                }
-                _ = async { warming.as_mut().expect("guarded").await }, if warming.is_some() => warming = None,
+            tick.tick().await;
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!("measures of the new commits not computed, still serving the previous ones: {e}");
             }
         }
     }

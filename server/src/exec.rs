@@ -82,6 +82,18 @@ fn job_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().event_interval(2).enable_all().build()
 }
 
+/// Nice 10 for the calling thread: on Linux a thread's nice value is its
+/// own, so the background runtime's threads give way to the query threads,
+/// the normaliser and ingest sharing the machine, and use the cores they
+/// leave idle. Elsewhere, or if refused, the thread keeps its priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory effects; gettid names this thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
 /// Bytes of parser memory reserved per byte of statement text: measured
 /// at up to ~630 for the densest text (`1+1+...+1`), 420 for long IN lists.
 pub const PARSE_BYTES_PER_BYTE: usize = 640;
@@ -89,6 +101,9 @@ pub const PARSE_BYTES_PER_BYTE: usize = 640;
 pub struct Engine {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// One thread at a low priority for work no one waits on: warming the
+    /// next generation's measures ([`crate::catalog::Catalogs::keep_warm`]).
+    background: Option<tokio::runtime::Runtime>,
     /// Parses at once, so they cannot take every core.
     parsing: Arc<Semaphore>,
     pub service_pool: Arc<dyn MemoryPool>,
@@ -98,7 +113,7 @@ pub struct Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
+        for rt in [self.runtime.take(), self.background.take()].into_iter().flatten() {
             rt.shutdown_background();
         }
     }
@@ -142,9 +157,17 @@ impl Engine {
             .thread_stack_size(QUERY_STACK_BYTES)
             .enable_all()
             .build()?;
+        let background = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("vru-warm")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build()?;
         Ok(Engine {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
+            background: Some(background),
             parsing: Arc::new(Semaphore::new(threads)),
             service_pool,
             disk,
@@ -154,6 +177,11 @@ impl Engine {
 
     pub fn handle(&self) -> &tokio::runtime::Handle {
         &self.handle
+    }
+
+    /// The background runtime (see [`Engine`]'s field).
+    pub fn background(&self) -> tokio::runtime::Handle {
+        self.background.as_ref().expect("dropped only with the engine").handle().clone()
     }
 
     /// Runs `job` to completion on a thread of its own (see the module

@@ -20,7 +20,6 @@
 //! | [`guard`] | bounds on what expressions and operators build |
 //! | [`cooperate`] | yield points in operators that compute long inside one poll |
 //! | [`catalog`] | one session per role, rebuilt and warmed when the lake moves on |
-//! | [`cached`] | measure views computed once per lake snapshot |
 //! | [`limits`] | the limits, and errors an analyst can act on |
 //! | [`audit`] | the JSON-lines audit log, written first, failing closed |
 //! | [`handler`] | what a connection and the service share |
@@ -28,7 +27,6 @@
 pub mod admission;
 pub mod audit;
 pub mod auth;
-pub mod cached;
 pub mod catalog;
 pub mod config;
 pub mod cooperate;
@@ -173,11 +171,15 @@ impl Server {
             tokio::spawn(metrics::serve(l, self.shared.audit.metrics()));
         }
         let cancel = Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()));
-        // The lake's new commits, built and warmed on the query runtime,
-        // outside any user's query.
+        // The lake's new commits, served from the query runtime and warmed
+        // on the background one, outside any user's query.
         let refresher = {
             let shared = self.shared.clone();
             self.shared.engine.handle().spawn(async move { shared.catalogs.keep_fresh().await })
+        };
+        let warmer = {
+            let shared = self.shared.clone();
+            self.shared.engine.background().spawn(async move { shared.catalogs.keep_warm().await })
         };
         let watcher = {
             let shared = self.shared.clone();
@@ -225,6 +227,7 @@ impl Server {
             });
         }
         refresher.abort();
+        warmer.abort();
         watcher.abort();
         Ok(())
     }

@@ -76,7 +76,7 @@ pub async fn run(config: &Config, a: DemoArgs) -> anyhow::Result<()> {
     );
 
     let mut opts = super::session_options(&config).await?;
-    opts.materialise = true;
+    opts.materialise = vru_queries::Materialise::AtBuild;
     let session = build_session(&opts).await?;
     let year = super::query::latest_year(&session).await?.context("no police data in the lake")?;
     println!("4/4 Computing the measures with DataFusion SQL: {year}, {}", config.measures.focus_name);

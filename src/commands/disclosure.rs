@@ -56,7 +56,7 @@ pub async fn run(config: &Config, a: DisclosureArgs) -> anyhow::Result<()> {
         opts.as_of = y.end_exclusive().pred_opt();
     }
     opts.as_of = a.as_of.or(opts.as_of);
-    opts.materialise = true;
+    opts.materialise = vru_queries::Materialise::AtBuild;
     let started = Instant::now();
     let session = build_session(&opts).await?;
     let outputs = report::controlled_outputs(&session).await?;

@@ -38,8 +38,15 @@ fn sink(out: Option<&Path>, format: Format) -> anyhow::Result<Box<dyn Write + Se
 }
 
 pub async fn sql(config: &Config, a: SqlArgs) -> anyhow::Result<()> {
-    let session = build_session(&super::session_options(config).await?).await?;
-    let stream = session.ctx.sql(&a.query).await?.execute_stream().await?;
+    let mut opts = super::session_options(config).await?;
+    // A query that reads a current-state table more than once (every
+    // measure view does) computes it once; one that reads it once reads
+    // the view, only the columns it needs.
+    opts.materialise = vru_queries::Materialise::OnFirstUse;
+    let session = build_session(&opts).await?;
+    let (state, plan) = session.ctx.sql(&a.query).await?.into_parts();
+    let plan = vru_queries::computed::inline_single_reads(plan)?;
+    let stream = vru_queries::datafusion::prelude::DataFrame::new(state, plan).execute_stream().await?;
     let rows = export::write(stream, a.format, sink(a.out.as_deref(), a.format)?).await?;
     eprintln!("{rows} row(s){}", a.out.as_ref().map_or(String::new(), |p| format!(" written to {}", p.display())));
     Ok(())
@@ -85,7 +92,7 @@ pub async fn measures(config: &Config, a: MeasuresArgs) -> anyhow::Result<()> {
     }
     let mut opts = super::session_options(config).await?;
     opts.as_of = a.as_of.or(opts.as_of);
-    opts.materialise = true;
+    opts.materialise = vru_queries::Materialise::OnFirstUse;
     if let Some(p) = &a.cohort_sql {
         opts.cohort_sql = Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?);
     }

@@ -46,7 +46,7 @@ pub async fn run(config: &Config, a: ReportArgs) -> anyhow::Result<()> {
         }
     };
     let mut opts = opts;
-    opts.materialise = true;
+    opts.materialise = vru_queries::Materialise::AtBuild;
     let session = build_session(&opts).await?;
     let rules = match &a.from_manifest {
         Some(path) => manifest_rules(path)?.unwrap_or_else(|| config.disclosure.rules(policy)),

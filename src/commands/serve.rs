@@ -73,7 +73,7 @@ pub async fn serve(config: &Config, a: ServeArgs) -> anyhow::Result<()> {
     let mut session = super::session_options(config).await?;
     // Each generation (lake version) computes the current state and
     // `crimes` once, for the measures and for every client's queries.
-    session.materialise = true;
+    session.materialise = vru_queries::Materialise::AtBuild;
     // In memory, under the service's own limits: a generation's ctx
     // outlives the session it was built in, and scratch files go with it.
     session.scratch = None;

@@ -95,8 +95,8 @@ impl ComputedView {
 /// `plan` with the computed views it reads at most once read as the views
 /// they were, inlined: computing such a view would hold every column of
 /// every row where the query may need a few (`SELECT count(*) FROM
-/// police_offences` took 4.7 s and 619 MB computed, 2.4 s and 221 MB as a
-/// view, on the 10x city). Views read twice or more, counting the reads
+/// police_offences` took 4.7 s and 604 MiB computed, 2.4 s and 216 MiB as
+/// a view, on the 10x city). Views read twice or more, counting the reads
 /// of views inside other views, stay computed. For a session that runs one
 /// query (`vru sql`); a session that runs many (`vru measures`) gains from
 /// computing even a view each query reads once.

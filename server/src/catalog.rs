@@ -417,8 +417,7 @@ impl Catalogs {
     /// (a commit half-visible on a network file system) leaves the
     /// previous one serving; the next round tries again.
     pub async fn keep_fresh(&self) {
-        let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = self.poll();
         loop {
             tick.tick().await;
             if let Err(e) = self.notice().await {
@@ -435,14 +434,20 @@ impl Catalogs {
     /// or an analyst's query waits to run.
     pub async fn keep_warm(&self) {
         self.current().await.warm().await;
-        let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = self.poll();
         loop {
             tick.tick().await;
             if let Err(e) = self.catch_up().await {
                 tracing::warn!("measures of the new commits not computed, still serving the previous ones: {e}");
             }
         }
+    }
+
+    /// A tick every `refresh` (at least 50 ms); a late tick is not made up.
+    fn poll(&self) -> tokio::time::Interval {
+        let mut tick = tokio::time::interval(self.refresh.max(Duration::from_millis(50)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick
     }
 
     fn id(&self) -> u64 {

@@ -172,18 +172,6 @@ fn options(c: &City, halt_at: Option<Step>) -> Options {
     }
 }
 
-/// Every file under `dir`.
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let ft = e.file_type().unwrap();
-        if ft.is_dir() {
-            files(&e.path(), out);
-        } else if ft.is_file() {
-            out.push(e.path());
-        }
-    }
-}
-
 /// The words of a file: every Parquet cell, or the file's text (un-gzipped)
 /// split on anything that cannot be part of an id or a pseudonym.
 fn words(path: &Path) -> HashSet<String> {
@@ -412,9 +400,8 @@ fn served(c: &City) -> Option<BTreeMap<Table, Vec<(String, String)>>> {
 /// any erased id, pseudonym or event id is anywhere else (a data file, a
 /// Delta log or checkpoint, the landing folder).
 fn erased_ids_left(c: &City, must_go: &HashSet<String>, events: &HashSet<String>) -> usize {
-    let mut all = Vec::new();
-    files(&c.lake_dir, &mut all);
-    files(&c.landing, &mut all);
+    let mut all = common::all_files_under(&c.lake_dir);
+    all.extend(common::all_files_under(&c.landing));
     let mut leaks = Vec::new();
     let mut in_markers = 0;
     for f in &all {
@@ -583,8 +570,7 @@ async fn apply_killed_at_any_moment_ends_in_the_same_state() {
         // the lake (the deletion markers name event ids until Kafka can no
         // longer replay them, see the first test).
         let must_go = gone(&original, &kept);
-        let mut all = Vec::new();
-        files(&c.lake_dir, &mut all);
+        let all = common::all_files_under(&c.lake_dir);
         for f in all
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "parquet") && !f.components().any(|p| p.as_os_str() == "retention_markers"))

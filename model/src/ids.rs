@@ -46,8 +46,12 @@ impl EventId {
 }
 
 impl fmt::Display for EventId {
+    /// On the stack: the lake's duplicate check formats every id it writes,
+    /// and `hex::encode`'s `String` was 2% of the commit thread (stop 28).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut buf = [0u8; 32];
+        hex::encode_to_slice(self.0, &mut buf).map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -65,8 +69,7 @@ impl serde::Serialize for EventId {
 
 impl<'de> serde::Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        EventId::parse(&s).ok_or_else(|| serde::de::Error::custom("event_id must be 32 hex digits"))
+        crate::wire_time::with_text(d, |s| EventId::parse(s).ok_or_else(|| "event_id must be 32 hex digits".to_string()))
     }
 }
 

@@ -70,7 +70,8 @@ impl Table {
     }
 
     /// The same columns, all nullable. Test fixtures insert only the columns a
-    /// measure reads; production tables keep the strict schema.
+    /// measure reads (and `event_id`, which the current state joins on);
+    /// production tables keep the strict schema.
     pub fn relaxed_schema(&self) -> SchemaRef {
         let fields: Vec<Field> = self.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
         Arc::new(Schema::new(fields))

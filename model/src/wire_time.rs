@@ -10,7 +10,6 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, de};
-use std::borrow::Cow;
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]`, or `None` where the text has any other
 /// shape (chrono then decides). Invalid dates in the fixed shape (month 13,
@@ -37,19 +36,31 @@ fn fixed(s: &[u8]) -> Option<NaiveDateTime> {
     date.and_hms_nano_opt(digits(&s[11..13])?, digits(&s[14..16])?, second, nanos)
 }
 
-/// The timestamp's text. Not borrowed from the input, although the type
-/// suggests it: serde's `Cow<str>` always deserialises to an owned copy
-/// (it borrows only for a field marked `#[serde(borrow)]`), so this costs
-/// one allocation per timestamp, as `EventId`'s reader does per id. A
-/// visitor taking `visit_borrowed_str` would avoid both (BENCHMARKS.md,
-/// stop 28).
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
-    Cow::<'de, str>::deserialize(d)
+/// Reads a string and hands it to `f`, borrowed from the input where the
+/// input allows (serde_json over a byte slice without escapes), so no
+/// allocation is made per timestamp or id: serde's `Cow<str>` would always
+/// copy (it borrows only for a field marked `#[serde(borrow)]`), which was
+/// four allocations per message in the normaliser (BENCHMARKS.md, stop 28).
+pub(crate) fn with_text<'de, D, T, F>(d: D, f: F) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnOnce(&str) -> Result<T, String>,
+{
+    struct Text<F>(F);
+    impl<'de, T, F: FnOnce(&str) -> Result<T, String>> de::Visitor<'de> for Text<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.0)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Text(f))
 }
 
 pub(crate) fn naive<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-    let s = text(d)?;
-    fixed(s.as_bytes()).map_or_else(|| s.parse().map_err(de::Error::custom), Ok)
+    with_text(d, |s| fixed(s.as_bytes()).map_or_else(|| s.parse().map_err(|e: chrono::ParseError| e.to_string()), Ok))
 }
 
 pub(crate) fn naive_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
@@ -59,13 +70,14 @@ pub(crate) fn naive_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveD
 }
 
 pub(crate) fn utc<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = text(d)?;
-    if let Some((b'Z', head)) = s.as_bytes().split_last()
-        && let Some(t) = fixed(head)
-    {
-        return Ok(t.and_utc());
-    }
-    s.parse::<DateTime<FixedOffset>>().map(|t| t.with_timezone(&Utc)).map_err(de::Error::custom)
+    with_text(d, |s| {
+        if let Some((b'Z', head)) = s.as_bytes().split_last()
+            && let Some(t) = fixed(head)
+        {
+            return Ok(t.and_utc());
+        }
+        s.parse::<DateTime<FixedOffset>>().map(|t| t.with_timezone(&Utc)).map_err(|e| e.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +114,20 @@ mod tests {
         ] {
             assert_eq!(fixed(s.as_bytes()), None, "{s}");
         }
+    }
+
+    /// Borrowed from the message (the normaliser's case), copied out of an
+    /// escape, or owned (a `Value`): the same value, and errors name the text.
+    #[test]
+    fn every_kind_of_string_reads_the_same() {
+        let want = chrono_naive("2023-05-01T22:15:00.5");
+        let borrowed: NaiveDateTime = naive(&mut serde_json::Deserializer::from_slice(br#""2023-05-01T22:15:00.5""#)).unwrap();
+        let escaped: NaiveDateTime = naive(&mut serde_json::Deserializer::from_slice(br#""\u0032023-05-01T22:15:00.5""#)).unwrap();
+        let owned = naive(serde_json::Value::String("2023-05-01T22:15:00.5".into())).unwrap();
+        assert_eq!([Some(borrowed), Some(escaped), Some(owned)], [want; 3]);
+        let err = naive(&mut serde_json::Deserializer::from_slice(br#""yesterday""#)).unwrap_err().to_string();
+        assert!(err.contains("input contains invalid characters"), "{err}");
+        assert!(utc(&mut serde_json::Deserializer::from_slice(b"17")).is_err(), "a number is not a timestamp");
     }
 
     proptest! {

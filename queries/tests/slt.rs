@@ -144,9 +144,9 @@ async fn a_partial_year_is_marked_in_the_report() {
     let mut opts = SessionOptions::new(LakeSource::Fixture, Definition::builtin("local").unwrap(), vec!["E08000001".into()]);
     opts.as_of = Some("2024-09-02".parse().unwrap());
     let session = build_session(&opts).await.unwrap();
-    let insert = "INSERT INTO police_offences_log (partner, record_id, record_version, crime_ref, offence_code, knife, firearm, domestic, occurred_at, event_lsoa, role) VALUES \
-        ('p', 'r1', 1, 'c1', '5D', false, false, false, '2023-04-01T10:00:00', 'E01000001', 'victim'), \
-        ('p', 'r2', 1, 'c2', '5D', false, false, false, '2024-09-02T10:00:00', 'E01000001', 'victim')";
+    let insert = "INSERT INTO police_offences_log (event_id, partner, record_id, record_version, crime_ref, offence_code, knife, firearm, domestic, occurred_at, event_lsoa, role) VALUES \
+        ('slt-e1', 'p', 'r1', 1, 'c1', '5D', false, false, false, '2023-04-01T10:00:00', 'E01000001', 'victim'), \
+        ('slt-e2', 'p', 'r2', 1, 'c2', '5D', false, false, false, '2024-09-02T10:00:00', 'E01000001', 'victim')";
     session.ctx.sql(insert).await.unwrap().collect().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (year, partial) in [("2024/25", true), ("2023/24", false)] {

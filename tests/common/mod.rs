@@ -117,15 +117,20 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Every file under `dir` whose name ends in `.ext`, at any depth; a
 /// directory that does not exist (yet, or any more) holds none.
 pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    all_files_under(dir).into_iter().filter(|p| p.extension().is_some_and(|x| x == ext)).collect()
+}
+
+/// Every file under `dir`, at any depth (symbolic links are not followed).
+pub fn all_files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p);
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                todo.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
             }
         }
     }

@@ -235,23 +235,39 @@ fn empty(schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
 /// are the log's own columns, so a table written before a column was added
 /// (or read at an old version) still has a current state.
 ///
-/// Written as "pick each record's winning event id, then join the log back
-/// on it" rather than `row_number() OVER (PARTITION BY partner, record_id
-/// ...) = 1`: the window sorted every column of the whole log (85-94% of a
-/// heavy measure's time, issue 13), where the ordered `first_value`
-/// aggregate keeps one id per record in a hash table and the log streams
-/// past a join built on those ids only. The same order decides the winner
-/// (`record_version`, then `ingested_at`, both descending). Event ids are
-/// unique in the lake, so each record still yields exactly one row; the
-/// winners are the join's first (build) side, so the log is never held.
-/// Filters a query puts on the current state's columns are pushed into the
-/// log's scan past the join, which is sound: the winners are chosen first.
-fn current_state_sql(t: Table, cols: &[String]) -> String {
+/// Two plans for one meaning, chosen by whether the session may spill:
+///
+/// - In memory (no scratch directory: `vru sql`, `vru measures` and the
+///   SQL service by default), each record's winning event id is picked by
+///   an ordered `first_value` aggregate and the log is joined back on it.
+///   The window below sorted every column of the whole log (85-94% of a
+///   heavy measure's time, issue 13); the aggregate keeps one id per
+///   record in a hash table, and the log streams past a join built on
+///   those ids alone (the winners are the join's first side, so the log
+///   is never held). Event ids are unique in the lake, so each record
+///   still yields one row. Filters on the current state's columns are
+///   pushed into the log's scan past the join: sound, as the winners are
+///   chosen before it.
+/// - Under a memory limit with a scratch directory (`measures.scratch_dir`),
+///   `row_number()` over the records, as before: DataFusion 55 can spill a
+///   sort, but not a final aggregate or a join's build side, and on the 10x
+///   city the aggregate alone needed more than the report's 512 MiB pool.
+///
+/// Both give the same rows (the same order picks the winner:
+/// `record_version`, then `ingested_at`, both descending): the slt files
+/// run under each (`queries/tests/slt.rs`).
+fn current_state_sql(t: Table, cols: &[String], spillable: bool) -> String {
+    let name = t.name();
+    if spillable {
+        return format!(
+            "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY partner, record_id ORDER BY record_version DESC, ingested_at DESC) AS vru_rank FROM {name}_log) latest WHERE vru_rank = 1",
+            cols = cols.join(", "),
+        );
+    }
     format!(
         "SELECT {cols} FROM (SELECT first_value(event_id ORDER BY record_version DESC, ingested_at DESC) AS vru_latest \
          FROM {name}_log GROUP BY partner, record_id) latest JOIN {name}_log l ON l.event_id = latest.vru_latest",
         cols = cols.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>().join(", "),
-        name = t.name()
     )
 }
 
@@ -327,7 +343,7 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     for t in Table::ALL {
         let log = ctx.table_provider(format!("{}_log", t.name())).await?;
         let cols: Vec<String> = log.schema().fields().iter().map(|f| f.name().clone()).collect();
-        create_view(&ctx, t.name(), &current_state_sql(*t, &cols), "current-state view").await?;
+        create_view(&ctx, t.name(), &current_state_sql(*t, &cols, opts.scratch.is_some()), "current-state view").await?;
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "session: lake tables opened");
     let materialise = if matches!(opts.lake, LakeSource::Delta { .. }) { opts.materialise } else { Materialise::Never };

@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 use std::path::{Path, PathBuf};
 use vru_model::classification::Definition;
-use vru_queries::{LakeSource, SessionOptions, build_session};
+use vru_queries::{LakeSource, Scratch, SessionOptions, build_session};
 
 struct Db {
     ctx: SessionContext,
@@ -107,8 +107,16 @@ async fn measures_match_hand_computed_values() {
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let update = std::env::var_os("VRU_SLT_UPDATE").is_some();
     let mut failures = Vec::new();
-    for file in &files {
-        let opts = options_for(file);
+    // Each file twice: in memory, and under a memory limit with a scratch
+    // directory, where the current state has a plan of its own
+    // (session.rs `current_state_sql`).
+    let scratch = tempfile::tempdir().unwrap();
+    let spilling = |mut o: SessionOptions| {
+        o.scratch = Some(Scratch { dir: scratch.path().to_path_buf(), memory: 256 << 20 });
+        o
+    };
+    let runs = files.iter().flat_map(|f| [(f, options_for(f), "in memory"), (f, spilling(options_for(f)), "spilling")]);
+    for (file, opts, how) in runs {
         let mut runner = Runner::new(|| {
             let opts = opts.clone();
             async move { Ok(Db { ctx: build_session(&opts).await.map_err(|e| DataFusionError::External(Box::new(e)))?.ctx }) }
@@ -128,10 +136,10 @@ async fn measures_match_hand_computed_values() {
             runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
         };
         if let Err(e) = result {
-            failures.push(format!("{}:\n{e}", file.display()));
+            failures.push(format!("{} ({how}):\n{e}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(failures.is_empty(), "{} of {} runs failed:\n{}", failures.len(), 2 * files.len(), failures.join("\n\n"));
 }
 
 /// A year the police data cover only in part is said to be partial, in

@@ -12,6 +12,7 @@
 //! | [`export`] | results for other tools: CSV (safe for Excel), JSON lines, Parquet, streamed |
 //! | [`period_atoms`] | the measures over the pieces overlapping periods cut time into, for disclosure control |
 //! | [`report`] | the annual-review report: HTML, CSVs, manifest |
+//! | `latest` | which version of a record is current, as one key `max` picks |
 //! | [`computed`] | views computed once, on first use: the current state, `crimes`, the SQL service's measures |
 //! | `scratch` | a batch session's private disk: the current state as Parquet, spilling, and sweeping what a killed process left |
 
@@ -20,6 +21,7 @@ pub mod disclosure;
 mod error;
 pub mod export;
 pub mod format;
+mod latest;
 pub mod measures;
 pub mod period_atoms;
 pub mod report;

@@ -64,14 +64,18 @@ stats AS (
 sets AS (
     SELECT string_agg(DISTINCT indicator_set, ', ' ORDER BY indicator_set) AS indicator_sets FROM ace_screenings
 ),
+-- stats has one row per period, factor and side; it is read once (a CTE
+-- read twice is computed twice by DataFusion) and its two sides pivoted.
 pivot AS (
     SELECT w.period, w.window_label, fl.factor, fl.ordinal,
-           coalesce(c.n, 0) AS cohort_n, coalesce(c.denominator, 0) AS cohort_denominator,
-           coalesce(p.n, 0) AS comparison_n, coalesce(p.denominator, 0) AS comparison_denominator
+           coalesce(sum(CASE WHEN s.side = 'cohort' THEN s.n END), 0) AS cohort_n,
+           coalesce(sum(CASE WHEN s.side = 'cohort' THEN s.denominator END), 0) AS cohort_denominator,
+           coalesce(sum(CASE WHEN s.side = 'comparison' THEN s.n END), 0) AS comparison_n,
+           coalesce(sum(CASE WHEN s.side = 'comparison' THEN s.denominator END), 0) AS comparison_denominator
     FROM cohort_windows w
     CROSS JOIN factor_list fl
-    LEFT JOIN stats c ON c.period = w.period AND c.factor = fl.factor AND c.side = 'cohort'
-    LEFT JOIN stats p ON p.period = w.period AND p.factor = fl.factor AND p.side = 'comparison'
+    LEFT JOIN stats s ON s.period = w.period AND s.factor = fl.factor
+    GROUP BY w.period, w.window_label, fl.factor, fl.ordinal
 )
 SELECT v.period,
        v.window_label,

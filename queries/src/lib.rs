@@ -34,4 +34,4 @@ pub use computed::ComputedView;
 pub use datafusion;
 pub use deltalake::DeltaTable;
 pub use error::{DisclosureError, QueryError};
-pub use session::{LakeSource, Materialise, Scratch, Session, SessionOptions, build_session};
+pub use session::{LakeSource, Materialise, MeasureViews, Scratch, Session, SessionOptions, build_session};

@@ -24,7 +24,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::DeltaTable;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
 use vru_model::classification::{Catalogue, Definition};
@@ -67,11 +67,12 @@ pub struct SessionOptions {
     /// session's queries may hold; `None`: in memory, unbounded. See
     /// [`Scratch`].
     pub scratch: Option<Scratch>,
-    /// Plan the measure views (`measure_h1`...). Off for the SQL
+    /// Which measure views (`measure_h1`...) to plan. None for the SQL
     /// service's quick generations, which register measures an earlier
     /// generation computed: planning the 22 views took about half of a
-    /// session's 0.5-0.6 s on the 10x lake.
-    pub plan_measures: bool,
+    /// session's 0.5-0.6 s on the 10x lake. `vru sql` plans those its
+    /// query names ([`MeasureViews::named_in`]).
+    pub measures: MeasureViews,
     /// Lake tables an earlier session opened ([`Session::opened`]). A
     /// table wanted at a later version is brought forward from its log's
     /// new commits, and one at the same version is reused, instead of
@@ -97,6 +98,48 @@ pub enum Materialise {
     /// All of them while the session is built: reports, and the SQL
     /// service's full generations, whose cost is paid before they serve.
     AtBuild,
+}
+
+/// Which measure views a session plans ([`SessionOptions::measures`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeasureViews {
+    All,
+    None,
+    /// These views only (lower-case names).
+    Named(BTreeSet<String>),
+}
+
+impl MeasureViews {
+    /// The measure views `sql` reads: planning a view costs ~2 ms, all 22
+    /// a third of `vru sql`'s start-up on the demo lake, and a query reads
+    /// one or two. `All` for a statement that lists the catalog (`SHOW
+    /// TABLES`, `information_schema`), and for one that does not parse, so
+    /// that DataFusion reports the error as it would have.
+    pub fn named_in(sql: &str) -> MeasureViews {
+        let state = SessionContext::new().state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let Ok(statement) = state.sql_to_statement(sql, &dialect) else { return MeasureViews::All };
+        let Ok(references) = state.resolve_table_references(&statement) else { return MeasureViews::All };
+        let mut named = BTreeSet::new();
+        for r in references {
+            if r.schema().is_some_and(|s| s.eq_ignore_ascii_case("information_schema")) {
+                return MeasureViews::All;
+            }
+            let table = r.table().to_lowercase();
+            if MEASURES.iter().any(|m| m.view == table) {
+                named.insert(table);
+            }
+        }
+        MeasureViews::Named(named)
+    }
+
+    fn wants(&self, view: &str) -> bool {
+        match self {
+            MeasureViews::All => true,
+            MeasureViews::None => false,
+            MeasureViews::Named(views) => views.contains(view),
+        }
+    }
 }
 
 /// Disk for a batch session (`vru report`, `vru measures`): the
@@ -133,7 +176,7 @@ impl SessionOptions {
             cohort_sql: None,
             materialise: Materialise::Never,
             scratch: None,
-            plan_measures: true,
+            measures: MeasureViews::All,
             opened: Default::default(),
         }
     }
@@ -170,6 +213,22 @@ async fn delta_provider(
     let v = table.version().unwrap_or_default();
     let seqs = retention_seqs(&table).await.map_err(|source| QueryError::Delta { table: name.to_string(), source })?;
     Ok(Some(((table.table_provider().await?, v, seqs), table)))
+}
+
+/// The lake's table `name` (a log, by its table's name, or a reference
+/// table) at the version the session is pinned to, or its latest: `None`
+/// for fixtures, or a table the lake does not have (yet).
+async fn find(opts: &SessionOptions, name: &str) -> Result<Option<(Found, DeltaTable)>, QueryError> {
+    let LakeSource::Delta { lake, versions } = &opts.lake else { return Ok(None) };
+    let table = name.trim_end_matches("_log");
+    let earlier = opts.opened.get(table);
+    match versions.get(table).copied() {
+        Some(None) => Ok(None),
+        Some(Some(v)) => Ok(Some(delta_provider(lake, table, Some(v), earlier).await?.ok_or_else(|| {
+            QueryError::Invalid(format!("table {table} was at version {v} but is not in the lake at {}", lake.location()))
+        })?)),
+        None => delta_provider(lake, table, None, earlier).await,
+    }
 }
 
 /// The table at `version` (`None`: its latest): `earlier` as it is when it
@@ -292,54 +351,46 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     let mut opened = BTreeMap::new();
     let mut pending: BTreeMap<&'static str, Pending> = BTreeMap::new();
 
-    let mut register = async |name: &str, strict: SchemaRef, relaxed: SchemaRef| -> Result<(), QueryError> {
-        let provider = match &opts.lake {
-            LakeSource::Fixture => empty(relaxed)?,
-            LakeSource::Delta { lake, versions } => {
-                let table = name.trim_end_matches("_log");
-                let pinned = versions.get(table).copied();
-                let earlier = opts.opened.get(table);
-                let found = match pinned {
-                    Some(None) => None,
-                    Some(Some(v)) => Some(delta_provider(lake, table, Some(v), earlier).await?.ok_or_else(|| {
-                        QueryError::Invalid(format!("table {table} was at version {v} but is not in the lake at {}", lake.location()))
-                    })?),
-                    None => delta_provider(lake, table, None, earlier).await?,
-                };
-                match found {
-                    Some(((p, v, (deleted, marked)), delta)) => {
-                        table_versions.insert(table.to_string(), Some(v));
-                        opened.insert(table.to_string(), delta);
-                        if marked > deleted
-                            && let Some(t) = Table::from_name(table)
-                        {
-                            pending.insert(t.name(), (p.clone(), (deleted, marked)));
-                        }
-                        p
-                    }
-                    None => {
-                        table_versions.insert(table.to_string(), None);
-                        empty(strict)?
-                    }
-                }
-            }
-        };
-        ctx.register_table(name, provider)?;
-        Ok(())
-    };
-    for t in Table::ALL {
-        register(&format!("{}_log", t.name()), t.schema(), t.relaxed_schema()).await?;
-    }
     let relaxed = |s: SchemaRef| -> SchemaRef {
         Arc::new(datafusion::arrow::datatypes::Schema::new(
             s.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
         ))
     };
-    for r in Reference::ALL {
-        register(r.name(), r.schema(), relaxed(r.schema())).await?;
+    // Each table: its name, its schema when absent from the lake, and the
+    // fixtures' (nullable) schema.
+    let specs: Vec<(String, SchemaRef, SchemaRef)> = Table::ALL
+        .iter()
+        .map(|t| (format!("{}_log", t.name()), t.schema(), t.relaxed_schema()))
+        .chain(Reference::ALL.iter().map(|r| (r.name().to_string(), r.schema(), relaxed(r.schema()))))
+        .chain([
+            (RUNS.to_string(), runs_schema(), relaxed(runs_schema())),
+            (MARKERS.to_string(), markers_schema(), relaxed(markers_schema())),
+        ])
+        .collect();
+    // Opened together: each is a few reads of its log (from object storage,
+    // a round trip each), ~100 ms in all one after another on the demo lake.
+    let found = futures::future::try_join_all(specs.iter().map(|(name, ..)| find(opts, name))).await?;
+    for ((name, strict, relaxed), found) in specs.into_iter().zip(found) {
+        let table = name.trim_end_matches("_log");
+        let provider = match (&opts.lake, found) {
+            (LakeSource::Fixture, _) => empty(relaxed)?,
+            (LakeSource::Delta { .. }, Some(((p, v, (deleted, marked)), delta))) => {
+                table_versions.insert(table.to_string(), Some(v));
+                opened.insert(table.to_string(), delta);
+                if marked > deleted
+                    && let Some(t) = Table::from_name(table)
+                {
+                    pending.insert(t.name(), (p.clone(), (deleted, marked)));
+                }
+                p
+            }
+            (LakeSource::Delta { .. }, None) => {
+                table_versions.insert(table.to_string(), None);
+                empty(strict)?
+            }
+        };
+        ctx.register_table(name.as_str(), provider)?;
     }
-    register(RUNS, runs_schema(), relaxed(runs_schema())).await?;
-    register(MARKERS, markers_schema(), relaxed(markers_schema())).await?;
     for (name, (raw, seqs)) in pending {
         let t = Table::from_name(name).expect("an event table");
         let log = without_erased(&ctx, t, raw, seqs).await?;
@@ -386,8 +437,8 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
         }
     }
     tracing::debug!(ms = started.elapsed().as_millis() as u64, "session: helper views planned");
-    if opts.plan_measures {
-        for m in MEASURES {
+    if opts.measures != MeasureViews::None {
+        for m in MEASURES.iter().filter(|m| opts.measures.wants(m.view)) {
             create_view(&ctx, m.view, m.sql, &format!("sql/measures/{}.sql", m.id.to_lowercase())).await?;
         }
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "session: measure views planned");
@@ -451,4 +502,37 @@ pub(crate) async fn create_view(ctx: &SessionContext, name: &str, sql: &str, fil
     let body = sql.trim().trim_end_matches(';');
     ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await.map_err(|source| QueryError::View { file: file.to_string(), source })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(views: &[&str]) -> MeasureViews {
+        MeasureViews::Named(views.iter().map(|v| v.to_string()).collect())
+    }
+
+    /// `vru sql` plans the measure views its query reads, wherever it reads
+    /// them, and every view when the query lists the catalog or does not
+    /// parse (DataFusion then reports the error as before).
+    #[test]
+    fn a_query_plans_the_measure_views_it_names() {
+        let cases = [
+            ("SELECT * FROM measure_h1", named(&["measure_h1"])),
+            ("SELECT * FROM MEASURE_H1 a JOIN measure_k1 b USING (period)", named(&["measure_h1", "measure_k1"])),
+            (
+                "SELECT (SELECT count(*) FROM measure_r1) WHERE EXISTS (SELECT 1 FROM public.measure_p1)",
+                named(&["measure_p1", "measure_r1"]),
+            ),
+            ("SELECT count(*) FROM police_offences", named(&[])),
+            ("WITH measure_h1 AS (SELECT 1 AS x) SELECT * FROM measure_h1", named(&[])),
+            ("DESCRIBE measure_c1", named(&["measure_c1"])),
+            ("SHOW TABLES", MeasureViews::All),
+            ("SELECT table_name FROM information_schema.tables", MeasureViews::All),
+            ("SELEC * FORM measure_h1", MeasureViews::All),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(MeasureViews::named_in(sql), want, "{sql}");
+        }
+    }
 }

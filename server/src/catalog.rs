@@ -41,7 +41,7 @@ use vru_queries::datafusion::datasource::TableType;
 use vru_queries::datafusion::prelude::{SessionConfig, SessionContext};
 use vru_queries::disclosure::{self, Grid, Policy, Protection};
 use vru_queries::measures::{MEASURES, Measure};
-use vru_queries::{ComputedView, DeltaTable, LakeSource, Materialise, SessionOptions, build_session};
+use vru_queries::{ComputedView, DeltaTable, LakeSource, Materialise, MeasureViews, SessionOptions, build_session};
 
 /// Tables built from configuration (definition, areas, periods): not
 /// personal data, shown to every role beside the reference tables.
@@ -228,7 +228,7 @@ impl Generation {
         warmed: &Generation,
         opened: Arc<BTreeMap<String, DeltaTable>>,
     ) -> Result<Generation, ServerError> {
-        let options = SessionOptions { materialise: Materialise::Never, plan_measures: false, opened, ..template.clone() };
+        let options = SessionOptions { materialise: Materialise::Never, measures: MeasureViews::None, opened, ..template.clone() };
         let session = build_session(&options).await?;
         for m in MEASURES {
             let computed = warmed.analyst.ctx.table_provider(m.view).await?;

@@ -43,6 +43,7 @@ pub async fn sql(config: &Config, a: SqlArgs) -> anyhow::Result<()> {
     // measure view does) computes it once; one that reads it once reads
     // the view, only the columns it needs.
     opts.materialise = vru_queries::Materialise::OnFirstUse;
+    opts.measures = vru_queries::MeasureViews::named_in(&a.query);
     let session = build_session(&opts).await?;
     let (state, plan) = session.ctx.sql(&a.query).await?.into_parts();
     let plan = vru_queries::computed::inline_single_reads(plan)?;

@@ -64,8 +64,8 @@ async fn records_in(s: &vru_queries::Session) -> Records {
     for t in Table::ALL {
         let subject = if vru_model::retention::policy::has_person(*t) { "subject" } else { "CAST(NULL AS VARCHAR)" };
         let sql = format!(
-            "SELECT partner, record_id, first_value({subject} ORDER BY record_version DESC, ingested_at DESC), \
-             CAST(first_value(CAST(occurred_at AS DATE) ORDER BY record_version DESC, ingested_at DESC) AS VARCHAR), \
+            "SELECT partner, record_id, first_value({subject} ORDER BY record_version DESC, ingested_at DESC, event_id DESC), \
+             CAST(first_value(CAST(occurred_at AS DATE) ORDER BY record_version DESC, ingested_at DESC, event_id DESC) AS VARCHAR), \
              string_agg(event_id, ' ') \
              FROM {}_log GROUP BY partner, record_id",
             t.name()

@@ -16,8 +16,10 @@ use vru_model::ids::EventId;
 use vru_model::tables::Table;
 
 /// The latest version's fields, as one expression list: the current
-/// state's ordering (`vru_queries::session`).
-const LATEST: &str = "ORDER BY record_version DESC, ingested_at DESC";
+/// state's ordering (`vru_queries::session`), its tie on version and
+/// ingestion time broken by event id as there, so retention judges a
+/// record by the version analysts see.
+const LATEST: &str = "ORDER BY record_version DESC, ingested_at DESC, event_id DESC";
 
 /// One record as the planner sees it.
 pub struct Record<'a> {

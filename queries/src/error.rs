@@ -95,7 +95,9 @@ fn out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
 /// limit is theirs to set, so it is not reported as a bug) or out of disk.
 fn operator_hint(e: &datafusion::error::DataFusionError) -> &'static str {
     if out_of_memory(e) {
-        " (the query needed more memory than measures.memory_limit allows and could not spill the rest: raise it, e.g. VRU_MEASURES__MEMORY_LIMIT=1GiB)"
+        " (the query needed more memory than the session may hold and could not spill the rest: with measures.scratch_dir set, raise \
+         measures.memory_limit, e.g. VRU_MEASURES__MEMORY_LIMIT=1GiB; without one, queries hold at most half the machine's memory and \
+         never spill: set measures.scratch_dir to let them)"
     } else if io_cause(e).is_some() {
         " (an I/O failure: a query spills to measures.scratch_dir, so check that disk's space)"
     } else {

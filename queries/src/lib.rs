@@ -34,4 +34,5 @@ pub use computed::ComputedView;
 pub use datafusion;
 pub use deltalake::DeltaTable;
 pub use error::{DisclosureError, QueryError};
+pub use scratch::machine_cap;
 pub use session::{LakeSource, Materialise, MeasureViews, Scratch, Session, SessionOptions, build_session};

@@ -17,7 +17,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::TaskContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
@@ -82,6 +82,44 @@ pub(crate) fn runtime(dir: &Path, memory: usize) -> Result<Arc<RuntimeEnv>, Quer
     Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).with_disk_manager_builder(spill).build_arc()?)
 }
 
+/// The runtime of a session without scratch: its queries may hold up to
+/// `cap` bytes ([`machine_cap`]) and never spill (there is nowhere private
+/// to spill to: a spill file in the system's temporary directory would be
+/// lake rows outliving the session after a SIGKILL). Without a cap, one
+/// analyst's `max(named_struct(...)) GROUP BY` over the 10x police log
+/// grew `vru sql` past 24 GB until the kernel killed it, with whatever
+/// else ran on the machine; with one it fails with an error naming the
+/// settings, and the machine carries on.
+pub(crate) fn in_memory_runtime(cap: usize) -> Result<Arc<RuntimeEnv>, QueryError> {
+    let pool = TrackConsumersPool::new(GreedyMemoryPool::new(cap), std::num::NonZeroUsize::new(5).expect("non-zero"));
+    Ok(RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+        .build_arc()?)
+}
+
+/// Half of this machine's memory, or of the container's limit when that is
+/// lower (cgroup v2 `memory.max`): what a session without scratch may hold
+/// in its queries. Half, so that a runaway query fails while the machine
+/// still has room for the process's own base and for its neighbours.
+/// `None` where neither can be read (not Linux): no cap, as before.
+pub fn machine_cap() -> Option<usize> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| mem_total(&m));
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let bytes = match (total, cgroup) {
+        (Some(t), Some(c)) => t.min(c),
+        (t, c) => t.or(c)?,
+    };
+    usize::try_from(bytes / 2).ok()
+}
+
+/// `MemTotal` from `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
 /// Writes what `plan` returns as Parquet files under `dir` (one per partition, so scans
 /// stay parallel) and returns a table reading them with `schema`.
 ///
@@ -129,5 +167,48 @@ fn parquet_error(dir: &Path, e: datafusion::parquet::errors::ParquetError) -> Qu
             Err(other) => QueryError::DataFusion(ParquetError::External(other).into()),
         },
         e => QueryError::DataFusion(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LakeSource, SessionOptions, build_session};
+    use vru_model::classification::Definition;
+    use vru_model::error::ErrorKind;
+
+    #[test]
+    fn the_machine_cap_is_half_of_mem_total() {
+        assert_eq!(mem_total("MemTotal:       24576000 kB\nMemFree: 1 kB\n"), Some(24_576_000 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        assert_eq!(mem_total("MemTotal: lots kB\n"), None);
+        if cfg!(target_os = "linux") {
+            let cap = machine_cap().expect("Linux has /proc/meminfo");
+            assert!(cap >= 64 << 20, "{cap}");
+        }
+    }
+
+    /// A session without scratch under a cap: a query that needs more
+    /// fails, names the settings, is the operator's to fix, and the same
+    /// session still answers the next query (what `vru sql` relies on).
+    #[tokio::test]
+    async fn a_session_without_scratch_fails_a_runaway_query_and_goes_on() {
+        let mut o = SessionOptions::new(LakeSource::Fixture, Definition::builtin("local").unwrap(), vec![]);
+        o.memory_cap = Some(2 << 20);
+        let s = build_session(&o).await.unwrap();
+        let runaway = "SELECT v % 100000 AS k, max(named_struct('a', v, 'b', repeat('x', 40))) FROM range(100000) t(v) GROUP BY 1";
+        let err = match s.ctx.sql(runaway).await.unwrap().collect().await {
+            Ok(b) => panic!("{} rows under a 2 MiB cap", b.iter().map(|b| b.num_rows()).sum::<usize>()),
+            Err(e) => QueryError::from(e),
+        };
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(err.to_string().contains("measures.scratch_dir"), "{err}");
+        let ok = s.ctx.sql("SELECT count(*) FROM range(1000)").await.unwrap().collect().await.unwrap();
+        assert_eq!(ok[0].num_rows(), 1);
+        // Unbounded, the same query completes.
+        o.memory_cap = None;
+        let s = build_session(&o).await.unwrap();
+        let rows: usize = s.ctx.sql(runaway).await.unwrap().collect().await.unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 100_000);
     }
 }

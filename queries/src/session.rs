@@ -64,9 +64,14 @@ pub struct SessionOptions {
     /// [`Materialise`].
     pub materialise: Materialise,
     /// Where the materialised current state goes and how much memory the
-    /// session's queries may hold; `None`: in memory, unbounded. See
-    /// [`Scratch`].
+    /// session's queries may hold; `None`: in memory, under `memory_cap`.
+    /// See [`Scratch`].
     pub scratch: Option<Scratch>,
+    /// Without scratch, the bytes the session's queries may hold before
+    /// they fail (they cannot spill): half the machine's memory by default
+    /// ([`crate::machine_cap`]); `None`: unbounded. Read only without
+    /// scratch (`Scratch::memory` bounds a session with one).
+    pub memory_cap: Option<usize>,
     /// Which measure views (`measure_h1`...) to plan. None for the SQL
     /// service's quick generations, which register measures an earlier
     /// generation computed: planning the 22 views took about half of a
@@ -176,6 +181,7 @@ impl SessionOptions {
             cohort_sql: None,
             materialise: Materialise::Never,
             scratch: None,
+            memory_cap: crate::machine_cap(),
             measures: MeasureViews::All,
             opened: Default::default(),
         }
@@ -342,7 +348,10 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     };
     let ctx = match (&opts.scratch, &scratch) {
         (Some(s), Some(dir)) => SessionContext::new_with_config_rt(config, crate::scratch::runtime(dir.path(), s.memory)?),
-        _ => SessionContext::new_with_config(config),
+        _ => match opts.memory_cap {
+            Some(cap) => SessionContext::new_with_config_rt(config, crate::scratch::in_memory_runtime(cap)?),
+            None => SessionContext::new_with_config(config),
+        },
     };
     ctx.register_udf(crate::latest::version_key());
     ctx.register_udf(crate::latest::key_event_id());

@@ -110,6 +110,118 @@ pub fn key_event_id() -> ScalarUDF {
     create_udf(KEY_EVENT_ID, vec![DataType::Binary], DataType::Utf8View, Volatility::Immutable, Arc::new(f))
 }
 
+/// `vru_crime_key(record_version, record_id, event_id)`: which of a
+/// crime's rows (one per record: a person in a role) is its latest
+/// recorded form, as `crimes` ranks them: the highest `record_version`
+/// (NULL first, as `DESC` puts it), then the lowest `record_id` (NULL
+/// last, as `ASC` puts it). The `row_number()` window this replaces took
+/// 0.95 s of CPU on the 10x city's 0.6M police rows (its many small
+/// partitions), three times what sorting them took.
+pub const CRIME_KEY: &str = "vru_crime_key";
+/// `vru_crime_key_event_id(key)`: the event id inside a [`CRIME_KEY`].
+pub const CRIME_KEY_EVENT_ID: &str = "vru_crime_key_event_id";
+
+/// The sort key of one row of a crime; the greatest key is the row that
+/// ranks first. The record id is written so that a lower id gives a
+/// greater key: its bytes in an order-preserving, prefix-free form (a 0
+/// byte as 0x00 0xFF, the end as 0x00 0x00), each then inverted. The
+/// event id follows, for the join back, and never decides (a record id
+/// is one row of the current state).
+pub fn crime_key(version: Option<i64>, record_id: Option<&str>, event_id: Option<&str>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + 3 + record_id.map_or(0, str::len) + 1 + event_id.map_or(0, str::len));
+    push_number(&mut key, version);
+    match record_id {
+        Some(id) => {
+            key.push(1);
+            for &b in id.as_bytes() {
+                match b {
+                    0 => key.extend_from_slice(&[!0u8, !0xFFu8]),
+                    b => key.push(!b),
+                }
+            }
+            key.extend_from_slice(&[!0u8, !0u8]);
+        }
+        None => key.push(0),
+    }
+    match event_id {
+        Some(id) => {
+            key.push(0);
+            key.extend_from_slice(id.as_bytes());
+        }
+        None => key.push(1),
+    }
+    key
+}
+
+/// The event id in a [`crime_key`] (None for a NULL id, or a key this
+/// module did not make).
+pub fn crime_key_event_id(key: &[u8]) -> Option<&str> {
+    let mut at = 9;
+    if *key.get(at)? == 1 {
+        at += 1;
+        loop {
+            match *key.get(at)? {
+                0xFF => {
+                    let next = *key.get(at + 1)?;
+                    at += 2;
+                    if next == 0xFF {
+                        break;
+                    }
+                }
+                _ => at += 1,
+            }
+        }
+    } else {
+        at += 1;
+    }
+    match key.get(at)? {
+        0 => std::str::from_utf8(&key[at + 1..]).ok(),
+        _ => None,
+    }
+}
+
+/// [`CRIME_KEY`] as a DataFusion function.
+pub fn crime_key_udf() -> ScalarUDF {
+    let f = |args: &[ColumnarValue]| {
+        let args = ColumnarValue::values_to_arrays(args)?;
+        let versions = args[0].as_primitive::<Int64Type>();
+        let records = cast(&args[1], &DataType::Utf8View)?;
+        let records = records.as_string_view();
+        let ids = cast(&args[2], &DataType::Utf8View)?;
+        let ids = ids.as_string_view();
+        let mut out = BinaryBuilder::with_capacity(ids.len(), ids.len() * (9 + 24 + 64));
+        for i in 0..ids.len() {
+            out.append_value(crime_key(
+                (!versions.is_null(i)).then(|| versions.value(i)),
+                records.is_valid(i).then(|| records.value(i)),
+                ids.is_valid(i).then(|| ids.value(i)),
+            ));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    };
+    create_udf(
+        CRIME_KEY,
+        vec![DataType::Int64, DataType::Utf8View, DataType::Utf8View],
+        DataType::Binary,
+        Volatility::Immutable,
+        Arc::new(f),
+    )
+}
+
+/// [`CRIME_KEY_EVENT_ID`] as a DataFusion function.
+pub fn crime_key_event_id_udf() -> ScalarUDF {
+    let f = |args: &[ColumnarValue]| {
+        let args = ColumnarValue::values_to_arrays(args)?;
+        let keys = args[0].as_binary_opt::<i32>().ok_or_else(|| DataFusionError::Internal(format!("{CRIME_KEY_EVENT_ID} takes binary")))?;
+        let mut out = StringViewBuilder::with_capacity(keys.len());
+        for k in keys.iter() {
+            out.append_option(k.and_then(crime_key_event_id));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    };
+    create_udf(CRIME_KEY_EVENT_ID, vec![DataType::Binary], DataType::Utf8View, Volatility::Immutable, Arc::new(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +263,43 @@ mod tests {
             prop_assert_eq!(ka.cmp(&kb), rank(&a, &b));
             prop_assert_eq!(event_id_of(&ka), a.2.as_deref());
         }
+
+        /// Crime keys compare as `crimes` ranks a crime's rows (version
+        /// DESC NULLS FIRST, then record id ASC NULLS LAST; record ids
+        /// include NUL bytes and prefixes of each other), and give back
+        /// the event id.
+        #[test]
+        fn crime_keys_sort_as_crimes_ranks_its_rows(a in crime_row(), b in crime_row()) {
+            let (ka, kb) = (crime_key(a.0, a.1.as_deref(), a.2.as_deref()), crime_key(b.0, b.1.as_deref(), b.2.as_deref()));
+            let version = match (a.0, b.0) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (Some(x), Some(y)) => x.cmp(&y),
+            };
+            // Lower record ids rank first; NULL last.
+            let record = match (&a.1, &b.1) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => y.as_bytes().cmp(x.as_bytes()),
+            };
+            let expected = version.then(record);
+            if expected != std::cmp::Ordering::Equal {
+                prop_assert_eq!(ka.cmp(&kb), expected);
+            }
+            prop_assert_eq!(crime_key_event_id(&ka), a.2.as_deref());
+        }
+    }
+
+    type CrimeRow = (Option<i64>, Option<String>, Option<String>);
+
+    fn crime_row() -> impl Strategy<Value = CrimeRow> {
+        let number = prop_oneof![Just(i64::MIN), Just(0i64), Just(1i64), Just(2i64), Just(i64::MAX), any::<i64>()];
+        (
+            proptest::option::weighted(0.9, number),
+            proptest::option::weighted(0.9, "[ab\\x00]{0,4}|\\PC{0,6}|R-[0-9]{1,3}"),
+            proptest::option::weighted(0.9, "[0-9a-f]{0,64}"),
+        )
     }
 }

@@ -355,6 +355,8 @@ pub async fn build_session(opts: &SessionOptions) -> Result<Session, QueryError>
     };
     ctx.register_udf(crate::latest::version_key());
     ctx.register_udf(crate::latest::key_event_id());
+    ctx.register_udf(crate::latest::crime_key_udf());
+    ctx.register_udf(crate::latest::crime_key_event_id_udf());
     let started = std::time::Instant::now();
     let mut table_versions = BTreeMap::new();
     let mut opened = BTreeMap::new();

@@ -30,15 +30,18 @@ factor_list AS (
     SELECT column1 AS factor, column2 AS ordinal
     FROM (VALUES ('suspension', 1), ('permanent_exclusion', 2), ('alternative_provision', 3), ('neet', 4), ('ace_6_plus', 5))
 ),
+-- Each person's education factors in each window: one row per period and
+-- person, so that the counts below join each group member once.
 education AS (
-    SELECT DISTINCT w.period, e.subject AS person,
-           CASE e.kind WHEN 'suspension' THEN 'suspension'
-                       WHEN 'permanent_exclusion' THEN 'permanent_exclusion'
-                       WHEN 'ap_placement' THEN 'alternative_provision'
-                       ELSE 'neet' END AS factor
+    SELECT w.period, e.subject AS person,
+           bool_or(e.kind = 'suspension') AS suspension,
+           bool_or(e.kind = 'permanent_exclusion') AS permanent_exclusion,
+           bool_or(e.kind = 'ap_placement') AS alternative_provision,
+           bool_or(e.kind = 'neet_status' AND e.status = 'neet') AS neet
     FROM cohort_windows w
     JOIN education_events e ON e.occurred_at < w.window_end
     WHERE e.kind IN ('suspension', 'permanent_exclusion', 'ap_placement') OR (e.kind = 'neet_status' AND e.status = 'neet')
+    GROUP BY w.period, e.subject
 ),
 screened AS (
     SELECT w.period, a.subject AS person, max(a.n_present) AS most_present
@@ -46,36 +49,51 @@ screened AS (
     JOIN ace_screenings a ON a.occurred_at < w.window_end
     GROUP BY w.period, a.subject
 ),
-factors AS (
-    SELECT period, person, factor FROM education
-    UNION ALL
-    SELECT period, person, 'ace_6_plus' FROM screened WHERE most_present >= 6
-),
-stats AS (
-    SELECT g.period, fl.factor, fl.ordinal, g.side,
-           count(f.person) AS n,
-           sum(CASE WHEN fl.factor <> 'ace_6_plus' OR s.person IS NOT NULL THEN 1 ELSE 0 END) AS denominator
+-- Per period and side: everyone, those screened (the ACE row's
+-- denominator) and those with each factor. A person is in one side of a
+-- period once, and has at most one education and one screening row, so
+-- the joins do not fan out. Counted in one pass over the groups; crossing
+-- every person with the five factors first and joining each factor (as
+-- before) took C1 1.57 s at 10x where this takes 0.77 s (whole process).
+counts AS (
+    SELECT g.period, g.side,
+           count(*) AS everyone,
+           count(s.person) AS screened_n,
+           sum(CASE WHEN s.most_present >= 6 THEN 1 ELSE 0 END) AS ace_6_plus,
+           sum(CASE WHEN ed.suspension THEN 1 ELSE 0 END) AS suspension,
+           sum(CASE WHEN ed.permanent_exclusion THEN 1 ELSE 0 END) AS permanent_exclusion,
+           sum(CASE WHEN ed.alternative_provision THEN 1 ELSE 0 END) AS alternative_provision,
+           sum(CASE WHEN ed.neet THEN 1 ELSE 0 END) AS neet
     FROM grp g
-    CROSS JOIN factor_list fl
-    LEFT JOIN factors f ON f.period = g.period AND f.person = g.person AND f.factor = fl.factor
+    LEFT JOIN education ed ON ed.period = g.period AND ed.person = g.person
     LEFT JOIN screened s ON s.period = g.period AND s.person = g.person
-    GROUP BY g.period, fl.factor, fl.ordinal, g.side
+    GROUP BY g.period, g.side
 ),
 sets AS (
     SELECT string_agg(DISTINCT indicator_set, ', ' ORDER BY indicator_set) AS indicator_sets FROM ace_screenings
 ),
--- stats has one row per period, factor and side; it is read once (a CTE
--- read twice is computed twice by DataFusion) and its two sides pivoted.
-pivot AS (
-    SELECT w.period, w.window_label, fl.factor, fl.ordinal,
-           coalesce(sum(CASE WHEN s.side = 'cohort' THEN s.n END), 0) AS cohort_n,
-           coalesce(sum(CASE WHEN s.side = 'cohort' THEN s.denominator END), 0) AS cohort_denominator,
-           coalesce(sum(CASE WHEN s.side = 'comparison' THEN s.n END), 0) AS comparison_n,
-           coalesce(sum(CASE WHEN s.side = 'comparison' THEN s.denominator END), 0) AS comparison_denominator
+-- One row per period and factor, with both sides: the factor's count
+-- (factor_n) and denominator (factor_d) picked from each side's counts.
+per_side AS (
+    SELECT w.period, w.window_label, fl.factor, fl.ordinal, c.side,
+           CASE fl.factor WHEN 'suspension' THEN c.suspension
+                          WHEN 'permanent_exclusion' THEN c.permanent_exclusion
+                          WHEN 'alternative_provision' THEN c.alternative_provision
+                          WHEN 'neet' THEN c.neet
+                          ELSE c.ace_6_plus END AS factor_n,
+           CASE WHEN fl.factor = 'ace_6_plus' THEN c.screened_n ELSE c.everyone END AS factor_d
     FROM cohort_windows w
     CROSS JOIN factor_list fl
-    LEFT JOIN stats s ON s.period = w.period AND s.factor = fl.factor
-    GROUP BY w.period, w.window_label, fl.factor, fl.ordinal
+    LEFT JOIN counts c ON c.period = w.period
+),
+pivot AS (
+    SELECT period, window_label, factor, ordinal,
+           coalesce(sum(CASE WHEN side = 'cohort' THEN factor_n END), 0) AS cohort_n,
+           coalesce(sum(CASE WHEN side = 'cohort' THEN factor_d END), 0) AS cohort_denominator,
+           coalesce(sum(CASE WHEN side = 'comparison' THEN factor_n END), 0) AS comparison_n,
+           coalesce(sum(CASE WHEN side = 'comparison' THEN factor_d END), 0) AS comparison_denominator
+    FROM per_side
+    GROUP BY period, window_label, factor, ordinal
 )
 SELECT v.period,
        v.window_label,

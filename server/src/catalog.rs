@@ -127,6 +127,9 @@ fn table_names(ctx: &SessionContext) -> BTreeSet<String> {
 fn finish(ctx: SessionContext, known: &BTreeSet<String>) -> Result<RoleCatalog, ServerError> {
     let tables = table_names(&ctx);
     setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(ServerError::DataFusion)?;
+    // Over a weak reference: the crate's own holds the session's tables
+    // forever (see `pg_weak`).
+    crate::pg_weak::replace(&ctx, CATALOG)?;
     crate::pg_compat::register(&ctx);
     Ok(RoleCatalog { ctx, allowed: Arc::new(Allowed { tables, known: known.clone() }) })
 }

@@ -43,6 +43,7 @@ pub mod memory;
 pub mod metrics;
 pub mod pg_compat;
 pub mod pg_rewrite;
+pub mod pg_weak;
 pub mod policy;
 pub mod query;
 pub mod scram;

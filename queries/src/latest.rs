@@ -44,11 +44,9 @@ fn push_number(key: &mut Vec<u8>, v: Option<i64>) {
     }
 }
 
-/// The sort key of one version; bytes compare as the versions rank.
-pub fn key(version: Option<i64>, ingested_micros: Option<i64>, event_id: Option<&str>) -> Vec<u8> {
-    let mut key = Vec::with_capacity(ID_AT + event_id.map_or(0, str::len));
-    push_number(&mut key, version);
-    push_number(&mut key, ingested_micros);
+/// An event id's bytes at the end of a key: a flag (NULL above every
+/// id), then the id.
+fn push_event_id(key: &mut Vec<u8>, event_id: Option<&str>) {
     match event_id {
         Some(id) => {
             key.push(0);
@@ -56,6 +54,14 @@ pub fn key(version: Option<i64>, ingested_micros: Option<i64>, event_id: Option<
         }
         None => key.push(1),
     }
+}
+
+/// The sort key of one version; bytes compare as the versions rank.
+pub fn key(version: Option<i64>, ingested_micros: Option<i64>, event_id: Option<&str>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ID_AT + event_id.map_or(0, str::len));
+    push_number(&mut key, version);
+    push_number(&mut key, ingested_micros);
+    push_event_id(&mut key, event_id);
     key
 }
 
@@ -68,15 +74,44 @@ pub fn event_id_of(key: &[u8]) -> Option<&str> {
     }
 }
 
+/// A scalar function of `inputs` returning the binary keys `build` appends,
+/// one per row of the arrays it is given.
+fn key_udf(
+    name: &'static str,
+    inputs: Vec<DataType>,
+    build: impl Fn(&[ArrayRef], &mut BinaryBuilder) -> Result<(), DataFusionError> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let f = move |args: &[ColumnarValue]| {
+        let args = ColumnarValue::values_to_arrays(args)?;
+        let rows = args.first().map_or(0, |a| a.len());
+        let mut out = BinaryBuilder::with_capacity(rows, rows * (ID_AT + 64));
+        build(&args, &mut out)?;
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    };
+    create_udf(name, inputs, DataType::Binary, Volatility::Immutable, Arc::new(f))
+}
+
+/// A scalar function reading the event id back out of keys with `read`.
+fn id_udf(name: &'static str, read: fn(&[u8]) -> Option<&str>) -> ScalarUDF {
+    let f = move |args: &[ColumnarValue]| {
+        let args = ColumnarValue::values_to_arrays(args)?;
+        let keys = args[0].as_binary_opt::<i32>().ok_or_else(|| DataFusionError::Internal(format!("{name} takes binary")))?;
+        let mut out = StringViewBuilder::with_capacity(keys.len());
+        for k in keys.iter() {
+            out.append_option(k.and_then(read));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    };
+    create_udf(name, vec![DataType::Binary], DataType::Utf8View, Volatility::Immutable, Arc::new(f))
+}
+
 /// [`VERSION_KEY`] as a DataFusion function.
 pub fn version_key() -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
+    key_udf(VERSION_KEY, vec![DataType::Int64, DataType::Int64, DataType::Utf8View], |args, out| {
         let versions = args[0].as_primitive::<Int64Type>();
         let ingested = args[1].as_primitive::<Int64Type>();
         let ids = cast(&args[2], &DataType::Utf8View)?;
         let ids = ids.as_string_view();
-        let mut out = BinaryBuilder::with_capacity(ids.len(), ids.len() * (ID_AT + 64));
         for i in 0..ids.len() {
             let value = |a: &dyn Array, v: i64| (!a.is_null(i)).then_some(v);
             out.append_value(key(
@@ -85,29 +120,13 @@ pub fn version_key() -> ScalarUDF {
                 ids.is_valid(i).then(|| ids.value(i)),
             ));
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    };
-    create_udf(
-        VERSION_KEY,
-        vec![DataType::Int64, DataType::Int64, DataType::Utf8View],
-        DataType::Binary,
-        Volatility::Immutable,
-        Arc::new(f),
-    )
+        Ok(())
+    })
 }
 
 /// [`KEY_EVENT_ID`] as a DataFusion function.
 pub fn key_event_id() -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
-        let keys = args[0].as_binary_opt::<i32>().ok_or_else(|| DataFusionError::Internal(format!("{KEY_EVENT_ID} takes binary")))?;
-        let mut out = StringViewBuilder::with_capacity(keys.len());
-        for k in keys.iter() {
-            out.append_option(k.and_then(event_id_of));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    };
-    create_udf(KEY_EVENT_ID, vec![DataType::Binary], DataType::Utf8View, Volatility::Immutable, Arc::new(f))
+    id_udf(KEY_EVENT_ID, event_id_of)
 }
 
 /// `vru_crime_key(record_version, record_id, event_id)`: which of a
@@ -143,13 +162,7 @@ pub fn crime_key(version: Option<i64>, record_id: Option<&str>, event_id: Option
         }
         None => key.push(0),
     }
-    match event_id {
-        Some(id) => {
-            key.push(0);
-            key.extend_from_slice(id.as_bytes());
-        }
-        None => key.push(1),
-    }
+    push_event_id(&mut key, event_id);
     key
 }
 
@@ -182,14 +195,12 @@ pub fn crime_key_event_id(key: &[u8]) -> Option<&str> {
 
 /// [`CRIME_KEY`] as a DataFusion function.
 pub fn crime_key_udf() -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
+    key_udf(CRIME_KEY, vec![DataType::Int64, DataType::Utf8View, DataType::Utf8View], |args, out| {
         let versions = args[0].as_primitive::<Int64Type>();
         let records = cast(&args[1], &DataType::Utf8View)?;
         let records = records.as_string_view();
         let ids = cast(&args[2], &DataType::Utf8View)?;
         let ids = ids.as_string_view();
-        let mut out = BinaryBuilder::with_capacity(ids.len(), ids.len() * (9 + 24 + 64));
         for i in 0..ids.len() {
             out.append_value(crime_key(
                 (!versions.is_null(i)).then(|| versions.value(i)),
@@ -197,29 +208,13 @@ pub fn crime_key_udf() -> ScalarUDF {
                 ids.is_valid(i).then(|| ids.value(i)),
             ));
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    };
-    create_udf(
-        CRIME_KEY,
-        vec![DataType::Int64, DataType::Utf8View, DataType::Utf8View],
-        DataType::Binary,
-        Volatility::Immutable,
-        Arc::new(f),
-    )
+        Ok(())
+    })
 }
 
 /// [`CRIME_KEY_EVENT_ID`] as a DataFusion function.
 pub fn crime_key_event_id_udf() -> ScalarUDF {
-    let f = |args: &[ColumnarValue]| {
-        let args = ColumnarValue::values_to_arrays(args)?;
-        let keys = args[0].as_binary_opt::<i32>().ok_or_else(|| DataFusionError::Internal(format!("{CRIME_KEY_EVENT_ID} takes binary")))?;
-        let mut out = StringViewBuilder::with_capacity(keys.len());
-        for k in keys.iter() {
-            out.append_option(k.and_then(crime_key_event_id));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
-    };
-    create_udf(CRIME_KEY_EVENT_ID, vec![DataType::Binary], DataType::Utf8View, Volatility::Immutable, Arc::new(f))
+    id_udf(CRIME_KEY_EVENT_ID, crime_key_event_id)
 }
 
 #[cfg(test)]

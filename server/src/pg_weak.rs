@@ -85,14 +85,21 @@ mod tests {
 
     /// A session with `pg_catalog` is freed when it is dropped, and its
     /// `pg_catalog` still lists its tables while it lives.
-    #[tokio::test]
-    async fn a_session_with_pg_catalog_is_freed_when_dropped() {
+    /// A session with `pg_catalog` (as the crate sets it up) and one table,
+    /// and a weak reference to that table.
+    fn session_holding_a_table() -> (SessionContext, Weak<MemTable>) {
         let ctx = SessionContext::new();
         let schema = Arc::new(vru_queries::datafusion::arrow::datatypes::Schema::empty());
         let table = Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap());
         let held = Arc::downgrade(&table);
         ctx.register_table("held", table).unwrap();
         setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).unwrap();
+        (ctx, held)
+    }
+
+    #[tokio::test]
+    async fn a_session_with_pg_catalog_is_freed_when_dropped() {
+        let (ctx, held) = session_holding_a_table();
         replace(&ctx, "datafusion").unwrap();
         let rows = ctx.sql("SELECT relname FROM pg_catalog.pg_class WHERE relname = 'held'").await.unwrap().collect().await.unwrap();
         assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "pg_catalog sees the session's tables");
@@ -106,12 +113,7 @@ mod tests {
     /// can go.)
     #[tokio::test]
     async fn setup_pg_catalog_alone_keeps_the_session_alive() {
-        let ctx = SessionContext::new();
-        let schema = Arc::new(vru_queries::datafusion::arrow::datatypes::Schema::empty());
-        let table = Arc::new(MemTable::try_new(schema, vec![vec![]]).unwrap());
-        let held = Arc::downgrade(&table);
-        ctx.register_table("held", table).unwrap();
-        setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).unwrap();
+        let (ctx, held) = session_holding_a_table();
         drop(ctx);
         assert!(held.upgrade().is_some());
     }

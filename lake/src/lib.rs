@@ -246,8 +246,8 @@ fn writer_properties_builder() -> WriterPropertiesBuilder {
 /// [`writer_properties`] for a file of `rows` rows (one row group), its
 /// `event_id` filter sized for them. Unsized, Parquet sizes the filter
 /// for a whole row group's default million rows (about 3.6 MB at
-/// [`ID_BLOOM_FPP`]), zeroes it and folds it down after: 6% of the
-/// normaliser's CPU for a 50,000-row commit.
+/// [`ID_BLOOM_FPP`]), zeroes it and folds it down after: about 4% of the
+/// normaliser's CPU samples with 50,000-row commits.
 pub fn writer_properties_for(rows: usize) -> WriterProperties {
     writer_properties_builder().set_column_bloom_filter_max_ndv(ColumnPath::from(ID_COLUMN), rows.max(1) as u64).build()
 }

@@ -284,7 +284,8 @@ pub struct MeasureConfig {
     /// Where `vru measures`, `vru report`, `vru disclosure`, `vru sql` and
     /// the demo write the current state they compute once (Parquet) and
     /// spill to, under a memory pool of `memory_limit`. Unset: the current
-    /// state is held in memory and queries are not limited (faster: on the
+    /// state is held in memory and queries may hold up to half the
+    /// machine's memory, never spilling (`crate::machine_cap`; faster: on the
     /// 10x city `vru measures` took 21 s in memory and 27-31 s on disk; the
     /// report peaked at 1.08 GB in memory and 357-390 MB on disk in the
     /// release build). Each run's files are removed when it ends, or by the
